@@ -1,0 +1,16 @@
+//! `raftrtc`: launch Raft-over-WebRTC clusters and benchmark them.
+//!
+//! This file only wires the command line to the modules that do the work:
+//! [`cli`] declares every flag, [`commands`] runs each subcommand.
+
+mod cli;
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    commands::run(cli)
+}

@@ -1,0 +1,127 @@
+//! Translation of a [`MeshConfig`] into the WebRTC library's settings.
+//!
+//! Built once per mesh and cloned for every link, which also lets all links share one crypto
+//! provider and one DTLS certificate (as a browser does per origin) instead of generating a
+//! fresh ECDSA key for every peer connection.
+//!
+//! What is set, and why (webrtc/rtc 0.21):
+//! - mDNS off and `Udp4` only: no multicast queries, no IPv6 or TCP candidates to pair.
+//! - Sockets bound to `bind_ip:0`. A wildcard address would skip loopback, so the default binds
+//!   `127.0.0.1` and turns on `include_loopback_candidate`, which the library otherwise filters.
+//! - ICE check pacing (`ice_check_interval`, library default 200 ms): checks, nomination and
+//!   the flush of the DTLS ClientHello queued on "pair selected" all wait for this tick, so at
+//!   200 ms it costs one to two ticks per link.
+//! - Host and peer-reflexive candidates accepted at once (`host_/prflx_acceptance_min_wait`
+//!   zero). When a peer's first connectivity check arrives before its trickled host
+//!   candidate, ICE learns the address as peer-reflexive, and the library's 1 s prflx wait
+//!   then delayed nomination: the occasional 1 s link seen in profiles.
+//! - The `raft` data channel is pre-negotiated (stream 0) on both sides: no DCEP handshake.
+//! - ICE disconnected/failed/keepalive timers from the config, so a dead peer is noticed in
+//!   hundreds of milliseconds instead of the library's 5 s + 25 s.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rtc::crypto::{self, RTCCryptoProvider, SignatureScheme};
+use rtc::ice::mdns::MulticastDnsMode;
+use rtc::ice::network_type::NetworkType;
+use rtc::peer_connection::certificate::{CertificateParams, RTCCertificate};
+use rtc::peer_connection::configuration::setting_engine::SctpMaxMessageSize;
+use webrtc::data_channel::RTCDataChannelInit;
+use webrtc::peer_connection::{
+    RTCConfiguration, RTCConfigurationBuilder, RTCIceServer, SettingEngine, SettingEngineBuilder,
+};
+
+use super::config::MeshConfig;
+use super::error::MeshError;
+
+/// SCTP stream of the `raft` channel, which both sides create out of band.
+///
+/// A pre-negotiated channel opens the moment the SCTP association is up, saving the in-band
+/// DCEP OPEN/ACK round trip (and, in webrtc 0.21, a stalled driver iteration before the OPEN
+/// is sent). Both ends are raftrtc meshes with the same options, so nothing needs announcing.
+const RAFT_STREAM_ID: u16 = 0;
+
+/// Smallest SCTP `max-message-size` advertised (RFC 8841's default).
+const SCTP_MIN_ADVERTISED: usize = 64 * 1024;
+
+/// Everything needed to build one link's peer connection, shared by all links of a mesh.
+#[derive(Clone)]
+pub(crate) struct LinkSettings {
+    /// Library tuning (ICE timers, candidate filters, crypto provider).
+    pub setting_engine: SettingEngine,
+    /// W3C configuration (ICE servers, the shared certificate).
+    pub configuration: RTCConfiguration,
+    /// Where each link's UDP socket binds.
+    pub bind_addr: SocketAddr,
+    /// Options of the `raft` data channel the offerer creates.
+    pub channel_init: RTCDataChannelInit,
+}
+
+impl LinkSettings {
+    /// Builds the settings for `cfg` (already validated).
+    pub(crate) fn new(cfg: &MeshConfig) -> Result<Self, MeshError> {
+        let provider: Arc<dyn RTCCryptoProvider> = crypto::default_provider()
+            .map_err(|err| MeshError::Config(format!("no crypto provider: {err}")))?;
+        let params = CertificateParams::new(vec![cfg.local_id.clone()])
+            .map_err(|err| MeshError::Config(format!("certificate parameters: {err}")))?;
+        let certificate =
+            RTCCertificate::generate(provider.crypto(), SignatureScheme::EcdsaP256Sha256, params)?;
+
+        // Advertise at least the RFC 8841 default so a peer's oversized message reaches the
+        // application-level check (dropped and counted there) instead of failing at its sender;
+        // well-behaved mesh peers never send one because `Mesh::send` enforces the same limit.
+        let sctp_limit =
+            u32::try_from(cfg.max_message_bytes.max(SCTP_MIN_ADVERTISED)).unwrap_or(u32::MAX);
+        let setting_engine = SettingEngineBuilder::new()
+            .with_crypto_provider(provider)
+            .with_multicast_dns_mode(MulticastDnsMode::Disabled)
+            .with_network_types(vec![NetworkType::Udp4])
+            .with_include_loopback_candidate(cfg.bind_ip.is_loopback())
+            .with_ice_timeouts(
+                Some(cfg.disconnect_timeout),
+                Some(cfg.failed_timeout),
+                Some(cfg.keepalive_interval),
+            )
+            .with_ice_connection_attempts(
+                Some(cfg.ice_check_interval),
+                Some(max_binding_requests(cfg)),
+            )
+            .with_host_acceptance_min_wait(Some(Duration::ZERO))
+            .with_prflx_acceptance_min_wait(Some(Duration::ZERO))
+            .with_sctp_max_message_size(SctpMaxMessageSize::Bounded(sctp_limit))
+            .build();
+
+        let mut builder = RTCConfigurationBuilder::new().with_certificates(vec![certificate]);
+        if !cfg.ice_servers.is_empty() {
+            builder = builder.with_ice_servers(vec![RTCIceServer {
+                urls: cfg.ice_servers.clone(),
+                ..Default::default()
+            }]);
+        }
+
+        Ok(Self {
+            setting_engine,
+            configuration: builder.build(),
+            bind_addr: SocketAddr::new(cfg.bind_ip, 0),
+            channel_init: RTCDataChannelInit {
+                ordered: cfg.ordered,
+                max_retransmits: cfg.max_retransmits,
+                negotiated: Some(RAFT_STREAM_ID),
+                ..Default::default()
+            },
+        })
+    }
+}
+
+/// Binding requests per candidate pair before ICE marks it failed.
+///
+/// The library default (7) is sized for its 200 ms pacing; at a 2 ms pacing it would give up
+/// on a pair after 14 ms, which a loaded machine easily exceeds. Keep checking for as long as ICE
+/// itself would before declaring the whole connection failed.
+fn max_binding_requests(cfg: &MeshConfig) -> u16 {
+    let budget = cfg.disconnect_timeout + cfg.failed_timeout;
+    let n = budget.as_millis() / cfg.ice_check_interval.as_millis().max(1);
+    u16::try_from(n).unwrap_or(u16::MAX).max(7)
+}

@@ -1,0 +1,130 @@
+//! The knobs of one Raft node, and their validation.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::message::NodeId;
+
+/// When the leader sends new entries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Replication {
+    /// As soon as an entry is appended, pipelined; commits are pushed at once.
+    #[default]
+    Immediate,
+    /// Only on heartbeat ticks, as Raft.js did (to reproduce the papers).
+    Heartbeat,
+}
+
+/// Configuration of one node's Raft core.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// This node's id.
+    pub id: NodeId,
+    /// ET: election timers are drawn uniformly from `[ET, 2ET)`.
+    pub election_timeout: Duration,
+    /// The heartbeat interval is `ET / heartbeat_ratio` (Raft.js used 5).
+    pub heartbeat_ratio: u32,
+    /// Entry pacing.
+    pub replication: Replication,
+    /// Ask for pre-votes before disturbing the cluster with a new term.
+    pub pre_vote: bool,
+    /// A leader that hears from no majority for an ET steps down; voters
+    /// ignore vote requests while they hear from a leader.
+    pub check_quorum: bool,
+    /// The first server: with an empty log it bootstraps a one-member cluster
+    /// and leads at once.
+    pub bootstrap: bool,
+    /// At most this many entries per AppendEntries.
+    pub max_entries_per_append: usize,
+}
+
+impl Config {
+    /// Defaults for node `id`: ET 250 ms, heartbeat ET/5, immediate
+    /// replication, pre-vote and check-quorum on.
+    pub fn new(id: impl Into<NodeId>) -> Self {
+        Self {
+            id: id.into(),
+            election_timeout: Duration::from_millis(250),
+            heartbeat_ratio: 5,
+            replication: Replication::Immediate,
+            pre_vote: true,
+            check_quorum: true,
+            bootstrap: false,
+            max_entries_per_append: 256,
+        }
+    }
+
+    /// The heartbeat interval.
+    pub fn heartbeat_interval(&self) -> Duration {
+        self.election_timeout / self.heartbeat_ratio.max(1)
+    }
+
+    /// Checks that the values can run.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.id.is_empty() {
+            return Err(ConfigError::EmptyId);
+        }
+        if self.election_timeout < Duration::from_millis(1) {
+            return Err(ConfigError::ElectionTimeoutTooShort(self.election_timeout));
+        }
+        if self.heartbeat_ratio < 1 {
+            return Err(ConfigError::HeartbeatRatio(self.heartbeat_ratio));
+        }
+        if self.heartbeat_interval() < Duration::from_micros(100) {
+            return Err(ConfigError::HeartbeatTooShort(self.heartbeat_interval()));
+        }
+        if self.max_entries_per_append == 0 {
+            return Err(ConfigError::ZeroBatch);
+        }
+        Ok(())
+    }
+}
+
+/// A configuration that cannot run.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// Nodes are addressed by id.
+    #[error("the node id must not be empty")]
+    EmptyId,
+    /// Below a millisecond timers are meaningless.
+    #[error("election timeout {0:?} is too short (at least 1 ms)")]
+    ElectionTimeoutTooShort(Duration),
+    /// The ratio divides the election timeout.
+    #[error("heartbeat ratio must be at least 1, got {0}")]
+    HeartbeatRatio(u32),
+    /// ET / ratio must leave a usable interval.
+    #[error("heartbeat interval {0:?} is too short (at least 100 µs)")]
+    HeartbeatTooShort(Duration),
+    /// Replication needs at least one entry per message.
+    #[error("max entries per AppendEntries must be at least 1")]
+    ZeroBatch,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_heartbeat_is_a_fifth() {
+        let c = Config::new("a");
+        assert_eq!(c.validate(), Ok(()));
+        assert_eq!(c.heartbeat_interval(), Duration::from_millis(50));
+    }
+
+    #[test]
+    fn invalid_values_are_refused() {
+        let mut c = Config::new("a");
+        c.heartbeat_ratio = 0;
+        assert_eq!(c.validate(), Err(ConfigError::HeartbeatRatio(0)));
+        let mut c = Config::new("");
+        c.election_timeout = Duration::ZERO;
+        assert_eq!(c.validate(), Err(ConfigError::EmptyId));
+        let mut c = Config::new("a");
+        c.election_timeout = Duration::ZERO;
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::ElectionTimeoutTooShort(_))
+        ));
+    }
+}

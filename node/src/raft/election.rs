@@ -1,0 +1,281 @@
+//! Leader election: timers, (pre-)votes, role changes, check-quorum.
+//!
+//! Rules implemented here (Raft paper §5.2, §5.4.1; dissertation §4.2.3, §9.6):
+//! - the election timer is drawn uniformly from `[ET, 2ET)` and re-armed on
+//!   every AppendEntries from the current leader and every vote granted;
+//! - a node campaigns only if its latest configuration lists it;
+//! - a vote goes to at most one candidate per term, and only to a candidate
+//!   whose log is at least as up to date (last term, then last index);
+//! - any higher term seen in a request or a rejection makes a node follower;
+//! - with pre-vote, a node first asks whether it *would* win, without bumping
+//!   its term; voters refuse pre-votes while they hear from a leader;
+//! - with check-quorum, a leader steps down after an ET without hearing from a
+//!   majority, and voters ignore vote requests while they hear from a leader.
+
+use super::{
+    Event, LogIndex, Message, NodeId, Raft, RaftError, RequestVote, Role, Storage, Term,
+    VoteResponse,
+};
+use rand::Rng;
+
+impl<S: Storage> Raft<S> {
+    /// Re-arms the election timer to `now + [ET, 2ET)`.
+    pub(super) fn reset_election_timer(&mut self) {
+        let et = self.cfg.election_timeout.as_nanos() as u64;
+        let jitter = self.rng.random_range(0..et.max(1));
+        self.election_deadline =
+            Some(self.now + std::time::Duration::from_nanos(et.saturating_add(jitter)));
+    }
+
+    pub(super) fn on_election_timeout(&mut self) -> Result<(), RaftError> {
+        if !self.members.contains(&self.cfg.id) {
+            // Not (or no longer) a member: never disturb the cluster.
+            self.reset_election_timer();
+            return Ok(());
+        }
+        if self.cfg.pre_vote {
+            self.start_pre_vote()
+        } else {
+            self.start_election()
+        }
+    }
+
+    fn start_pre_vote(&mut self) -> Result<(), RaftError> {
+        self.set_role(Role::PreCandidate);
+        self.set_leader(None);
+        self.votes.clear();
+        self.votes.insert(self.cfg.id.clone());
+        self.reset_election_timer();
+        if self.is_quorum(&self.votes.clone()) {
+            return self.start_election();
+        }
+        self.request_votes(true);
+        Ok(())
+    }
+
+    fn start_election(&mut self) -> Result<(), RaftError> {
+        self.term += 1;
+        self.voted_for = Some(self.cfg.id.clone());
+        self.persist_hard_state()?;
+        if self.role == Role::Candidate {
+            self.emit(Event::TermChanged { term: self.term });
+        }
+        self.set_role(Role::Candidate);
+        self.set_leader(None);
+        self.votes.clear();
+        self.votes.insert(self.cfg.id.clone());
+        self.reset_election_timer();
+        if self.is_quorum(&self.votes.clone()) {
+            return self.become_leader();
+        }
+        self.request_votes(false);
+        Ok(())
+    }
+
+    fn request_votes(&mut self, pre_vote: bool) {
+        let request = RequestVote {
+            term: if pre_vote { self.term + 1 } else { self.term },
+            last_log_index: self.log.last_index(),
+            last_log_term: self.log.last_term(),
+            pre_vote,
+        };
+        let peers: Vec<NodeId> = self
+            .members
+            .iter()
+            .filter(|m| **m != self.cfg.id)
+            .cloned()
+            .collect();
+        for peer in peers {
+            self.send(&peer, Message::RequestVote(request.clone()));
+        }
+    }
+
+    /// Whether this node heard from a live leader less than an ET ago.
+    fn hears_from_leader(&self) -> bool {
+        if self.role == Role::Leader {
+            return true;
+        }
+        self.leader.is_some()
+            && self
+                .last_leader_contact
+                .is_some_and(|t| self.now.saturating_sub(t) < self.cfg.election_timeout)
+    }
+
+    fn last_log_id(&self) -> (Term, LogIndex) {
+        (self.log.last_term(), self.log.last_index())
+    }
+
+    fn log_is_up_to_date(&self, last_term: Term, last_index: LogIndex) -> bool {
+        (last_term, last_index) >= (self.log.last_term(), self.log.last_index())
+    }
+
+    pub(super) fn on_request_vote(&mut self, from: &str, m: RequestVote) -> Result<(), RaftError> {
+        if m.pre_vote {
+            let granted = m.term > self.term
+                && !self.hears_from_leader()
+                && self.log_is_up_to_date(m.last_log_term, m.last_log_index);
+            let term = if granted { m.term } else { self.term };
+            self.send(
+                from,
+                Message::VoteResponse(VoteResponse {
+                    term,
+                    granted,
+                    pre_vote: true,
+                }),
+            );
+            return Ok(());
+        }
+        if m.term > self.term {
+            if self.cfg.check_quorum && self.hears_from_leader() {
+                // Leader stickiness: a server that still hears from its leader
+                // ignores the request (disruptive or removed servers).
+                return Ok(());
+            }
+            self.become_follower(m.term, None)?;
+        }
+        let better_log = self.log_is_up_to_date(m.last_log_term, m.last_log_index);
+        let granted = m.term == self.term
+            && self.voted_for.as_deref().is_none_or(|v| v == from)
+            && better_log;
+        if granted {
+            self.voted_for = Some(from.to_owned());
+            // The vote is durable before it is sent.
+            self.persist_hard_state()?;
+            self.reset_election_timer();
+        } else if better_log && (m.last_log_term, m.last_log_index) != self.last_log_id() {
+            // Refused on term or an earlier vote only, to a candidate whose log
+            // is strictly ahead of ours: we cannot win against its voters, so
+            // hold back our next campaign and give it a clean round. (A server
+            // with a stale log and configuration otherwise keeps its term one
+            // ahead of the servers that can win. Timers only: safety unchanged.)
+            self.reset_election_timer();
+        }
+        self.send(
+            from,
+            Message::VoteResponse(VoteResponse {
+                term: self.term,
+                granted,
+                pre_vote: false,
+            }),
+        );
+        Ok(())
+    }
+
+    pub(super) fn on_vote_response(
+        &mut self,
+        from: &str,
+        m: VoteResponse,
+    ) -> Result<(), RaftError> {
+        if m.term > self.term && !(m.pre_vote && m.granted) {
+            return self.become_follower(m.term, None);
+        }
+        if !m.granted {
+            return Ok(());
+        }
+        if m.pre_vote && self.role == Role::PreCandidate && m.term == self.term + 1 {
+            self.votes.insert(from.to_owned());
+            if self.is_quorum(&self.votes.clone()) {
+                self.start_election()?;
+            }
+        } else if !m.pre_vote && self.role == Role::Candidate && m.term == self.term {
+            self.votes.insert(from.to_owned());
+            if self.is_quorum(&self.votes.clone()) {
+                self.become_leader()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Becomes a follower in `term` (persisting a higher term and clearing
+    /// the vote), following `leader` if known. A running election timer keeps
+    /// its deadline; a former leader (or a server never contacted) arms one.
+    pub(super) fn become_follower(
+        &mut self,
+        term: Term,
+        leader: Option<NodeId>,
+    ) -> Result<(), RaftError> {
+        if term > self.term {
+            self.term = term;
+            self.voted_for = None;
+            self.persist_hard_state()?;
+            if self.role == Role::Follower {
+                self.emit(Event::TermChanged { term });
+            }
+        }
+        let was_leader = self.role == Role::Leader;
+        self.set_role(Role::Follower);
+        self.set_leader(leader);
+        self.heartbeat_deadline = None;
+        self.quorum_deadline = None;
+        if was_leader {
+            self.progress.clear();
+            self.fail_waiters();
+        }
+        // Only a vote granted or a message from the leader re-arms a running
+        // timer (paper §5.2): a hopeless candidate with a stale log must not
+        // keep postponing the elections the up-to-date servers would win.
+        if was_leader || self.election_deadline.is_none() {
+            self.reset_election_timer();
+        }
+        Ok(())
+    }
+
+    pub(super) fn become_leader(&mut self) -> Result<(), RaftError> {
+        self.set_role(Role::Leader);
+        self.set_leader(Some(self.cfg.id.clone()));
+        self.election_deadline = None;
+        self.heartbeat_deadline = Some(self.now + self.cfg.heartbeat_interval());
+        self.quorum_deadline = self
+            .cfg
+            .check_quorum
+            .then(|| self.now + self.cfg.election_timeout);
+        self.reset_progress();
+        // A no-op of the new term lets the leader commit everything before it.
+        self.append_new(super::EntryKind::Noop)?;
+        self.maybe_commit()
+    }
+
+    pub(super) fn check_quorum_due(&self) -> bool {
+        self.quorum_deadline.is_some_and(|d| d <= self.now)
+    }
+
+    /// Steps down unless a majority was heard from since the last check.
+    pub(super) fn check_quorum(&mut self) -> Result<(), RaftError> {
+        let mut heard: Vec<NodeId> = self
+            .progress
+            .iter()
+            .filter(|(_, p)| p.recent_active)
+            .map(|(id, _)| id.clone())
+            .collect();
+        heard.push(self.cfg.id.clone());
+        for p in self.progress.values_mut() {
+            p.recent_active = false;
+        }
+        self.quorum_deadline = Some(self.now + self.cfg.election_timeout);
+        if !self.is_quorum(&heard) {
+            let term = self.term;
+            self.become_follower(term, None)?;
+        }
+        Ok(())
+    }
+
+    fn set_role(&mut self, role: Role) {
+        if self.role != role {
+            self.role = role;
+            self.emit(Event::RoleChanged {
+                role,
+                term: self.term,
+            });
+        }
+    }
+
+    pub(super) fn set_leader(&mut self, leader: Option<NodeId>) {
+        if self.leader != leader {
+            self.leader = leader.clone();
+            self.emit(Event::LeaderChanged {
+                leader,
+                term: self.term,
+            });
+        }
+    }
+}

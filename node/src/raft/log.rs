@@ -1,0 +1,274 @@
+//! The replicated log: entries and the in-memory view the core works on.
+//!
+//! The core keeps the whole log in memory (the papers' logs are small: a few
+//! thousand entries at most); [`super::storage::Storage`] only persists it.
+//! There is no compaction: index `i` lives at position `i - 1`.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::hash::stable_hash;
+use super::membership::MembershipChange;
+use super::message::{LogIndex, NodeId, RequestId, Term};
+use super::state_machine::Command;
+
+/// One log entry.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Entry {
+    /// The term of the leader that created it.
+    pub term: Term,
+    /// Its position in the log.
+    pub index: LogIndex,
+    /// What it does when applied.
+    pub kind: EntryKind,
+}
+
+/// What an entry carries.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EntryKind {
+    /// Appended by every new leader so it can commit entries of its term
+    /// (and so earlier ones) without waiting for a client.
+    Noop,
+    /// A client command; `client` names the session (the node whose client
+    /// sent it, as authenticated by the transport).
+    Command {
+        /// The client session: the originating node.
+        client: NodeId,
+        /// The request id within that session (for exactly-once retries).
+        request: RequestId,
+        /// The command.
+        command: Command,
+    },
+    /// A single-server membership change; takes effect when appended.
+    Membership(MembershipChange),
+}
+
+/// The log as the core sees it.
+#[derive(Clone, Debug, Default)]
+pub struct RaftLog {
+    entries: Vec<Entry>,
+}
+
+impl RaftLog {
+    /// A log holding `entries`, which must be numbered 1, 2, 3, ...
+    pub fn from_entries(entries: Vec<Entry>) -> Result<Self, LogError> {
+        for (pos, e) in entries.iter().enumerate() {
+            let expected = pos as u64 + 1;
+            if e.index != expected {
+                return Err(LogError::Gap {
+                    expected,
+                    found: e.index,
+                });
+            }
+            if pos > 0 && e.term < entries[pos - 1].term {
+                return Err(LogError::TermDecreases { index: e.index });
+            }
+        }
+        Ok(Self { entries })
+    }
+
+    /// Index of the last entry (0 when empty).
+    pub fn last_index(&self) -> LogIndex {
+        self.entries.len() as LogIndex
+    }
+
+    /// Term of the last entry (0 when empty).
+    pub fn last_term(&self) -> Term {
+        self.entries.last().map_or(0, |e| e.term)
+    }
+
+    /// Whether there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The term at `index`: `Some(0)` for index 0, `None` past the end.
+    pub fn term_at(&self, index: LogIndex) -> Option<Term> {
+        if index == 0 {
+            return Some(0);
+        }
+        self.get(index).map(|e| e.term)
+    }
+
+    /// The entry at `index`, if present.
+    pub fn get(&self, index: LogIndex) -> Option<&Entry> {
+        let pos = usize::try_from(index.checked_sub(1)?).ok()?;
+        self.entries.get(pos)
+    }
+
+    /// Up to `max` entries starting at `from` (empty when `from` is past the end).
+    pub fn slice(&self, from: LogIndex, max: usize) -> &[Entry] {
+        let start = (from.max(1) - 1) as usize;
+        if start >= self.entries.len() {
+            return &[];
+        }
+        let end = self.entries.len().min(start.saturating_add(max));
+        &self.entries[start..end]
+    }
+
+    /// All entries.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// Appends one entry; the caller guarantees it is numbered last + 1.
+    pub(crate) fn push(&mut self, entry: Entry) {
+        debug_assert_eq!(entry.index, self.last_index() + 1);
+        self.entries.push(entry);
+    }
+
+    /// Drops every entry at or after `from`.
+    pub(crate) fn truncate_from(&mut self, from: LogIndex) {
+        self.entries.truncate((from.max(1) - 1) as usize);
+    }
+
+    /// The first index of the run of `term` that contains `index`, not going
+    /// below `floor` (entries at or below the commit index never conflict).
+    pub fn first_index_of_term_run(&self, index: LogIndex, floor: LogIndex) -> LogIndex {
+        let Some(term) = self.term_at(index) else {
+            return index;
+        };
+        let mut i = index;
+        while i > floor.max(1) && self.term_at(i - 1) == Some(term) {
+            i -= 1;
+        }
+        i
+    }
+
+    /// The last index holding an entry of `term`, if any, at or below `upto`.
+    pub fn last_index_of_term(&self, term: Term, upto: LogIndex) -> Option<LogIndex> {
+        let mut i = upto.min(self.last_index());
+        while i > 0 {
+            match self.term_at(i) {
+                Some(t) if t == term => return Some(i),
+                Some(t) if t < term => return None,
+                _ => i -= 1,
+            }
+        }
+        None
+    }
+
+    /// The configuration in force at the end of the log: the members of the
+    /// latest membership entry and its index (empty set, 0 if none).
+    pub fn latest_membership(&self) -> (BTreeSet<NodeId>, LogIndex) {
+        self.entries
+            .iter()
+            .rev()
+            .find_map(|e| match &e.kind {
+                EntryKind::Membership(c) => Some((c.members.clone(), e.index)),
+                _ => None,
+            })
+            .unwrap_or_default()
+    }
+
+    /// A hash of the whole log, chained entry by entry: equal hashes mean equal
+    /// logs (up to FNV collisions).
+    pub fn hash(&self) -> u64 {
+        self.entries.iter().fold(0, chain_hash)
+    }
+}
+
+/// Extends a chained log hash with one more entry.
+pub fn chain_hash(prev: u64, entry: &Entry) -> u64 {
+    stable_hash(prev, entry)
+}
+
+/// A log handed to the core (by storage) that cannot be right.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum LogError {
+    /// Entries must be numbered 1, 2, 3, ... without gaps.
+    #[error("log entry numbering is broken: expected index {expected}, found {found}")]
+    Gap {
+        /// The index that should have come next.
+        expected: LogIndex,
+        /// The index found instead.
+        found: LogIndex,
+    },
+    /// Terms never decrease along a log.
+    #[error("log term decreases at index {index}")]
+    TermDecreases {
+        /// Where the term went down.
+        index: LogIndex,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log_of(terms: &[Term]) -> RaftLog {
+        let entries = terms
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Entry {
+                term: *t,
+                index: i as u64 + 1,
+                kind: EntryKind::Noop,
+            })
+            .collect();
+        RaftLog::from_entries(entries).expect("valid log")
+    }
+
+    #[test]
+    fn term_at_zero_is_zero_and_past_end_is_none() {
+        let log = log_of(&[1, 1, 2]);
+        assert_eq!(log.term_at(0), Some(0));
+        assert_eq!(log.term_at(3), Some(2));
+        assert_eq!(log.term_at(4), None);
+    }
+
+    #[test]
+    fn first_index_of_term_run_walks_back_to_floor() {
+        let log = log_of(&[1, 2, 2, 2, 3]);
+        assert_eq!(log.first_index_of_term_run(4, 0), 2);
+        assert_eq!(log.first_index_of_term_run(4, 3), 3);
+        assert_eq!(log.first_index_of_term_run(5, 0), 5);
+    }
+
+    #[test]
+    fn last_index_of_term_finds_the_run_end() {
+        let log = log_of(&[1, 2, 2, 4]);
+        assert_eq!(log.last_index_of_term(2, 4), Some(3));
+        assert_eq!(log.last_index_of_term(3, 4), None);
+        assert_eq!(log.last_index_of_term(1, 4), Some(1));
+    }
+
+    #[test]
+    fn slice_is_bounded_and_empty_past_end() {
+        let log = log_of(&[1, 1, 1, 1]);
+        assert_eq!(log.slice(2, 2).len(), 2);
+        assert_eq!(log.slice(4, 10).len(), 1);
+        assert!(log.slice(5, 10).is_empty());
+    }
+
+    #[test]
+    fn from_entries_rejects_gaps_and_decreasing_terms() {
+        let gap = vec![Entry {
+            term: 1,
+            index: 2,
+            kind: EntryKind::Noop,
+        }];
+        assert!(matches!(
+            RaftLog::from_entries(gap),
+            Err(LogError::Gap { .. })
+        ));
+        let mut entries = log_of(&[2]).entries().to_vec();
+        entries.push(Entry {
+            term: 1,
+            index: 2,
+            kind: EntryKind::Noop,
+        });
+        assert!(matches!(
+            RaftLog::from_entries(entries),
+            Err(LogError::TermDecreases { index: 2 })
+        ));
+    }
+
+    #[test]
+    fn log_hash_differs_when_any_entry_differs() {
+        assert_eq!(log_of(&[1, 2]).hash(), log_of(&[1, 2]).hash());
+        assert_ne!(log_of(&[1, 2]).hash(), log_of(&[1, 3]).hash());
+        assert_ne!(log_of(&[1, 2]).hash(), log_of(&[1, 2, 2]).hash());
+    }
+}

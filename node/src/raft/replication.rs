@@ -1,0 +1,339 @@
+//! Log replication: AppendEntries on both sides, and the commit rule.
+//!
+//! Leader side: one [`Progress`] per follower. A follower starts in *probe*
+//! mode (one AppendEntries at a time, until one succeeds); then, with
+//! [`Replication::Immediate`](super::Replication::Immediate), every new entry
+//! is sent at once and `next_index` advances optimistically (pipelining); a
+//! rejection falls back to probing from the follower's [`RejectHint`]. With
+//! [`Replication::Heartbeat`](super::Replication::Heartbeat) entries only go
+//! out on heartbeat ticks and `next_index` only moves on replies, as in Raft.js.
+//!
+//! Commit rule: the highest index stored on a majority of the *current*
+//! configuration, and only if its entry is of the leader's own term (Raft
+//! paper §5.4.2, Figure 8); earlier entries commit with it.
+
+use super::{
+    AppendEntries, AppendResponse, Entry, EntryKind, LogIndex, Message, NodeId, Raft, RaftError,
+    RejectHint, Replication, Role, Storage,
+};
+
+/// What the leader knows of one follower.
+#[derive(Clone, Debug)]
+pub(super) struct Progress {
+    /// The next index to send.
+    pub next_index: LogIndex,
+    /// The highest index known to match the leader's log.
+    pub match_index: LogIndex,
+    /// Waiting for the first success: send one message at a time.
+    pub probing: bool,
+    /// In probe mode, a probe is out and unanswered (heartbeats resend it).
+    pub probe_sent: bool,
+    /// Heard from since the last check-quorum.
+    pub recent_active: bool,
+}
+
+impl Progress {
+    fn new(next_index: LogIndex) -> Self {
+        Self {
+            next_index,
+            match_index: 0,
+            probing: true,
+            probe_sent: false,
+            recent_active: false,
+        }
+    }
+}
+
+impl<S: Storage> Raft<S> {
+    /// Starts tracking every other member from the end of the log.
+    pub(super) fn reset_progress(&mut self) {
+        let next = self.log.last_index() + 1;
+        self.progress = self
+            .members
+            .iter()
+            .filter(|m| **m != self.cfg.id)
+            .map(|m| (m.clone(), Progress::new(next)))
+            .collect();
+    }
+
+    /// Keeps `progress` in line with the configuration after a change.
+    pub(super) fn sync_progress_with_members(&mut self) {
+        let next = self.log.last_index() + 1;
+        self.progress.retain(|id, _| self.members.contains(id));
+        for m in &self.members {
+            if *m != self.cfg.id && !self.progress.contains_key(m) {
+                self.progress.insert(m.clone(), Progress::new(next));
+            }
+        }
+    }
+
+    /// Appends a new entry of the leader's term and replicates it (immediate
+    /// mode). Callers register any waiter, then call [`Raft::maybe_commit`]
+    /// (a leader that alone is a majority commits at once).
+    pub(super) fn append_new(&mut self, kind: EntryKind) -> Result<LogIndex, RaftError> {
+        let index = self.log.last_index() + 1;
+        let is_membership = matches!(kind, EntryKind::Membership(_));
+        let entry = Entry {
+            term: self.term,
+            index,
+            kind,
+        };
+        self.append_entries_durably(vec![entry])?;
+        if is_membership {
+            self.sync_progress_with_members();
+        }
+        if self.cfg.replication == Replication::Immediate {
+            let ready: Vec<NodeId> = self
+                .progress
+                .iter()
+                .filter(|(_, p)| {
+                    if p.probing {
+                        !p.probe_sent
+                    } else {
+                        p.next_index <= index
+                    }
+                })
+                .map(|(id, _)| id.clone())
+                .collect();
+            for peer in ready {
+                self.send_append(&peer);
+            }
+        }
+        Ok(index)
+    }
+
+    /// Sends AppendEntries to every follower: entries from each one's
+    /// `next_index` (none if it is past the end, making it a heartbeat).
+    pub(super) fn broadcast_append(&mut self, _heartbeat: bool) {
+        let peers: Vec<NodeId> = self.progress.keys().cloned().collect();
+        for peer in peers {
+            self.send_append(&peer);
+        }
+    }
+
+    fn send_append(&mut self, peer: &str) {
+        let last = self.log.last_index();
+        let immediate = self.cfg.replication == Replication::Immediate;
+        let Some(p) = self.progress.get_mut(peer) else {
+            return;
+        };
+        p.next_index = p.next_index.clamp(1, last + 1);
+        let prev_log_index = p.next_index - 1;
+        let entries = self
+            .log
+            .slice(p.next_index, self.cfg.max_entries_per_append)
+            .to_vec();
+        if p.probing {
+            p.probe_sent = true;
+        } else if immediate {
+            if let Some(e) = entries.last() {
+                p.next_index = e.index + 1;
+            }
+        }
+        let message = AppendEntries {
+            term: self.term,
+            prev_log_index,
+            prev_log_term: self.log.term_at(prev_log_index).unwrap_or(0),
+            entries,
+            leader_commit: self.commit_index,
+        };
+        self.send(peer, Message::AppendEntries(message));
+    }
+
+    pub(super) fn on_append_entries(
+        &mut self,
+        from: &str,
+        m: AppendEntries,
+    ) -> Result<(), RaftError> {
+        if m.term < self.term {
+            self.reply_append(from, false, m.prev_log_index, None);
+            return Ok(());
+        }
+        if m.term == self.term && self.role == Role::Leader {
+            // Two leaders in one term cannot happen; drop rather than obey.
+            return Ok(());
+        }
+        if m.term > self.term || self.role != Role::Follower || self.leader.as_deref() != Some(from)
+        {
+            self.become_follower(m.term, Some(from.to_owned()))?;
+        }
+        self.reset_election_timer();
+        self.last_leader_contact = Some(self.now);
+
+        if !entries_are_well_formed(&m) {
+            return Ok(());
+        }
+        match self.log.term_at(m.prev_log_index) {
+            None => {
+                let hint = RejectHint {
+                    conflict_index: self.log.last_index() + 1,
+                    conflict_term: None,
+                };
+                self.reply_append(from, false, m.prev_log_index, Some(hint));
+                return Ok(());
+            }
+            Some(t) if t != m.prev_log_term => {
+                let hint = RejectHint {
+                    conflict_index: self
+                        .log
+                        .first_index_of_term_run(m.prev_log_index, self.commit_index + 1),
+                    conflict_term: Some(t),
+                };
+                self.reply_append(from, false, m.prev_log_index, Some(hint));
+                return Ok(());
+            }
+            Some(_) => {}
+        }
+
+        let last_new = m.prev_log_index + m.entries.len() as LogIndex;
+        let first_new = m
+            .entries
+            .iter()
+            .position(|e| self.log.term_at(e.index) != Some(e.term));
+        if let Some(pos) = first_new {
+            let at = m.entries[pos].index;
+            if at <= self.log.last_index() {
+                if at <= self.commit_index {
+                    // Would erase a committed entry: the sender is wrong.
+                    return Ok(());
+                }
+                self.truncate_log(at)?;
+            }
+            let mut entries = m.entries;
+            entries.drain(..pos);
+            self.append_entries_durably(entries)?;
+        }
+        if m.leader_commit > self.commit_index {
+            self.commit_index = m.leader_commit.min(last_new).max(self.commit_index);
+        }
+        // Persisted above, so the acknowledgement is safe to send.
+        self.reply_append(from, true, last_new, None);
+        self.apply_committed()
+    }
+
+    fn truncate_log(&mut self, from: LogIndex) -> Result<(), RaftError> {
+        self.storage.truncate(from)?;
+        self.log.truncate_from(from);
+        if self.members_index >= from {
+            let (members, index) = self.log.latest_membership();
+            self.members = members;
+            self.members_index = index;
+        }
+        Ok(())
+    }
+
+    fn reply_append(&mut self, to: &str, success: bool, index: LogIndex, hint: Option<RejectHint>) {
+        self.send(
+            to,
+            Message::AppendResponse(AppendResponse {
+                term: self.term,
+                success,
+                index,
+                hint,
+            }),
+        );
+    }
+
+    pub(super) fn on_append_response(
+        &mut self,
+        from: &str,
+        m: AppendResponse,
+    ) -> Result<(), RaftError> {
+        if m.term > self.term {
+            return self.become_follower(m.term, None);
+        }
+        if self.role != Role::Leader || m.term < self.term {
+            return Ok(());
+        }
+        let last = self.log.last_index();
+        let immediate = self.cfg.replication == Replication::Immediate;
+        let Some(p) = self.progress.get_mut(from) else {
+            return Ok(());
+        };
+        p.recent_active = true;
+        p.probe_sent = false;
+        if m.success {
+            if m.index > last {
+                return Ok(()); // Claims entries the leader never sent.
+            }
+            p.match_index = p.match_index.max(m.index);
+            p.next_index = p.next_index.max(m.index + 1);
+            p.probing = false;
+            let more = p.next_index <= last;
+            self.maybe_commit()?;
+            if immediate && more && self.role == Role::Leader {
+                self.send_append(from);
+            }
+            return Ok(());
+        }
+        let stale = if p.probing {
+            m.index + 1 != p.next_index
+        } else {
+            m.index <= p.match_index
+        };
+        if stale {
+            return Ok(());
+        }
+        let next = match &m.hint {
+            Some(RejectHint {
+                conflict_term: Some(t),
+                conflict_index,
+            }) => self
+                .log
+                .last_index_of_term(*t, m.index)
+                .map_or(*conflict_index, |i| i + 1),
+            Some(h) => h.conflict_index,
+            None => m.index,
+        };
+        let Some(p) = self.progress.get_mut(from) else {
+            return Ok(());
+        };
+        let floor = p.match_index + 1;
+        p.next_index = next.min(m.index).max(floor);
+        p.probing = true;
+        if immediate {
+            self.send_append(from);
+        }
+        Ok(())
+    }
+
+    /// Advances the commit index to the highest index of this term stored on
+    /// a majority of the current configuration; applies what committed.
+    pub(super) fn maybe_commit(&mut self) -> Result<(), RaftError> {
+        if self.role != Role::Leader || self.members.is_empty() {
+            return Ok(());
+        }
+        let mut matched: Vec<LogIndex> = self
+            .members
+            .iter()
+            .map(|m| {
+                if *m == self.cfg.id {
+                    self.log.last_index()
+                } else {
+                    self.progress.get(m).map_or(0, |p| p.match_index)
+                }
+            })
+            .collect();
+        matched.sort_unstable_by(|a, b| b.cmp(a));
+        let quorum_index = matched[self.members.len() / 2];
+        if quorum_index > self.commit_index && self.log.term_at(quorum_index) == Some(self.term) {
+            self.commit_index = quorum_index;
+            if self.cfg.replication == Replication::Immediate {
+                // Tell followers now rather than at the next heartbeat.
+                self.broadcast_append(false);
+            }
+            self.apply_committed()?;
+        }
+        Ok(())
+    }
+}
+
+/// Entries must directly follow `prev_log_index`, in order, and be no newer
+/// than the leader's term; anything else is a malformed message.
+fn entries_are_well_formed(m: &AppendEntries) -> bool {
+    m.entries.iter().enumerate().all(|(i, e)| {
+        e.index == m.prev_log_index + 1 + i as LogIndex
+            && e.term <= m.term
+            && (i == 0 || e.term >= m.entries[i - 1].term)
+    }) && m.entries.first().is_none_or(|e| e.term >= m.prev_log_term)
+}

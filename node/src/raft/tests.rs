@@ -1,0 +1,721 @@
+//! Unit tests of the core's rules, one behaviour per test, driven by hand.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use super::*;
+
+const ET: Duration = Duration::from_millis(100);
+
+fn config(id: &str) -> Config {
+    let mut c = Config::new(id);
+    c.election_timeout = ET;
+    c.pre_vote = false;
+    c.check_quorum = false;
+    c
+}
+
+fn node_with(cfg: Config, storage: MemStorage) -> Raft<MemStorage> {
+    Raft::new(
+        cfg,
+        storage,
+        Box::new(ChaCha8Rng::seed_from_u64(7)),
+        Duration::ZERO,
+    )
+    .expect("valid node")
+}
+
+fn node(id: &str) -> Raft<MemStorage> {
+    node_with(config(id), MemStorage::default())
+}
+
+fn entry(term: Term, index: LogIndex) -> Entry {
+    Entry {
+        term,
+        index,
+        kind: EntryKind::Noop,
+    }
+}
+
+fn membership(index: LogIndex, term: Term, members: &[&str]) -> Entry {
+    Entry {
+        term,
+        index,
+        kind: EntryKind::Membership(MembershipChange {
+            change: Change::Add(members[members.len() - 1].into()),
+            members: members.iter().map(|m| m.to_string()).collect(),
+        }),
+    }
+}
+
+/// A follower whose log holds a 3-member configuration followed by `terms`.
+fn follower_with_log(id: &str, term: Term, terms: &[Term]) -> Raft<MemStorage> {
+    let mut entries = vec![membership(1, 1, &["a", "b", "c"])];
+    for (i, t) in terms.iter().enumerate() {
+        entries.push(entry(*t, i as u64 + 2));
+    }
+    let storage = MemStorage {
+        hard_state: HardState {
+            term,
+            voted_for: None,
+        },
+        entries,
+    };
+    node_with(config(id), storage)
+}
+
+fn messages_to(out: &Output, to: &str) -> Vec<Message> {
+    out.messages
+        .iter()
+        .filter(|e| e.to == to)
+        .map(|e| e.message.clone())
+        .collect()
+}
+
+fn vote(term: Term, last_log_index: LogIndex, last_log_term: Term) -> Message {
+    Message::RequestVote(RequestVote {
+        term,
+        last_log_index,
+        last_log_term,
+        pre_vote: false,
+    })
+}
+
+fn granted(out: &Output, to: &str) -> Option<bool> {
+    messages_to(out, to).into_iter().find_map(|m| match m {
+        Message::VoteResponse(r) => Some(r.granted),
+        _ => None,
+    })
+}
+
+fn append_reply(out: &Output, to: &str) -> Option<AppendResponse> {
+    messages_to(out, to).into_iter().find_map(|m| match m {
+        Message::AppendResponse(r) => Some(r),
+        _ => None,
+    })
+}
+
+fn append(term: Term, prev: (LogIndex, Term), entries: Vec<Entry>, commit: LogIndex) -> Message {
+    Message::AppendEntries(AppendEntries {
+        term,
+        prev_log_index: prev.0,
+        prev_log_term: prev.1,
+        entries,
+        leader_commit: commit,
+    })
+}
+
+// ---------------------------------------------------------------- elections
+
+#[test]
+fn a_node_grants_one_vote_per_term() {
+    let mut n = follower_with_log("a", 1, &[]);
+    n.step(Duration::ZERO, "b", vote(2, 1, 1)).unwrap();
+    assert_eq!(granted(&n.take_output(), "b"), Some(true));
+    n.step(Duration::ZERO, "c", vote(2, 1, 1)).unwrap();
+    assert_eq!(granted(&n.take_output(), "c"), Some(false));
+    // The same candidate asking again (a retransmission) gets the vote again.
+    n.step(Duration::ZERO, "b", vote(2, 1, 1)).unwrap();
+    assert_eq!(granted(&n.take_output(), "b"), Some(true));
+}
+
+#[test]
+fn a_vote_is_refused_to_a_candidate_with_an_older_log() {
+    let mut n = follower_with_log("a", 3, &[2, 3]);
+    // Lower last term, longer log: refused.
+    n.step(Duration::ZERO, "b", vote(4, 9, 2)).unwrap();
+    assert_eq!(granted(&n.take_output(), "b"), Some(false));
+    // Same last term, shorter log: refused.
+    n.step(Duration::ZERO, "c", vote(5, 2, 3)).unwrap();
+    assert_eq!(granted(&n.take_output(), "c"), Some(false));
+    // Same last term, same length: granted.
+    n.step(Duration::ZERO, "c", vote(6, 3, 3)).unwrap();
+    assert_eq!(granted(&n.take_output(), "c"), Some(true));
+}
+
+#[test]
+fn a_vote_request_of_an_older_term_is_refused_and_the_term_kept() {
+    let mut n = follower_with_log("a", 5, &[]);
+    n.step(Duration::ZERO, "b", vote(4, 10, 4)).unwrap();
+    assert_eq!(granted(&n.take_output(), "b"), Some(false));
+    assert_eq!(n.term(), 5);
+}
+
+#[test]
+fn a_higher_term_makes_a_leader_step_down() {
+    let mut n = node_with(
+        Config {
+            bootstrap: true,
+            ..config("a")
+        },
+        MemStorage::default(),
+    );
+    assert_eq!(n.role(), Role::Leader);
+    n.add_server("b").unwrap();
+    n.step(
+        Duration::ZERO,
+        "b",
+        Message::AppendResponse(AppendResponse {
+            term: 9,
+            success: false,
+            index: 0,
+            hint: None,
+        }),
+    )
+    .unwrap();
+    assert_eq!(n.role(), Role::Follower);
+    assert_eq!(n.term(), 9);
+}
+
+#[test]
+fn the_vote_is_persisted_before_it_is_sent() {
+    let mut n = follower_with_log("a", 1, &[]);
+    n.step(Duration::ZERO, "b", vote(2, 1, 1)).unwrap();
+    assert_eq!(granted(&n.take_output(), "b"), Some(true));
+    assert_eq!(n.storage.hard_state.voted_for.as_deref(), Some("b"));
+    assert_eq!(n.storage.hard_state.term, 2);
+}
+
+/// Storage whose writes fail: the core must not send what depends on them.
+struct BrokenStorage(MemStorage);
+
+impl Storage for BrokenStorage {
+    fn load(&mut self) -> Result<(HardState, Vec<Entry>), StorageError> {
+        self.0.load()
+    }
+    fn save_hard_state(&mut self, _: &HardState) -> Result<(), StorageError> {
+        Err(StorageError::Io(std::io::Error::other("disk gone")))
+    }
+    fn append(&mut self, _: &[Entry]) -> Result<(), StorageError> {
+        Err(StorageError::Io(std::io::Error::other("disk gone")))
+    }
+    fn truncate(&mut self, _: LogIndex) -> Result<(), StorageError> {
+        Err(StorageError::Io(std::io::Error::other("disk gone")))
+    }
+}
+
+#[test]
+fn no_vote_or_acknowledgement_is_sent_when_storage_fails() {
+    let storage = BrokenStorage(MemStorage {
+        hard_state: HardState {
+            term: 1,
+            voted_for: None,
+        },
+        entries: vec![membership(1, 1, &["a", "b", "c"])],
+    });
+    let rng = Box::new(ChaCha8Rng::seed_from_u64(1));
+    let mut n = Raft::new(config("a"), storage, rng, Duration::ZERO).unwrap();
+    assert!(n.step(Duration::ZERO, "b", vote(1, 5, 1)).is_err());
+    assert!(n.take_output().messages.is_empty());
+    // Same term so no hard-state write is needed: the append itself fails.
+    let msg = append(1, (1, 1), vec![entry(1, 2)], 0);
+    assert!(n.step(Duration::ZERO, "b", msg).is_err());
+    assert!(append_reply(&n.take_output(), "b").is_none());
+}
+
+#[test]
+fn election_timer_is_drawn_from_et_to_twice_et() {
+    for seed in 0..50 {
+        let rng = Box::new(ChaCha8Rng::seed_from_u64(seed));
+        let storage = MemStorage {
+            hard_state: HardState {
+                term: 1,
+                voted_for: None,
+            },
+            entries: vec![membership(1, 1, &["a", "b", "c"])],
+        };
+        let n = Raft::new(config("a"), storage, rng, Duration::from_secs(1)).unwrap();
+        let d = n.next_deadline().unwrap() - Duration::from_secs(1);
+        assert!(d >= ET && d < 2 * ET, "deadline {d:?}");
+    }
+}
+
+#[test]
+fn a_timed_out_member_campaigns_in_a_new_term() {
+    let mut n = follower_with_log("a", 1, &[]);
+    n.tick(2 * ET).unwrap();
+    assert_eq!(n.role(), Role::Candidate);
+    assert_eq!(n.term(), 2);
+    let out = n.take_output();
+    assert!(matches!(messages_to(&out, "b")[0], Message::RequestVote(_)));
+    assert!(matches!(messages_to(&out, "c")[0], Message::RequestVote(_)));
+}
+
+#[test]
+fn pre_vote_does_not_bump_the_term_until_a_majority_agrees() {
+    let mut n = node_with(
+        Config {
+            pre_vote: true,
+            ..config("a")
+        },
+        follower_with_log("a", 1, &[]).storage.clone(),
+    );
+    n.tick(2 * ET).unwrap();
+    assert_eq!(n.role(), Role::PreCandidate);
+    assert_eq!(n.term(), 1);
+    n.take_output();
+    n.step(
+        2 * ET,
+        "b",
+        Message::VoteResponse(VoteResponse {
+            term: 2,
+            granted: true,
+            pre_vote: true,
+        }),
+    )
+    .unwrap();
+    assert_eq!(n.role(), Role::Candidate);
+    assert_eq!(n.term(), 2);
+}
+
+#[test]
+fn a_follower_hearing_from_its_leader_refuses_pre_votes() {
+    let mut n = follower_with_log("a", 1, &[]);
+    n.step(Duration::ZERO, "b", append(1, (1, 1), vec![], 0))
+        .unwrap();
+    n.take_output();
+    let pre = Message::RequestVote(RequestVote {
+        term: 2,
+        last_log_index: 1,
+        last_log_term: 1,
+        pre_vote: true,
+    });
+    n.step(ET / 2, "c", pre.clone()).unwrap();
+    assert_eq!(granted(&n.take_output(), "c"), Some(false));
+    // Once the leader has been silent for an ET, the pre-vote is granted,
+    // and still changes nothing on the voter.
+    n.step(2 * ET, "c", pre).unwrap();
+    assert_eq!(granted(&n.take_output(), "c"), Some(true));
+    assert_eq!(n.term(), 1);
+}
+
+#[test]
+fn check_quorum_makes_an_isolated_leader_step_down() {
+    let mut cfg = config("a");
+    cfg.check_quorum = true;
+    cfg.bootstrap = true;
+    let mut n = node_with(cfg, MemStorage::default());
+    n.add_server("b").unwrap();
+    assert_eq!(n.role(), Role::Leader);
+    // b never answers: after an ET the leader gives up.
+    n.tick(ET + Duration::from_millis(1)).unwrap();
+    assert_eq!(n.role(), Role::Follower);
+}
+
+#[test]
+fn with_check_quorum_a_follower_ignores_vote_requests_while_its_leader_is_alive() {
+    let mut cfg = config("a");
+    cfg.check_quorum = true;
+    let mut n = node_with(cfg, follower_with_log("a", 1, &[]).storage.clone());
+    n.step(Duration::ZERO, "b", append(1, (1, 1), vec![], 0))
+        .unwrap();
+    n.take_output();
+    n.step(ET / 2, "c", vote(5, 9, 1)).unwrap();
+    assert!(n.take_output().messages.is_empty());
+    assert_eq!(n.term(), 1);
+}
+
+// -------------------------------------------------------------- replication
+
+#[test]
+fn a_follower_rejects_a_missing_prev_entry_with_its_log_end_as_hint() {
+    let mut n = follower_with_log("a", 1, &[1]);
+    n.step(Duration::ZERO, "b", append(1, (7, 1), vec![], 0))
+        .unwrap();
+    let r = append_reply(&n.take_output(), "b").unwrap();
+    assert!(!r.success);
+    assert_eq!(
+        r.hint,
+        Some(RejectHint {
+            conflict_index: 3,
+            conflict_term: None
+        })
+    );
+}
+
+#[test]
+fn a_follower_rejects_a_term_mismatch_with_the_first_index_of_that_term() {
+    let mut n = follower_with_log("a", 3, &[2, 2, 2]);
+    n.step(Duration::ZERO, "b", append(3, (4, 3), vec![], 0))
+        .unwrap();
+    let r = append_reply(&n.take_output(), "b").unwrap();
+    assert_eq!(
+        r.hint,
+        Some(RejectHint {
+            conflict_index: 2,
+            conflict_term: Some(2)
+        })
+    );
+}
+
+#[test]
+fn conflicting_entries_are_truncated_and_replaced() {
+    let mut n = follower_with_log("a", 3, &[2, 2, 2]);
+    let msg = append(3, (2, 2), vec![entry(3, 3), entry(3, 4)], 0);
+    n.step(Duration::ZERO, "b", msg).unwrap();
+    let r = append_reply(&n.take_output(), "b").unwrap();
+    assert!(r.success);
+    assert_eq!(r.index, 4);
+    let terms: Vec<Term> = n.log().entries().iter().map(|e| e.term).collect();
+    assert_eq!(terms, [1, 2, 3, 3]);
+    assert_eq!(n.storage.entries.len(), 4);
+    assert_eq!(n.storage.entries[2].term, 3);
+}
+
+#[test]
+fn matching_entries_are_kept_and_an_old_message_truncates_nothing() {
+    let mut n = follower_with_log("a", 2, &[2, 2, 2]);
+    // An old AppendEntries covering only index 2 must not drop 3 and 4.
+    n.step(Duration::ZERO, "b", append(2, (1, 1), vec![entry(2, 2)], 0))
+        .unwrap();
+    let r = append_reply(&n.take_output(), "b").unwrap();
+    assert!(r.success);
+    assert_eq!(r.index, 2);
+    assert_eq!(n.log().last_index(), 4);
+}
+
+#[test]
+fn a_follower_commits_no_further_than_what_it_verified() {
+    let mut n = follower_with_log("a", 2, &[1, 1, 1]);
+    // Leader's commit is 4 but this message only vouches for index 2.
+    n.step(Duration::ZERO, "b", append(2, (2, 1), vec![], 4))
+        .unwrap();
+    assert_eq!(n.commit_index(), 2);
+}
+
+#[test]
+fn a_malformed_append_is_dropped_without_changing_the_log() {
+    let mut n = follower_with_log("a", 2, &[1]);
+    // Entries not contiguous after prev: index 5 after prev 2.
+    n.step(Duration::ZERO, "b", append(2, (2, 1), vec![entry(2, 5)], 0))
+        .unwrap();
+    assert!(append_reply(&n.take_output(), "b").is_none());
+    assert_eq!(n.log().last_index(), 2);
+}
+
+/// A leader `a` of term `term` over members a, b, c with the given log.
+fn leader_with_log(terms: &[Term], term: Term) -> Raft<MemStorage> {
+    let mut n = follower_with_log("a", term - 1, terms);
+    n.tick(2 * ET).unwrap(); // campaigns in `term`
+    assert_eq!(n.term(), term);
+    let granted = Message::VoteResponse(VoteResponse {
+        term,
+        granted: true,
+        pre_vote: false,
+    });
+    n.step(2 * ET, "b", granted).unwrap();
+    assert_eq!(n.role(), Role::Leader);
+    n.take_output();
+    n
+}
+
+fn ack(term: Term, index: LogIndex) -> Message {
+    Message::AppendResponse(AppendResponse {
+        term,
+        success: true,
+        index,
+        hint: None,
+    })
+}
+
+#[test]
+fn an_old_term_entry_is_not_committed_by_counting_replicas() {
+    // Figure 8: the leader of term 4 holds an entry of term 2 at index 2.
+    let mut n = leader_with_log(&[2], 4);
+    // Log: [1: config t1, 2: t2, 3: noop t4]. b acknowledges only up to 2.
+    n.step(2 * ET, "b", ack(4, 2)).unwrap();
+    assert_eq!(n.commit_index(), 0, "index 2 is of term 2: not committable");
+    n.step(2 * ET, "b", ack(4, 3)).unwrap();
+    assert_eq!(
+        n.commit_index(),
+        3,
+        "the term-4 no-op commits, and 2 with it"
+    );
+}
+
+#[test]
+fn the_leader_skips_back_a_whole_term_on_a_hinted_rejection() {
+    let mut n = leader_with_log(&[1, 1, 1, 1], 3);
+    // b's log diverges at index 2 with a term-2 run it does not share.
+    let reject = Message::AppendResponse(AppendResponse {
+        term: 3,
+        success: false,
+        index: 5,
+        hint: Some(RejectHint {
+            conflict_index: 2,
+            conflict_term: Some(2),
+        }),
+    });
+    n.step(2 * ET, "b", reject).unwrap();
+    let out = n.take_output();
+    let Message::AppendEntries(ae) = &messages_to(&out, "b")[0] else {
+        panic!("expected AppendEntries");
+    };
+    // The leader has no term 2: resume from the follower's conflict index.
+    assert_eq!(ae.prev_log_index, 1);
+    assert_eq!(ae.entries.len(), 5);
+}
+
+#[test]
+fn immediate_replication_sends_new_entries_at_once() {
+    let mut n = leader_with_log(&[], 2);
+    n.step(2 * ET, "b", ack(2, 2)).unwrap();
+    n.take_output();
+    n.propose(1, Command::Get { key: "k".into() }).unwrap();
+    let out = n.take_output();
+    assert!(
+        matches!(&messages_to(&out, "b")[0], Message::AppendEntries(ae) if ae.entries.len() == 1)
+    );
+}
+
+#[test]
+fn heartbeat_replication_waits_for_the_next_tick() {
+    let mut n = leader_with_log(&[], 2);
+    let mut cfg = n.cfg.clone();
+    cfg.replication = Replication::Heartbeat;
+    n.cfg = cfg;
+    n.step(2 * ET, "b", ack(2, 2)).unwrap();
+    n.take_output();
+    n.propose(1, Command::Get { key: "k".into() }).unwrap();
+    assert!(messages_to(&n.take_output(), "b").is_empty());
+    n.tick(2 * ET + n.cfg.heartbeat_interval()).unwrap();
+    let out = n.take_output();
+    assert!(
+        matches!(&messages_to(&out, "b")[0], Message::AppendEntries(ae) if ae.entries.len() == 1)
+    );
+}
+
+// --------------------------------------------------------------- membership
+
+fn bootstrapped(id: &str) -> Raft<MemStorage> {
+    node_with(
+        Config {
+            bootstrap: true,
+            ..config(id)
+        },
+        MemStorage::default(),
+    )
+}
+
+#[test]
+fn the_first_server_bootstraps_and_leads_at_once() {
+    let mut n = bootstrapped("a");
+    assert_eq!(n.role(), Role::Leader);
+    assert_eq!(n.term(), 1);
+    assert_eq!(n.applied_members(), &BTreeSet::from(["a".to_string()]));
+    let events = n.take_output().events;
+    assert!(events.contains(&Event::ConfigurationApplied {
+        index: 1,
+        members: vec!["a".into()]
+    }));
+}
+
+#[test]
+fn a_non_first_server_stays_idle_until_a_leader_contacts_it() {
+    let mut n = node("b");
+    assert_eq!(n.next_deadline(), None);
+    n.tick(Duration::from_secs(60)).unwrap();
+    assert_eq!(n.role(), Role::Follower);
+    assert_eq!(n.term(), 0);
+    assert!(n.take_output().messages.is_empty());
+    n.step(Duration::from_secs(60), "a", append(1, (0, 0), vec![], 0))
+        .unwrap();
+    assert!(n.next_deadline().is_some(), "contacted: timer armed");
+    assert_eq!(n.leader(), Some("a"));
+}
+
+#[test]
+fn a_contacted_server_that_is_not_a_member_never_campaigns() {
+    let mut n = node("z");
+    n.step(
+        Duration::ZERO,
+        "a",
+        append(1, (0, 0), vec![membership(1, 1, &["a"])], 1),
+    )
+    .unwrap();
+    n.tick(Duration::from_secs(10)).unwrap();
+    assert_eq!(n.role(), Role::Follower);
+    assert_eq!(n.term(), 1);
+}
+
+#[test]
+fn only_one_membership_change_is_pending_at_a_time() {
+    let mut n = bootstrapped("a");
+    n.add_server("b").unwrap();
+    assert!(matches!(
+        n.add_server("c"),
+        Err(MembershipError::PendingConfigChange)
+    ));
+    assert_eq!(n.members().len(), 2, "the change took effect when appended");
+    let index = n.log().last_index();
+    n.step(Duration::ZERO, "b", ack(1, index)).unwrap();
+    assert_eq!(n.commit_index(), index);
+    n.add_server("c").unwrap();
+    assert_eq!(n.members().len(), 3);
+}
+
+#[test]
+fn a_new_member_counts_for_the_majority_once_its_entry_is_appended() {
+    let mut n = bootstrapped("a");
+    n.add_server("b").unwrap();
+    n.propose(1, Command::Get { key: "k".into() }).unwrap();
+    assert_eq!(n.commit_index(), 2, "2 of 2 needed: not committed alone");
+}
+
+#[test]
+fn membership_requests_are_refused_off_the_leader_and_for_bad_targets() {
+    let mut f = follower_with_log("a", 1, &[]);
+    assert!(matches!(
+        f.add_server("d"),
+        Err(MembershipError::NotLeader { .. })
+    ));
+    let mut n = bootstrapped("a");
+    assert!(matches!(
+        n.add_server("a"),
+        Err(MembershipError::AlreadyMember(_))
+    ));
+    assert!(matches!(
+        n.remove_server("x"),
+        Err(MembershipError::NotMember(_))
+    ));
+    assert!(matches!(
+        n.remove_server("a"),
+        Err(MembershipError::LastMember)
+    ));
+}
+
+#[test]
+fn a_truncated_membership_entry_reverts_the_configuration() {
+    let mut n = follower_with_log("a", 2, &[]);
+    let add_d = membership(2, 2, &["a", "b", "c", "d"]);
+    n.step(Duration::ZERO, "b", append(2, (1, 1), vec![add_d], 0))
+        .unwrap();
+    assert_eq!(n.members().len(), 4);
+    n.step(Duration::ZERO, "c", append(3, (1, 1), vec![entry(3, 2)], 0))
+        .unwrap();
+    assert_eq!(n.members().len(), 3);
+}
+
+#[test]
+fn a_removed_leader_steps_down_once_the_removal_commits() {
+    let mut n = bootstrapped("a");
+    n.add_server("b").unwrap();
+    n.step(Duration::ZERO, "b", ack(1, 3)).unwrap();
+    let index = n.remove_server("a").unwrap();
+    assert_eq!(n.role(), Role::Leader, "still leading until committed");
+    n.step(Duration::ZERO, "b", ack(1, index)).unwrap();
+    assert_eq!(n.role(), Role::Follower);
+}
+
+// ------------------------------------------------------------------ clients
+
+#[test]
+fn a_proposal_is_answered_when_applied() {
+    let mut n = bootstrapped("a");
+    n.take_output();
+    let index = n
+        .propose(
+            42,
+            Command::SeqAppend {
+                key: "chat".into(),
+                count: 0,
+                value: "hi".into(),
+            },
+        )
+        .unwrap();
+    let out = n.take_output();
+    assert_eq!(
+        out.replies,
+        vec![ClientReply {
+            from: "a".into(),
+            request: 42,
+            outcome: ClientOutcome::Applied {
+                index,
+                result: CommandResult::SeqAppended {
+                    appended: true,
+                    count: 1
+                }
+            }
+        }]
+    );
+}
+
+#[test]
+fn a_non_leader_answers_not_leader_with_its_hint() {
+    let mut n = follower_with_log("a", 1, &[]);
+    n.step(Duration::ZERO, "b", append(1, (1, 1), vec![], 0))
+        .unwrap();
+    assert!(matches!(
+        n.propose(1, Command::Get { key: "k".into() }),
+        Err(ProposeError::NotLeader { leader_hint: Some(ref l) }) if l == "b"
+    ));
+    n.take_output();
+    let req = Message::ClientRequest(ClientRequest {
+        request: 3,
+        command: Command::Get { key: "k".into() },
+    });
+    n.step(Duration::ZERO, "c", req).unwrap();
+    let out = n.take_output();
+    assert_eq!(
+        messages_to(&out, "c"),
+        vec![Message::ClientResponse(ClientResponse {
+            request: 3,
+            outcome: ClientOutcome::NotLeader {
+                leader_hint: Some("b".into())
+            }
+        })]
+    );
+}
+
+#[test]
+fn a_forwarded_request_is_answered_to_its_sender_when_applied() {
+    let mut n = bootstrapped("a");
+    n.take_output();
+    let req = Message::ClientRequest(ClientRequest {
+        request: 5,
+        command: Command::Set {
+            key: "k".into(),
+            value: "v".into(),
+        },
+    });
+    n.step(Duration::ZERO, "b", req).unwrap();
+    let out = n.take_output();
+    assert!(matches!(
+        &messages_to(&out, "b")[..],
+        [Message::ClientResponse(ClientResponse {
+            request: 5,
+            outcome: ClientOutcome::Applied {
+                result: CommandResult::Done,
+                ..
+            }
+        })]
+    ));
+}
+
+#[test]
+fn a_restart_keeps_only_what_was_persisted_and_rebuilds_state_by_replay() {
+    let mut n = bootstrapped("a");
+    n.propose(
+        1,
+        Command::Set {
+            key: "k".into(),
+            value: "v".into(),
+        },
+    )
+    .unwrap();
+    let storage = n.storage.clone();
+    let mut again = node_with(config("a"), storage);
+    assert_eq!(again.term(), 1);
+    assert_eq!(again.log().last_index(), 3);
+    assert_eq!(
+        again.commit_index(),
+        0,
+        "commit is learned again, not stored"
+    );
+    again.tick(Duration::from_secs(1)).unwrap(); // elects itself (sole member)
+    assert_eq!(again.role(), Role::Leader);
+    assert_eq!(again.state().get("k"), Some(&Value::Text("v".into())));
+}

@@ -1,0 +1,675 @@
+//! One simulated schedule: nodes, clients, faults, and the step loop.
+//!
+//! Time is virtual and jumps from event to event (a message arrival, a node
+//! timer, the next scripted action), so a schedule of seconds runs in
+//! milliseconds. Everything random comes from one seeded RNG, so a seed
+//! replays the same schedule exactly.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::raft::{
+    Change, ClientOutcome, Command, CommandResult, Config, EntryKind, Event, LogIndex,
+    MembershipChange, NodeId, ProposeError, Raft, Replication, RequestId, Role,
+};
+
+use super::checker::{Breach, Checker, Property};
+use super::network::{Faults, Network};
+use super::storage::SimStorage;
+use super::{ScheduleReport, SimOptions};
+
+/// A client bound to one node (its session), one request in flight.
+#[derive(Default)]
+struct SimClient {
+    next_request: RequestId,
+    inflight: Option<(RequestId, Command, Duration)>,
+    last_count: u64,
+}
+
+struct SimNode {
+    id: NodeId,
+    raft: Option<Raft<SimStorage>>,
+    disk: SimStorage,
+    started: bool,
+    decommissioned: bool,
+    restarts: u64,
+    /// Commit index after the node's last checked step.
+    commit: LogIndex,
+    client: SimClient,
+}
+
+/// The state of one schedule.
+pub(super) struct Cluster {
+    seed: u64,
+    opts: SimOptions,
+    rng: ChaCha8Rng,
+    now: Duration,
+    nodes: Vec<SimNode>,
+    index_of: HashMap<NodeId, usize>,
+    net: Network,
+    checker: Checker,
+    cfg: Config,
+    steps: u64,
+    /// Servers being removed: decommissioned once a node applies the removal.
+    removing: Vec<usize>,
+}
+
+fn node_id(i: usize) -> NodeId {
+    format!("n{i}")
+}
+
+impl Cluster {
+    pub(super) fn new(seed: u64, opts: SimOptions) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut cfg = Config::new("template");
+        cfg.election_timeout = opts.election_timeout;
+        cfg.pre_vote = rng.random_bool(0.5);
+        cfg.check_quorum = rng.random_bool(0.5);
+        cfg.replication = if rng.random_bool(0.5) {
+            Replication::Immediate
+        } else {
+            Replication::Heartbeat
+        };
+        cfg.max_entries_per_append = rng.random_range(1..=64);
+        let faults = Faults {
+            drop: rng.random_range(0.0..0.15),
+            duplicate: rng.random_range(0.0..0.05),
+            max_delay: Duration::from_millis(rng.random_range(1..=40)),
+        };
+        let pool = opts.max_nodes;
+        let nodes = (0..pool)
+            .map(|i| SimNode {
+                id: node_id(i),
+                raft: None,
+                disk: SimStorage::default(),
+                started: false,
+                decommissioned: false,
+                restarts: 0,
+                commit: 0,
+                client: SimClient::default(),
+            })
+            .collect();
+        let index_of = (0..pool).map(|i| (node_id(i), i)).collect();
+        Self {
+            seed,
+            opts,
+            rng,
+            now: Duration::ZERO,
+            nodes,
+            index_of,
+            net: Network::new(pool, faults),
+            checker: Checker::default(),
+            cfg,
+            steps: 0,
+            removing: Vec::new(),
+        }
+    }
+
+    fn breach(&self, b: Breach) -> super::Violation {
+        super::Violation {
+            seed: self.seed,
+            step: self.steps,
+            time: self.now,
+            property: b.property,
+            detail: b.detail,
+        }
+    }
+
+    /// Runs the schedule: formation, faults, then a healed calm phase.
+    pub(super) fn run(mut self) -> Result<ScheduleReport, super::Violation> {
+        let target = self
+            .rng
+            .random_range(self.opts.min_nodes..=self.opts.max_nodes);
+        self.start_node(0).map_err(|b| self.breach(b))?;
+        let fault_end = self.opts.fault_phase;
+        let mut next_action = Duration::ZERO;
+        while self.now < fault_end {
+            let action_due = next_action <= self.next_event_time().unwrap_or(next_action);
+            if action_due {
+                self.now = self.now.max(next_action);
+                self.act(target).map_err(|b| self.breach(b))?;
+                next_action = self.now + Duration::from_millis(self.rng.random_range(5..=60));
+                if self.opts.trace {
+                    println!("t={:?} {}", self.now, self.describe_state());
+                }
+            } else {
+                self.step_once().map_err(|b| self.breach(b))?;
+            }
+        }
+        let calm_start = self.now;
+        self.calm_down().map_err(|b| self.breach(b))?;
+        let deadline = calm_start + self.opts.election_timeout * self.opts.calm_limit_ets;
+        let mut next_retry = self.now;
+        loop {
+            if self.converged() {
+                break;
+            }
+            if self.now >= deadline {
+                let detail = self.describe_state();
+                return Err(self.breach(Breach {
+                    property: Property::Liveness,
+                    detail: format!(
+                        "no stable leader and convergence within {} ETs after healing: {detail}",
+                        self.opts.calm_limit_ets
+                    ),
+                }));
+            }
+            if next_retry <= self.next_event_time().unwrap_or(next_retry) {
+                self.now = self.now.max(next_retry);
+                if self.opts.trace {
+                    println!("t={:?} {}", self.now, self.describe_state());
+                }
+                self.retry_clients();
+                self.add_live_non_members().map_err(|b| self.breach(b))?;
+                next_retry = self.now + self.opts.election_timeout / 2;
+            } else {
+                self.step_once().map_err(|b| self.breach(b))?;
+            }
+        }
+        let members = self
+            .leader()
+            .and_then(|l| self.nodes[l].raft.as_ref())
+            .map(|r| r.members().clone())
+            .unwrap_or_default();
+        for i in 0..self.nodes.len() {
+            if let Some(raft) = &self.nodes[i].raft {
+                if members.contains(&self.nodes[i].id) {
+                    let disk = self.nodes[i].disk.0.borrow();
+                    self.checker
+                        .acknowledged_writes_survive(&self.nodes[i].id, &disk, raft.last_applied())
+                        .map_err(|b| self.breach(b))?;
+                }
+            }
+        }
+        Ok(ScheduleReport {
+            steps: self.steps,
+            messages: self.net.sent,
+            committed: self.checker.committed_len() as u64,
+            acknowledged: self.checker.acknowledged_count() as u64,
+            leader_terms: self.checker.leader_terms() as u64,
+            recovery: self.now - calm_start,
+        })
+    }
+
+    fn next_event_time(&self) -> Option<Duration> {
+        let timers = self
+            .nodes
+            .iter()
+            .filter_map(|n| n.raft.as_ref().and_then(|r| r.next_deadline()));
+        timers.chain(self.net.next_arrival()).min()
+    }
+
+    /// Processes the earliest message arrival or timer.
+    fn step_once(&mut self) -> Result<(), Breach> {
+        let Some(at) = self.next_event_time() else {
+            // Nothing pending at all: let time pass to the next action.
+            self.now += self.opts.election_timeout;
+            return Ok(());
+        };
+        self.now = self.now.max(at);
+        if self.net.next_arrival() == Some(at) {
+            let Some(delivery) = self.net.pop() else {
+                return Ok(());
+            };
+            let Some(m) = delivery else {
+                return Ok(());
+            };
+            let from = self.nodes[m.from].id.clone();
+            let now = self.now;
+            if let Some(raft) = self.nodes[m.to].raft.as_mut() {
+                raft.step(now, &from, m.message)
+                    .map_err(|e| internal(format!("step failed: {e}")))?;
+                self.after_step(m.to)?;
+            } else {
+                self.net.lost += 1;
+            }
+            return Ok(());
+        }
+        let due: Vec<usize> = (0..self.nodes.len())
+            .filter(|i| {
+                self.nodes[*i]
+                    .raft
+                    .as_ref()
+                    .and_then(|r| r.next_deadline())
+                    .is_some_and(|d| d <= at)
+            })
+            .collect();
+        for i in due {
+            let now = self.now;
+            if let Some(raft) = self.nodes[i].raft.as_mut() {
+                raft.tick(now)
+                    .map_err(|e| internal(format!("tick failed: {e}")))?;
+                self.after_step(i)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Routes a node's output and checks every property touched by its step.
+    fn after_step(&mut self, i: usize) -> Result<(), Breach> {
+        self.steps += 1;
+        let Some(raft) = self.nodes[i].raft.as_mut() else {
+            return Ok(());
+        };
+        let out = raft.take_output();
+        let commit = raft.commit_index();
+        let term = raft.term();
+        let id = self.nodes[i].id.clone();
+        let before = self.nodes[i].commit;
+        {
+            let mut disk = self.nodes[i].disk.0.borrow_mut();
+            self.checker.log_changed(&id, &mut disk, before)?;
+        }
+        let mut decommission = Vec::new();
+        {
+            let disk_handle = self.nodes[i].disk.clone();
+            let disk = disk_handle.0.borrow();
+            if commit > before {
+                self.checker.committed(&id, &disk, before, commit)?;
+            }
+            for event in &out.events {
+                match event {
+                    Event::RoleChanged {
+                        role: Role::Leader, ..
+                    } => self.checker.leader_elected(&id, term, &disk)?,
+                    Event::EntryApplied { index, .. } => {
+                        self.checker.applied(&id, &disk, *index)?
+                    }
+                    Event::ConfigurationApplied { index, .. } => {
+                        // Only the applied *removal* of a server retires it:
+                        // a restarted node replays older configurations too.
+                        let entry = disk.entries.get((*index).max(1) as usize - 1);
+                        if let Some(EntryKind::Membership(MembershipChange {
+                            change: Change::Remove(victim),
+                            ..
+                        })) = entry.map(|e| &e.kind)
+                        {
+                            if let Some(&v) = self.index_of.get(victim) {
+                                if self.removing.contains(&v) {
+                                    self.removing.retain(|r| *r != v);
+                                    decommission.push(v);
+                                }
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for r in decommission {
+            self.nodes[r].decommissioned = true;
+        }
+        self.nodes[i].commit = commit;
+        for reply in out.replies {
+            self.client_reply(i, reply.request, reply.outcome)?;
+        }
+        for env in out.messages {
+            if let Some(&to) = self.index_of.get(&env.to) {
+                let now = self.now;
+                self.net.send(&mut self.rng, now, i, to, env.message);
+            }
+        }
+        // A decommissioned server is shut down for good.
+        for n in &mut self.nodes {
+            if n.decommissioned {
+                n.raft = None;
+            }
+        }
+        Ok(())
+    }
+
+    fn client_reply(
+        &mut self,
+        i: usize,
+        request: RequestId,
+        outcome: ClientOutcome,
+    ) -> Result<(), Breach> {
+        let client = &mut self.nodes[i].client;
+        let Some((inflight, _, _)) = &client.inflight else {
+            return Ok(());
+        };
+        if *inflight != request {
+            return Ok(());
+        }
+        match outcome {
+            ClientOutcome::Applied { index, result } => {
+                if let CommandResult::SeqAppended { count, .. } = result {
+                    client.last_count = count;
+                }
+                client.inflight = None;
+                let id = self.nodes[i].id.clone();
+                self.checker.acknowledged(&id, request, index)
+            }
+            ClientOutcome::NotLeader { .. } => {
+                // Retried on the next client round.
+                if let Some(f) = client.inflight.as_mut() {
+                    f.2 = Duration::ZERO;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn start_node(&mut self, i: usize) -> Result<(), Breach> {
+        let n = &mut self.nodes[i];
+        let mut cfg = self.cfg.clone();
+        cfg.id = n.id.clone();
+        cfg.bootstrap = i == 0;
+        let rng_seed = self.seed ^ ((i as u64 + 1) << 32) ^ (n.restarts << 48);
+        let rng = Box::new(ChaCha8Rng::seed_from_u64(rng_seed));
+        let raft = Raft::new(cfg, n.disk.clone(), rng, self.now)
+            .map_err(|e| internal(format!("restart of {} failed: {e}", n.id)))?;
+        n.raft = Some(raft);
+        n.started = true;
+        n.restarts += 1;
+        n.commit = 0;
+        self.after_step(i)
+    }
+
+    /// The live leader with the highest term, if any.
+    fn leader(&self) -> Option<usize> {
+        (0..self.nodes.len())
+            .filter(|i| {
+                self.nodes[*i]
+                    .raft
+                    .as_ref()
+                    .is_some_and(|r| r.role() == Role::Leader)
+            })
+            .max_by_key(|i| self.nodes[*i].raft.as_ref().map_or(0, |r| r.term()))
+    }
+
+    fn live(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|i| self.nodes[*i].raft.is_some())
+            .collect()
+    }
+
+    /// One scripted action of the fault phase.
+    fn act(&mut self, target: usize) -> Result<(), Breach> {
+        self.retry_clients();
+        let members = self
+            .leader()
+            .and_then(|l| self.nodes[l].raft.as_ref())
+            .map_or(0, |r| r.members().len());
+        let roll: u32 = self.rng.random_range(0..100);
+        match roll {
+            0..=29 => self.client_submit(),
+            30..=39 => self.add_server(members < target)?,
+            40..=47 => self.crash(),
+            48..=57 => self.restart()?,
+            58..=63 => self.partition(),
+            64..=71 => self.net.heal(),
+            72..=75 => self.remove_server(),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn client_submit(&mut self) {
+        let live = self.live();
+        if live.is_empty() {
+            return;
+        }
+        let i = live[self.rng.random_range(0..live.len())];
+        if self.nodes[i].client.inflight.is_some() {
+            return;
+        }
+        let client = &mut self.nodes[i].client;
+        client.next_request += 1;
+        let request = client.next_request;
+        let command = match self.rng.random_range(0..3) {
+            0 => Command::Set {
+                key: format!("k{}", request % 4),
+                value: format!("{}-{request}", self.nodes[i].id),
+            },
+            1 => Command::Get {
+                key: format!("k{}", request % 4),
+            },
+            _ => Command::SeqAppend {
+                key: "chat".into(),
+                count: client.last_count,
+                value: format!("{}-{request}", self.nodes[i].id),
+            },
+        };
+        self.nodes[i].client.inflight = Some((request, command, Duration::ZERO));
+        self.submit(i);
+    }
+
+    /// Sends (or re-sends) node `i`'s in-flight request.
+    fn submit(&mut self, i: usize) {
+        let now = self.now;
+        let node = &mut self.nodes[i];
+        let Some((request, command, sent)) = node.client.inflight.as_mut() else {
+            return;
+        };
+        let Some(raft) = node.raft.as_mut() else {
+            return;
+        };
+        *sent = now;
+        let (request, command) = (*request, command.clone());
+        match raft.propose(request, command.clone()) {
+            Ok(_) => {}
+            Err(ProposeError::NotLeader {
+                leader_hint: Some(leader),
+            }) => raft.forward(&leader, request, command),
+            Err(_) => {}
+        }
+        // Proposals may commit at once (single-member cluster): route output.
+        let _ = self.after_step(i);
+    }
+
+    fn retry_clients(&mut self) {
+        let patience = self.opts.election_timeout * 3;
+        for i in 0..self.nodes.len() {
+            let stale = self.nodes[i]
+                .client
+                .inflight
+                .as_ref()
+                .is_some_and(|(_, _, sent)| *sent + patience <= self.now || sent.is_zero());
+            if stale && self.nodes[i].raft.is_some() {
+                self.submit(i);
+            }
+        }
+    }
+
+    fn add_server(&mut self, grow: bool) -> Result<(), Breach> {
+        let Some(l) = self.leader() else {
+            return Ok(());
+        };
+        let members = self.nodes[l]
+            .raft
+            .as_ref()
+            .map(|r| r.members().clone())
+            .unwrap_or_default();
+        let candidates: Vec<usize> = (0..self.nodes.len())
+            .filter(|i| !self.nodes[*i].decommissioned && !members.contains(&self.nodes[*i].id))
+            .collect();
+        if candidates.is_empty() || (!grow && self.rng.random_bool(0.7)) {
+            return Ok(());
+        }
+        let c = candidates[self.rng.random_range(0..candidates.len())];
+        if !self.nodes[c].started {
+            self.start_node(c)?;
+        }
+        let id = self.nodes[c].id.clone();
+        if let Some(raft) = self.nodes[l].raft.as_mut() {
+            // PendingConfigChange and friends: simply try again later.
+            let _ = raft.add_server(&id);
+        }
+        self.after_step(l)
+    }
+
+    /// What the node's presence-driven membership does: the leader adds
+    /// every live server it does not have yet, one at a time. This also
+    /// absorbs a server left with a stale configuration (an addition that
+    /// was truncated), which would otherwise keep disrupting elections when
+    /// pre-vote and check-quorum are off (dissertation §4.2.3).
+    fn add_live_non_members(&mut self) -> Result<(), Breach> {
+        let Some(l) = self.leader() else {
+            return Ok(());
+        };
+        let Some(members) = self.nodes[l].raft.as_ref().map(|r| r.members().clone()) else {
+            return Ok(());
+        };
+        let missing = self
+            .nodes
+            .iter()
+            .find(|n| n.raft.is_some() && !n.decommissioned && !members.contains(&n.id))
+            .map(|n| n.id.clone());
+        if let (Some(id), Some(raft)) = (missing, self.nodes[l].raft.as_mut()) {
+            // PendingConfigChange: tried again on the next round.
+            let _ = raft.add_server(&id);
+            self.after_step(l)?;
+        }
+        Ok(())
+    }
+
+    fn remove_server(&mut self) {
+        let Some(l) = self.leader() else {
+            return;
+        };
+        let Some(raft) = self.nodes[l].raft.as_mut() else {
+            return;
+        };
+        let members: Vec<NodeId> = raft.members().iter().cloned().collect();
+        if members.len() <= 2 {
+            return;
+        }
+        let victim = members[self.rng.random_range(0..members.len())].clone();
+        if raft.remove_server(&victim).is_ok() {
+            if let Some(&v) = self.index_of.get(&victim) {
+                self.removing.push(v);
+            }
+        }
+        let _ = self.after_step(l);
+    }
+
+    fn crash(&mut self) {
+        let live = self.live();
+        if live.len() <= 1 {
+            return;
+        }
+        let i = live[self.rng.random_range(0..live.len())];
+        self.nodes[i].raft = None;
+    }
+
+    fn restart(&mut self) -> Result<(), Breach> {
+        let down: Vec<usize> = (0..self.nodes.len())
+            .filter(|i| {
+                self.nodes[*i].started
+                    && !self.nodes[*i].decommissioned
+                    && self.nodes[*i].raft.is_none()
+            })
+            .collect();
+        if down.is_empty() {
+            return Ok(());
+        }
+        let i = down[self.rng.random_range(0..down.len())];
+        self.start_node(i)
+    }
+
+    fn partition(&mut self) {
+        let n = self.nodes.len();
+        let groups = (0..n).map(|_| self.rng.random_range(0..2u8)).collect();
+        self.net.partition(groups);
+    }
+
+    /// Heals the network and restarts every crashed server that is not
+    /// decommissioned; faults stop.
+    fn calm_down(&mut self) -> Result<(), Breach> {
+        self.net.heal();
+        self.net.faults.drop = 0.0;
+        self.net.faults.duplicate = 0.0;
+        for i in 0..self.nodes.len() {
+            let n = &self.nodes[i];
+            if n.started && !n.decommissioned && n.raft.is_none() {
+                self.start_node(i)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One leader of the highest term; every live member agrees with it on
+    /// term, log, commit and state; no client request is left unanswered.
+    fn converged(&self) -> bool {
+        let Some(l) = self.leader() else {
+            return false;
+        };
+        let Some(leader) = self.nodes[l].raft.as_ref() else {
+            return false;
+        };
+        let leaders = self
+            .live()
+            .iter()
+            .filter(|i| {
+                self.nodes[**i]
+                    .raft
+                    .as_ref()
+                    .is_some_and(|r| r.role() == Role::Leader)
+            })
+            .count();
+        if leaders != 1 || leader.commit_index() != leader.log().last_index() {
+            return false;
+        }
+        let members = leader.members();
+        for i in self.live() {
+            let n = &self.nodes[i];
+            let Some(r) = n.raft.as_ref() else { continue };
+            if !members.contains(&n.id) {
+                // Every live server gets added after healing.
+                return false;
+            }
+            if n.client.inflight.is_some() {
+                return false;
+            }
+            if r.term() != leader.term()
+                || r.commit_index() != leader.commit_index()
+                || r.last_applied() != r.commit_index()
+                || r.log().last_index() != leader.log().last_index()
+                || r.applied_members() != leader.applied_members()
+            {
+                return false;
+            }
+        }
+        let hash = leader.log().hash();
+        let state = leader.state().hash();
+        self.live().iter().all(|i| {
+            let n = &self.nodes[*i];
+            n.raft.as_ref().is_none_or(|r| {
+                !members.contains(&n.id) || (r.log().hash() == hash && r.state().hash() == state)
+            })
+        })
+    }
+
+    fn describe_state(&self) -> String {
+        self.nodes
+            .iter()
+            .filter(|n| n.started)
+            .map(|n| match &n.raft {
+                Some(r) => format!(
+                    "{}:{:?}/t{}/c{}/l{}/m[{}]",
+                    n.id,
+                    r.role(),
+                    r.term(),
+                    r.commit_index(),
+                    r.log().last_index(),
+                    r.members().iter().cloned().collect::<Vec<_>>().join(",")
+                ),
+                None if n.decommissioned => format!("{}:removed", n.id),
+                None => format!("{}:down", n.id),
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// The core returned an error it never should with a healthy disk.
+fn internal(detail: String) -> Breach {
+    Breach {
+        property: Property::CoreError,
+        detail,
+    }
+}

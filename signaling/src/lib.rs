@@ -1,0 +1,71 @@
+//! PeerJS-compatible signaling for raftrtc: a server that brokers WebRTC
+//! offers, answers and ICE candidates between the nodes of many clusters,
+//! and the client the nodes use to talk to it (or to the official `peer`
+//! server from npm).
+//!
+//! # Protocol
+//!
+//! The PeerJS server protocol, frame for frame (see [`protocol`]):
+//! a WebSocket at `<base>peerjs?key=<key>&id=<id>&token=<token>` greeted with
+//! `{"type":"OPEN"}`; `OFFER`, `ANSWER`, `CANDIDATE` and `LEAVE` relayed by
+//! `dst` with `src` stamped by the server; messages for a peer that is not
+//! connected held for [`Limits::expire_timeout`] and then answered with
+//! `EXPIRE`; `HEARTBEAT` keeps a socket alive, silence beyond
+//! [`Limits::alive_timeout`] drops it; HTTP `GET <base><key>/id` and
+//! `GET <base><key>/peers`. `<base>` is [`ServerConfig::path`], `/` by
+//! default.
+//!
+//! # Clusters: one PeerJS key per cluster
+//!
+//! Every key matching `[A-Za-z0-9_.-]{1,64}` names a cluster. A cluster is
+//! created when its first peer connects and dropped when it has neither peers
+//! nor held messages. Peers, `/peers` listings, relays, joins and leaves
+//! never cross keys: `node-1` in cluster `a` and `node-1` in cluster `b` are
+//! two different peers. Against the official server, which accepts a single
+//! configured key, a cluster is simply that server's `--key`.
+//!
+//! # Presence extension
+//!
+//! A client that adds `presence=1` to the WebSocket URL gets, right after
+//! `OPEN`, `{"type":"PEERS","payload":[...]}` (the other members), then
+//! `{"type":"PEER-JOINED","src":"<id>"}` and `{"type":"PEER-LEFT","src":"<id>"}`
+//! for the other members of its cluster, so nodes need not poll. Clients
+//! without it (the official PeerJS client) never see these types.
+//!
+//! # Bad input and limits
+//!
+//! Every bound is a [`Limits`] field. A bad frame (invalid JSON, unknown
+//! type, missing field, oversized) gets an
+//! `{"type":"ERROR","payload":{"msg":"..."}}` on that socket only; the
+//! session and everyone else carry on. Disconnects, clean or not, remove the
+//! peer and notify presence members.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use signaling::{Client, ClientConfig, ClientEvent, Relay, Server, ServerConfig};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let server = Server::bind(ServerConfig::default()).await?.spawn();
+//! let (a, _a_events) = Client::connect(ClientConfig::new(server.url(), "cluster-1", "a")).await?;
+//! let (_b, mut b_events) = Client::connect(ClientConfig::new(server.url(), "cluster-1", "b")).await?;
+//! a.send("b", Relay::Offer, serde_json::json!({"sdp": "..."})).await?;
+//! if let Some(ClientEvent::Relayed { src, .. }) = b_events.recv().await {
+//!     assert_eq!(src, "a");
+//! }
+//! server.shutdown().await?;
+//! # Ok(())
+//! # }
+//! ```
+
+mod client;
+mod error;
+mod limits;
+pub mod protocol;
+mod server;
+
+pub use client::{Backoff, Client, ClientConfig, ClientEvent};
+pub use error::{ClientError, FrameError, ServerError};
+pub use limits::Limits;
+pub use protocol::Relay;
+pub use server::{Server, ServerConfig, ServerHandle, ServerStats};
