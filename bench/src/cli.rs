@@ -24,7 +24,72 @@ pub enum Command {
     Signaling(SignalingArgs),
     /// Run seeded simulated schedules of the Raft core and check safety.
     Sim(SimArgs),
+    /// Run one Raft node (what the launchers start).
+    Node(NodeArgs),
 }
+
+/// How the leader replicates: at once, or on heartbeats as Raft.js did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReplicationArg {
+    /// Send entries as soon as they are appended.
+    Immediate,
+    /// Send entries only on heartbeat ticks (the papers' behaviour).
+    Heartbeat,
+}
+
+/// `raftrtc node`.
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    /// This node's id (its signaling id).
+    #[arg(long)]
+    pub id: String,
+    /// Base URL of the PeerJS signaling server, e.g. http://127.0.0.1:9000/.
+    #[arg(long)]
+    pub signaling_url: String,
+    /// The cluster to join (the PeerJS key).
+    #[arg(long, default_value = "raftrtc")]
+    pub cluster: String,
+    /// Bootstrap a one-member cluster and lead it (the first server).
+    #[arg(long)]
+    pub first: bool,
+    /// Election timeout ET in ms; timers are drawn from [ET, 2ET).
+    #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub election_timeout: u64,
+    /// Heartbeat interval = ET / ratio.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub heartbeat_ratio: u32,
+    /// Entry pacing.
+    #[arg(long, value_enum, default_value_t = ReplicationArg::Immediate)]
+    pub replication: ReplicationArg,
+    /// Pre-vote before starting an election.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub pre_vote: bool,
+    /// A leader steps down without a majority for an ET.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub check_quorum: bool,
+    /// Milliseconds between the leader's membership checks (0: on events only).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub membership_poll: u64,
+    /// Path of the control socket (Unix, mode 0600).
+    #[arg(long)]
+    pub control: std::path::PathBuf,
+    /// Keep term, vote and log here, durably (default: in memory).
+    #[arg(long)]
+    pub data_dir: Option<std::path::PathBuf>,
+    /// Address to bind WebRTC (UDP) to.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind_ip: std::net::IpAddr,
+    /// STUN/TURN server URLs for real networks (repeatable).
+    #[arg(long)]
+    pub ice_server: Vec<String>,
+    /// Log filter: error, warn, info, debug, trace (or a tracing filter).
+    #[arg(long, default_value = "info")]
+    pub log_level: String,
+    /// Seed of the node's RNG (election timers); default from the clock.
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
 
 /// `raftrtc signaling`.
 #[derive(Debug, Args)]

@@ -31,6 +31,22 @@ pub trait Storage {
     fn truncate(&mut self, from: LogIndex) -> Result<(), StorageError>;
 }
 
+/// A boxed storage is a storage, so a node can pick one at run time.
+impl<T: Storage + ?Sized> Storage for Box<T> {
+    fn load(&mut self) -> Result<(HardState, Vec<Entry>), StorageError> {
+        (**self).load()
+    }
+    fn save_hard_state(&mut self, state: &HardState) -> Result<(), StorageError> {
+        (**self).save_hard_state(state)
+    }
+    fn append(&mut self, entries: &[Entry]) -> Result<(), StorageError> {
+        (**self).append(entries)
+    }
+    fn truncate(&mut self, from: LogIndex) -> Result<(), StorageError> {
+        (**self).truncate(from)
+    }
+}
+
 /// Why storage could not do what the core asked.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {

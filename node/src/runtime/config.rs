@@ -1,0 +1,39 @@
+//! Everything one node process needs to know, gathered from its flags.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::mesh::MeshConfig;
+use crate::raft;
+
+/// The configuration of one node process.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// The Raft core's knobs (its `id` is the node's id).
+    pub raft: raft::Config,
+    /// Base URL of the PeerJS signaling server.
+    pub signaling_url: String,
+    /// The cluster (PeerJS key).
+    pub cluster: String,
+    /// How often the leader checks presence against the configuration.
+    /// `None`: on every presence or configuration change (plus a slow safety
+    /// tick). `Some(p)`: only every `p`, and every `p / 2` while a change is
+    /// pending, as Raft.js polled the peer list.
+    pub membership_poll: Option<Duration>,
+    /// The control socket.
+    pub control: PathBuf,
+    /// Where to keep term, vote and log durably (`None`: in memory).
+    pub data_dir: Option<PathBuf>,
+    /// WebRTC settings.
+    pub mesh: MeshConfig,
+    /// Seed of the core's RNG.
+    pub seed: u64,
+}
+
+/// Longest chat line accepted, so AppendEntries batches fit in one
+/// data-channel message.
+pub const MAX_CHAT_LINE_BYTES: usize = 2048;
+
+/// Entries per AppendEntries: with lines of at most 2 KiB this stays well
+/// under the data channel's 256 KiB message limit.
+pub const MAX_ENTRIES_PER_APPEND: usize = 64;

@@ -1,0 +1,528 @@
+//! One node process: the Raft core wired to the WebRTC mesh, the signaling
+//! client and the control socket.
+//!
+//! Everything runs on one event loop ([`run`]) that owns the core, so the
+//! core needs no locks: mesh events, signaling events, control requests and
+//! timers are handled one at a time, and after each the core's output is
+//! drained — messages to the mesh, events to subscribers, replies to the chat
+//! client. The node starts *paused*: it joins signaling and opens data
+//! channels to every peer it learns of, but creates the Raft core only on the
+//! control socket's `start`.
+
+pub mod chat;
+pub mod config;
+pub mod membership;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use signaling::{Client, ClientConfig, ClientEvent, Relay};
+use tokio::sync::{broadcast, mpsc};
+
+use crate::clock::monotonic_ns;
+use crate::control::protocol::{Command, EventLine, NodeEvent, Response, Status};
+use crate::control::{ControlRequest, ControlServer};
+use crate::mesh::{Mesh, MeshEvent, SignalKind};
+use crate::raft::{self, Event, MemStorage, Message, Raft, Storage};
+use crate::wire;
+
+pub use config::NodeConfig;
+
+use chat::{ChatClient, CHAT_KEY};
+
+/// Why a node stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The control socket could not be opened.
+    #[error(transparent)]
+    Control(#[from] crate::control::server::ControlError),
+    /// The signaling server refused us or could not be reached.
+    #[error("signaling: {0}")]
+    Signaling(#[from] signaling::ClientError),
+    /// The WebRTC stack could not be set up.
+    #[error("mesh: {0}")]
+    Mesh(#[from] crate::mesh::MeshError),
+    /// The Raft core failed (storage): the node stops rather than lie.
+    #[error("raft: {0}")]
+    Raft(#[from] raft::RaftError),
+    /// The durable storage could not be opened.
+    #[error("storage: {0}")]
+    Storage(#[from] raft::StorageError),
+}
+
+type DynStorage = Box<dyn Storage + Send>;
+
+/// Counters reported in `status`.
+#[derive(Default)]
+struct Counters {
+    sent: BTreeMap<String, u64>,
+    received: BTreeMap<String, u64>,
+    dropped: u64,
+    elections: u64,
+}
+
+struct Node {
+    cfg: NodeConfig,
+    mesh: Mesh,
+    signaling: Client,
+    signaling_up: bool,
+    raft: Option<Raft<DynStorage>>,
+    epoch: Instant,
+    /// Peers the signaling server says are in the cluster.
+    presence: BTreeSet<String>,
+    /// Peers with an open data channel.
+    connected: BTreeSet<String>,
+    /// Peers to `connect` again at the given time (after a failed link).
+    reconnect: BTreeMap<String, Instant>,
+    link_open_ms: BTreeMap<String, f64>,
+    counters: Counters,
+    events: broadcast::Sender<EventLine>,
+    chat: ChatClient,
+    next_membership_poll: Option<Instant>,
+    shutdown: bool,
+}
+
+/// Runs a node until `shutdown` arrives on the control socket.
+pub async fn run(cfg: NodeConfig) -> Result<(), NodeError> {
+    let control = ControlServer::bind(&cfg.control)?;
+    let (events, _) = broadcast::channel(65_536);
+    let (control_tx, mut control_rx) = mpsc::channel(64);
+    let serve = tokio::spawn(control.serve(control_tx, events.clone()));
+
+    let (mesh, mut mesh_rx) = Mesh::new(cfg.mesh.clone())?;
+    let mut sig_cfg = ClientConfig::new(
+        cfg.signaling_url.clone(),
+        cfg.cluster.clone(),
+        cfg.raft.id.clone(),
+    );
+    sig_cfg.presence = true;
+    let (signaling, mut sig_rx) = Client::connect(sig_cfg).await?;
+    tracing::info!(id = %cfg.raft.id, cluster = %cfg.cluster, "joined signaling");
+
+    let first_request = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_micros() as u64);
+    let retry = cfg.raft.election_timeout;
+    let mut node = Node {
+        cfg,
+        mesh,
+        signaling,
+        signaling_up: true,
+        raft: None,
+        epoch: Instant::now(),
+        presence: BTreeSet::new(),
+        connected: BTreeSet::new(),
+        reconnect: BTreeMap::new(),
+        link_open_ms: BTreeMap::new(),
+        counters: Counters::default(),
+        events,
+        chat: ChatClient::new(first_request, retry),
+        next_membership_poll: None,
+        shutdown: false,
+    };
+
+    let result = loop {
+        let deadline = node.next_deadline();
+        let sleep = tokio::time::sleep_until(deadline.map_or_else(
+            || tokio::time::Instant::now() + Duration::from_secs(3600),
+            tokio::time::Instant::from_std,
+        ));
+        let step = tokio::select! {
+            Some(event) = mesh_rx.recv() => node.on_mesh(event).await,
+            Some(event) = sig_rx.recv() => node.on_signaling(event).await,
+            Some(request) = control_rx.recv() => node.on_control(request),
+            _ = sleep => node.on_timer().await,
+        };
+        if let Err(e) = step {
+            break Err(e);
+        }
+        if node.shutdown {
+            break Ok(());
+        }
+    };
+    serve.abort();
+    node.mesh.close().await;
+    node.signaling.close().await;
+    result
+}
+
+impl Node {
+    fn now(&self) -> Duration {
+        self.epoch.elapsed()
+    }
+
+    fn emit(&self, event: NodeEvent) {
+        let _ = self.events.send(EventLine {
+            t_ns: monotonic_ns(),
+            event,
+        });
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let raft = self
+            .raft
+            .as_ref()
+            .and_then(|r| r.next_deadline())
+            .map(|d| self.epoch + d);
+        [raft, self.chat.deadline(), self.next_membership_poll]
+            .into_iter()
+            .chain(self.reconnect.values().copied().map(Some))
+            .flatten()
+            .min()
+    }
+
+    async fn on_timer(&mut self) -> Result<(), NodeError> {
+        let now = self.now();
+        if let Some(raft) = self.raft.as_mut() {
+            raft.tick(now)?;
+        }
+        let due: Vec<String> = self
+            .reconnect
+            .iter()
+            .filter(|(_, t)| **t <= Instant::now())
+            .map(|(p, _)| p.clone())
+            .collect();
+        for peer in due {
+            self.reconnect.remove(&peer);
+            if self.presence.contains(&peer) && !self.connected.contains(&peer) {
+                if let Err(e) = self.mesh.connect(&peer).await {
+                    tracing::warn!(%peer, "reconnect failed: {e}");
+                }
+            }
+        }
+        if self
+            .next_membership_poll
+            .is_some_and(|t| t <= Instant::now())
+        {
+            self.drive_membership(true);
+        }
+        self.after_input()
+    }
+
+    async fn on_mesh(&mut self, event: MeshEvent) -> Result<(), NodeError> {
+        match event {
+            MeshEvent::Signal(s) => {
+                let kind = match s.kind {
+                    SignalKind::Offer => Relay::Offer,
+                    SignalKind::Answer => Relay::Answer,
+                    SignalKind::Candidate => Relay::Candidate,
+                    SignalKind::Leave => Relay::Leave,
+                };
+                if let Err(e) = self.signaling.send(&s.dst, kind, s.payload).await {
+                    tracing::debug!(dst = %s.dst, "signal not sent: {e}");
+                }
+                return Ok(());
+            }
+            MeshEvent::PeerUp { peer } => {
+                tracing::debug!(%peer, "peer up");
+                self.connected.insert(peer.clone());
+                self.emit(NodeEvent::PeerUp { peer });
+                self.drive_membership(false);
+            }
+            MeshEvent::PeerDown { peer, reason } => {
+                tracing::info!(%peer, %reason, "peer down");
+                self.connected.remove(&peer);
+                self.schedule_reconnect(&peer);
+                self.emit(NodeEvent::PeerDown { peer, reason });
+                self.drive_membership(false);
+            }
+            MeshEvent::LinkFailed { peer, reason } => {
+                tracing::info!(%peer, %reason, "link failed");
+                self.schedule_reconnect(&peer);
+            }
+            MeshEvent::LinkTiming { peer, open, .. } => {
+                self.link_open_ms.insert(peer, open.as_secs_f64() * 1000.0);
+                return Ok(());
+            }
+            MeshEvent::Message { from, data } => self.on_message(&from, &data)?,
+        }
+        self.after_input()
+    }
+
+    fn schedule_reconnect(&mut self, peer: &str) {
+        if self.presence.contains(peer) {
+            let delay = self.cfg.raft.election_timeout / 2;
+            self.reconnect
+                .insert(peer.to_owned(), Instant::now() + delay);
+        }
+    }
+
+    fn on_message(&mut self, from: &str, data: &Bytes) -> Result<(), NodeError> {
+        let Some(raft) = self.raft.as_mut() else {
+            self.counters.dropped += 1;
+            return Ok(());
+        };
+        let message = match wire::decode(data, self.cfg.mesh.max_message_bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::debug!(%from, "dropped message: {e}");
+                self.counters.dropped += 1;
+                return Ok(());
+            }
+        };
+        if let Message::ClientRequest(r) = &message {
+            // Refuse commands that could not be replicated in one message.
+            if command_size(&r.command) > config::MAX_CHAT_LINE_BYTES + 64 {
+                self.counters.dropped += 1;
+                return Ok(());
+            }
+        }
+        *self
+            .counters
+            .received
+            .entry(message.kind().to_owned())
+            .or_default() += 1;
+        let now = self.epoch.elapsed();
+        raft.step(now, from, message)?;
+        Ok(())
+    }
+
+    async fn on_signaling(&mut self, event: ClientEvent) -> Result<(), NodeError> {
+        match event {
+            ClientEvent::Relayed { kind, src, payload } => {
+                let kind = match kind {
+                    Relay::Offer => SignalKind::Offer,
+                    Relay::Answer => SignalKind::Answer,
+                    Relay::Candidate => SignalKind::Candidate,
+                    Relay::Leave => SignalKind::Leave,
+                };
+                if let Err(e) = self.mesh.handle_signal(&src, kind, payload).await {
+                    tracing::debug!(%src, "bad signal: {e}");
+                }
+            }
+            ClientEvent::Peers(peers) => {
+                for peer in peers {
+                    self.peer_joined(peer).await;
+                }
+            }
+            ClientEvent::PeerJoined(peer) => self.peer_joined(peer).await,
+            ClientEvent::PeerLeft(peer) => {
+                // Its signaling socket closed: the process is gone (a SIGKILL
+                // closes it at once), so drop the link now rather than wait
+                // for ICE to time out.
+                self.presence.remove(&peer);
+                self.reconnect.remove(&peer);
+                self.mesh.disconnect(&peer).await;
+            }
+            ClientEvent::Expired { dst } => tracing::debug!(%dst, "signal expired"),
+            ClientEvent::ServerError(e) => tracing::warn!("signaling server error: {e}"),
+            ClientEvent::Disconnected => {
+                tracing::warn!("signaling server lost; links stay up");
+                self.signaling_up = false;
+            }
+            ClientEvent::Reconnected => {
+                tracing::info!("signaling server back");
+                self.signaling_up = true;
+            }
+        }
+        Ok(())
+    }
+
+    async fn peer_joined(&mut self, peer: String) {
+        if peer == self.cfg.raft.id {
+            return;
+        }
+        self.presence.insert(peer.clone());
+        if !self.connected.contains(&peer) {
+            if let Err(e) = self.mesh.connect(&peer).await {
+                tracing::warn!(%peer, "connect failed: {e}");
+            }
+        }
+    }
+
+    fn on_control(&mut self, request: ControlRequest) -> Result<(), NodeError> {
+        match request.command {
+            Command::Status => {
+                let mut response = Response::ok(None);
+                response.status = Some(self.status());
+                let _ = request.reply.send(response);
+            }
+            Command::Start => {
+                if self.raft.is_none() {
+                    self.start()?;
+                }
+                let _ = request.reply.send(Response::ok(None));
+            }
+            Command::Submit { lines } => {
+                if self.raft.is_none() {
+                    let _ = request
+                        .reply
+                        .send(Response::error(None, "raft is not started"));
+                } else {
+                    self.chat.submit(lines, request.reply);
+                }
+            }
+            Command::Subscribe => {
+                let _ = request.reply.send(Response::ok(None));
+            }
+            Command::Shutdown => {
+                tracing::info!("shutdown requested");
+                let _ = request.reply.send(Response::ok(None));
+                self.shutdown = true;
+                return Ok(());
+            }
+        }
+        self.after_input()
+    }
+
+    fn start(&mut self) -> Result<(), NodeError> {
+        let storage: DynStorage = match &self.cfg.data_dir {
+            Some(dir) => Box::new(crate::storage::FileStorage::open(dir)?),
+            None => Box::new(MemStorage::default()),
+        };
+        let rng = Box::new(ChaCha8Rng::seed_from_u64(self.cfg.seed));
+        let mut cfg = self.cfg.raft.clone();
+        cfg.max_entries_per_append = config::MAX_ENTRIES_PER_APPEND;
+        let raft = Raft::new(cfg, storage, rng, self.now())?;
+        self.raft = Some(raft);
+        self.emit(NodeEvent::Started);
+        tracing::info!("raft started");
+        if self.cfg.membership_poll.is_some() {
+            self.next_membership_poll = Some(Instant::now());
+        }
+        Ok(())
+    }
+
+    /// Runs the leader's membership check: `poll` says a poll tick is due.
+    fn drive_membership(&mut self, poll: bool) {
+        let Some(raft) = self.raft.as_mut() else {
+            return;
+        };
+        match self.cfg.membership_poll {
+            Some(period) => {
+                if !poll {
+                    return; // Raft.js looked only on its poll ticks.
+                }
+                membership::drive(raft, &self.connected);
+                let next = if membership::change_pending(raft) {
+                    period / 2
+                } else {
+                    period
+                };
+                self.next_membership_poll = Some(Instant::now() + next);
+            }
+            None => {
+                membership::drive(raft, &self.connected);
+                // A slow safety tick in case an event was missed.
+                self.next_membership_poll = Some(Instant::now() + Duration::from_secs(1));
+            }
+        }
+    }
+
+    /// Drains the core's output after any input.
+    fn after_input(&mut self) -> Result<(), NodeError> {
+        let Some(raft) = self.raft.as_mut() else {
+            return Ok(());
+        };
+        // Draining can trigger more input (chat sends, membership changes),
+        // which produces more output: loop until quiet.
+        for _ in 0..16 {
+            // The chat client may have something to send (a new submit, a
+            // leader now known) even when the core produced nothing.
+            self.chat.pump(raft, Instant::now());
+            let out = raft.take_output();
+            if out.is_empty() {
+                break;
+            }
+            let mut config_changed = false;
+            for envelope in out.messages {
+                let bytes = wire::encode(&envelope.message);
+                match self.mesh.send(&envelope.to, Bytes::from(bytes)) {
+                    Ok(()) => {
+                        *self
+                            .counters
+                            .sent
+                            .entry(envelope.message.kind().to_owned())
+                            .or_default() += 1;
+                    }
+                    Err(e) => tracing::trace!(to = %envelope.to, "not sent: {e}"),
+                }
+            }
+            for event in out.events {
+                let node_event = match event {
+                    Event::RoleChanged { role, term } => {
+                        if role == raft::Role::Candidate {
+                            self.counters.elections += 1;
+                        }
+                        if role == raft::Role::Leader {
+                            config_changed = true;
+                        }
+                        NodeEvent::RoleChanged { role, term }
+                    }
+                    Event::TermChanged { term } => {
+                        if raft.role() == raft::Role::Candidate {
+                            self.counters.elections += 1;
+                        }
+                        NodeEvent::TermChanged { term }
+                    }
+                    Event::LeaderChanged { leader, term } => {
+                        NodeEvent::LeaderChanged { leader, term }
+                    }
+                    Event::ConfigurationApplied { index, members } => {
+                        config_changed = true;
+                        NodeEvent::ConfigurationApplied { index, members }
+                    }
+                    Event::EntryApplied { index, term, .. } => NodeEvent::EntryApplied {
+                        index,
+                        term,
+                        chat_len: raft.state().seq(CHAT_KEY).len() as u64,
+                    },
+                };
+                let _ = self.events.send(EventLine {
+                    t_ns: monotonic_ns(),
+                    event: node_event,
+                });
+            }
+            for reply in &out.replies {
+                self.chat.on_reply(reply);
+            }
+            self.chat.on_applied(raft.last_applied());
+            if config_changed && self.cfg.membership_poll.is_none() {
+                membership::drive(raft, &self.connected);
+            }
+        }
+        Ok(())
+    }
+
+    fn status(&self) -> Status {
+        let peers: Vec<String> = self.connected.iter().cloned().collect();
+        let mut status = Status {
+            id: self.cfg.raft.id.clone(),
+            peers,
+            rpc_sent: self.counters.sent.clone(),
+            rpc_received: self.counters.received.clone(),
+            dropped_messages: self.counters.dropped + self.mesh.dropped_oversized(),
+            elections: self.counters.elections,
+            signaling_connected: self.signaling_up,
+            link_open_ms: self.link_open_ms.clone(),
+            t_ns: monotonic_ns(),
+            ..Status::default()
+        };
+        if let Some(r) = &self.raft {
+            status.started = true;
+            status.role = Some(r.role());
+            status.term = r.term();
+            status.leader = r.leader().map(str::to_owned);
+            status.members = r.members().iter().cloned().collect();
+            status.applied_members = r.applied_members().iter().cloned().collect();
+            status.commit_index = r.commit_index();
+            status.last_applied = r.last_applied();
+            status.log_len = r.log().last_index();
+            status.log_hash = format!("{:016x}", r.log().hash());
+            status.state_hash = format!("{:016x}", r.state().hash());
+            status.chat_len = r.state().seq(CHAT_KEY).len() as u64;
+        }
+        status
+    }
+}
+
+fn command_size(command: &raft::Command) -> usize {
+    match command {
+        raft::Command::Get { key } => key.len(),
+        raft::Command::Set { key, value } => key.len() + value.len(),
+        raft::Command::SeqAppend { key, value, .. } => key.len() + value.len(),
+    }
+}
