@@ -90,7 +90,6 @@ pub struct NodeArgs {
     pub seed: Option<u64>,
 }
 
-
 /// `raftrtc signaling`.
 #[derive(Debug, Args)]
 pub struct SignalingArgs {

@@ -197,7 +197,7 @@ async fn three_and_five_nodes_form_one_cluster_whose_every_member_lists_all() {
         assert!(all.iter().all(|s| s.applied_members.len() == n));
         assert!(all
             .iter()
-            .all(|s| s.rpc_sent.get("append_entries").is_some() || s.role != Some(Role::Leader)));
+            .all(|s| s.rpc_sent.contains_key("append_entries") || s.role != Some(Role::Leader)));
     }
 }
 
@@ -237,11 +237,11 @@ async fn a_chat_line_submitted_at_a_follower_is_applied_on_every_node() {
         .position(|s| s.role == Some(Role::Follower))
         .expect("a follower");
     let follower_index: usize = all[follower].id[1..].parse().expect("nN id");
-    let done = cluster
-        .client(follower_index)
+    let mut client = cluster.client(follower_index).await;
+    let submit = client.submit(vec!["hello from a follower".into()]);
+    let done = tokio::time::timeout(Duration::from_secs(10), submit)
         .await
-        .submit(vec!["hello from a follower".into()])
-        .await
+        .expect("submit completes in time")
         .expect("submit");
     assert_eq!(done.lines, 1);
     cluster
@@ -263,7 +263,11 @@ async fn lines_submitted_concurrently_at_different_nodes_end_in_the_same_order_e
         }));
     }
     for t in tasks {
-        t.await.expect("task").expect("submit");
+        tokio::time::timeout(Duration::from_secs(20), t)
+            .await
+            .expect("submits complete in time")
+            .expect("task")
+            .expect("submit");
     }
     // Same state hash = same lines in the same order (the hash covers the list).
     cluster

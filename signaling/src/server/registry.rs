@@ -233,15 +233,36 @@ impl Registry {
     /// presence members and drops the cluster once empty. Returns whether
     /// anything was removed.
     pub(crate) fn leave(&mut self, key: &str, id: &str, conn: ConnId) -> bool {
-        let current = self
-            .clusters
-            .get(key)
-            .and_then(|c| c.members.get(id))
-            .is_some_and(|m| m.conn == conn);
+        let current = self.is_session(key, id, conn);
         if current {
             self.evict(key, vec![id.to_string()]);
         }
         current
+    }
+
+    /// Like [`Registry::leave`] but announces nothing: used when the server
+    /// itself shuts down, which is not the peer leaving (nodes keep their
+    /// WebRTC links through a signaling outage).
+    pub(crate) fn leave_quietly(&mut self, key: &str, id: &str, conn: ConnId) -> bool {
+        let current = self.is_session(key, id, conn);
+        if current {
+            if let Some(cluster) = self.clusters.get_mut(key) {
+                if cluster.members.remove(id).is_some() {
+                    self.connections -= 1;
+                }
+            }
+            if self.clusters.get(key).is_some_and(Cluster::is_empty) {
+                self.clusters.remove(key);
+            }
+        }
+        current
+    }
+
+    fn is_session(&self, key: &str, id: &str, conn: ConnId) -> bool {
+        self.clusters
+            .get(key)
+            .and_then(|c| c.members.get(id))
+            .is_some_and(|m| m.conn == conn)
     }
 
     /// Removes members (dropping their queues closes their sockets) and

@@ -147,8 +147,14 @@ pub(crate) async fn run(
     if ok && !*stop.borrow() {
         serve(&mut ws, &shared, &who, conn, &mut rx, &mut stop).await;
     }
-    if shared.registry().leave(&who.key, &who.id, conn) {
-        debug!(key = %who.key, id = %who.id, "peer left");
+    let stopping = *stop.borrow();
+    let left = if stopping {
+        shared.registry().leave_quietly(&who.key, &who.id, conn)
+    } else {
+        shared.registry().leave(&who.key, &who.id, conn)
+    };
+    if left {
+        debug!(key = %who.key, id = %who.id, stopping, "peer left");
     }
 }
 
