@@ -2,6 +2,7 @@
 //! server: cluster formation, leader kill, chat propagation and ordering,
 //! control-socket robustness, and a signaling outage.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -152,6 +153,8 @@ fn id(i: usize) -> String {
 
 /// One leader, everyone else following it, all listing exactly `members`.
 fn settled(all: &[Status], members: &[String]) -> bool {
+    // Nodes list members in string order (n0 n1 n10 n2 ...): compare sets.
+    let wanted: BTreeSet<&String> = members.iter().collect();
     let leaders: Vec<&Status> = all
         .iter()
         .filter(|s| s.role == Some(Role::Leader))
@@ -159,7 +162,7 @@ fn settled(all: &[Status], members: &[String]) -> bool {
     leaders.len() == 1
         && all.iter().all(|s| {
             s.leader.as_deref() == Some(leaders[0].id.as_str())
-                && s.applied_members == members
+                && s.applied_members.iter().collect::<BTreeSet<_>>() == wanted
                 && s.term == leaders[0].term
         })
 }

@@ -18,7 +18,12 @@ use crate::cli::{NodeArgs, ReplicationArg};
 pub fn run(args: NodeArgs) -> anyhow::Result<ExitCode> {
     init_logging(&args.log_level)?;
     let cfg = node_config(args)?;
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    // One thread: a node is one event loop plus its links' drivers, and dozens
+    // of nodes share a few cores, where extra worker threads only add wake-ups.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
     match runtime.block_on(runtime::run(cfg)) {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(e) => {
