@@ -4,9 +4,12 @@
 //! error with a plain message and exit status 2 before anything starts.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+
+use crate::matrix::{parse_kill, parse_messages, parse_sizes, parse_timeouts_ms, TestKind};
 
 /// Measure Raft over real WebRTC data channels.
 #[derive(Debug, Parser)]
@@ -20,12 +23,68 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Time cluster start-up: N paused nodes, Raft started on all, until one
+    /// leader and every node lists all N.
+    Up(UpArgs),
+    /// Time recovery after SIGKILLing the leader (or more nodes).
+    Kill(KillArgs),
+    /// Time M chat lines submitted at a follower until applied everywhere.
+    Propagate(PropagateArgs),
+    /// The papers' whole plan: up, kill leader, kill half, propagate 1 and 100.
+    Matrix(MatrixArgs),
+    /// The CI smoke benchmark: up, kill leader, propagate 1 at 3 and 5 nodes.
+    Smoke(SmokeArgs),
     /// Run the PeerJS-compatible signaling server alone.
     Signaling(SignalingArgs),
     /// Run seeded simulated schedules of the Raft core and check safety.
     Sim(SimArgs),
     /// Run one Raft node (what the launchers start).
     Node(NodeArgs),
+    /// Draw one figure per test (PNG and SVG) from result CSVs, with the
+    /// papers' means overlaid.
+    Plot(PlotArgs),
+    /// Compare result CSVs with the papers: medians, ok counts, ratios.
+    Report(ReportArgs),
+}
+
+/// `raftrtc plot`.
+#[derive(Debug, Args)]
+pub struct PlotArgs {
+    /// Result CSVs written by `up`, `kill`, `propagate`, `matrix`.
+    #[arg(required = true)]
+    pub csvs: Vec<std::path::PathBuf>,
+    /// Directory to write the figures to.
+    #[arg(long)]
+    pub out: std::path::PathBuf,
+    /// Logarithmic time axis (the papers' times are 10-100x ours).
+    #[arg(long)]
+    pub log: bool,
+    /// Figure width in pixels.
+    #[arg(long, default_value_t = 1200)]
+    pub width: u32,
+    /// Figure height in pixels.
+    #[arg(long, default_value_t = 720)]
+    pub height: u32,
+    /// The papers' data (default: results/paper-2015 of the checkout).
+    #[arg(long)]
+    pub paper: Option<std::path::PathBuf>,
+    /// Leave the papers' means out.
+    #[arg(long)]
+    pub no_paper: bool,
+}
+
+/// `raftrtc report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Result CSVs written by `up`, `kill`, `propagate`, `matrix`.
+    #[arg(required = true)]
+    pub csvs: Vec<std::path::PathBuf>,
+    /// Also write the report as markdown to this file.
+    #[arg(long)]
+    pub markdown: Option<std::path::PathBuf>,
+    /// The papers' data (default: results/paper-2015 of the checkout).
+    #[arg(long)]
+    pub paper: Option<std::path::PathBuf>,
 }
 
 /// How the leader replicates: at once, or on heartbeats as Raft.js did.
@@ -35,6 +94,136 @@ pub enum ReplicationArg {
     Immediate,
     /// Send entries only on heartbeat ticks (the papers' behaviour).
     Heartbeat,
+}
+
+/// Settings presets for the nodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Profile {
+    /// Immediate replication, pre-vote and check-quorum on, membership on events.
+    Default,
+    /// The Dec 2015 papers: heartbeat pacing, 100 ms membership poll,
+    /// pre-vote and check-quorum off.
+    Paper,
+}
+
+impl Profile {
+    /// The name written in the CSV's `profile` column.
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Default => "default",
+            Profile::Paper => "paper",
+        }
+    }
+}
+
+/// How nodes are started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LauncherArg {
+    /// Each node is a child process of the bench.
+    Process,
+}
+
+/// Flags shared by every benchmark (`up`, `kill`, `propagate`, `matrix`).
+///
+/// The matrix flags are optional here because their defaults differ per
+/// subcommand (`matrix` defaults to the papers' plan).
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Cluster sizes: `3,5,7`, `3..21:2` or a mix [default: 3,5; matrix: 3..35:2].
+    #[arg(long, value_name = "LIST", value_parser = parse_sizes, allow_hyphen_values = true)]
+    pub nodes: Option<std::vec::Vec<usize>>,
+    /// Election timeouts in ms, as a list like --nodes [default: 250; matrix: 250,500,1000].
+    #[arg(long, value_name = "MS", value_parser = parse_timeouts_ms, allow_hyphen_values = true)]
+    pub election_timeout: Option<std::vec::Vec<u64>>,
+    /// Runs of each size x timeout [default: 3; matrix: 7].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub runs: Option<u32>,
+    /// Heartbeat interval = ET / ratio.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub heartbeat_ratio: u32,
+    /// Entry pacing [default: immediate; paper profile: heartbeat].
+    #[arg(long, value_enum)]
+    pub replication: Option<ReplicationArg>,
+    /// Settings preset: `paper` = heartbeat pacing, 100 ms membership poll,
+    /// pre-vote and check-quorum off.
+    #[arg(long, value_enum, default_value_t = Profile::Default)]
+    pub profile: Profile,
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Also write the summary as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub export_json: Option<PathBuf>,
+    /// Also write the summary as a markdown table to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub export_markdown: Option<PathBuf>,
+    /// The nodes' log filter (their logs go to the run directory).
+    #[arg(long, default_value = "info", value_name = "FILTER")]
+    pub node_log_level: String,
+}
+
+/// Flags every benchmark, `smoke` included, takes.
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    /// How nodes are started.
+    #[arg(long, value_enum, default_value_t = LauncherArg::Process)]
+    pub launcher: LauncherArg,
+    /// Append one row per run to this CSV file (created with a header).
+    #[arg(long, value_name = "FILE.csv")]
+    pub out: Option<PathBuf>,
+    /// Per-run timeout in seconds, fractions allowed [default: 10 + 0.5 x nodes].
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds, allow_hyphen_values = true)]
+    pub timeout: Option<Duration>,
+    /// Seed of the first run (run k uses seed + k); default from the clock.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Keep every run's directory (node logs), not only failed runs'.
+    #[arg(long)]
+    pub keep_logs: bool,
+    /// Use this signaling server instead of starting one inside the bench.
+    #[arg(long, value_name = "URL")]
+    pub signaling_url: Option<String>,
+}
+
+/// `raftrtc up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub bench: BenchArgs,
+}
+
+/// `raftrtc kill`.
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// Whom to kill: `leader`, `half` (the leader and others, floor((N-1)/2)
+    /// in all) or a count (the leader first).
+    #[arg(long, default_value = "leader", value_parser = parse_kill, allow_hyphen_values = true)]
+    pub kill: TestKind,
+    #[command(flatten)]
+    pub bench: BenchArgs,
+}
+
+/// `raftrtc propagate`.
+#[derive(Debug, Args)]
+pub struct PropagateArgs {
+    /// Chat lines submitted per run, as a list: `1,100`.
+    #[arg(long, default_value = "1", value_parser = parse_messages, allow_hyphen_values = true)]
+    pub messages: std::vec::Vec<u32>,
+    #[command(flatten)]
+    pub bench: BenchArgs,
+}
+
+/// `raftrtc matrix`.
+#[derive(Debug, Args)]
+pub struct MatrixArgs {
+    #[command(flatten)]
+    pub bench: BenchArgs,
+}
+
+/// `raftrtc smoke`.
+#[derive(Debug, Args)]
+pub struct SmokeArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 /// `raftrtc node`.
@@ -166,6 +355,63 @@ mod tests {
         assert!(parse_seconds("0").is_err());
         assert!(parse_seconds("abc").is_err());
         assert!(parse_seconds("NaN").is_err());
+    }
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("raftrtc").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn bench_flags_parse_into_lists() {
+        let cli = parse(&[
+            "kill",
+            "--kill",
+            "half",
+            "--nodes",
+            "3..7:2",
+            "--election-timeout",
+            "100,250",
+            "--runs",
+            "2",
+            "--profile",
+            "paper",
+            "--timeout",
+            "0.5",
+            "--out",
+            "x.csv",
+        ])
+        .unwrap();
+        let Command::Kill(k) = cli.command else {
+            panic!("not kill");
+        };
+        assert_eq!(k.kill, TestKind::KillHalf);
+        assert_eq!(k.bench.nodes, Some(vec![3, 5, 7]));
+        assert_eq!(k.bench.election_timeout, Some(vec![100, 250]));
+        assert_eq!(k.bench.runs, Some(2));
+        assert_eq!(k.bench.profile, Profile::Paper);
+        assert_eq!(k.bench.common.timeout, Some(Duration::from_millis(500)));
+        let cli = parse(&["propagate", "--messages", "1,100"]).unwrap();
+        let Command::Propagate(p) = cli.command else {
+            panic!("not propagate");
+        };
+        assert_eq!(p.messages, vec![1, 100]);
+        assert_eq!(p.bench.nodes, None);
+    }
+
+    #[test]
+    fn bad_bench_flags_are_usage_errors_with_plain_messages() {
+        for (args, says) in [
+            (&["up", "--nodes", "0"][..], "at least 1"),
+            (&["up", "--nodes", "abc"][..], "not a cluster size"),
+            (&["up", "--election-timeout", "-5"][..], "negative"),
+            (&["up", "--timeout", "-1"][..], "positive"),
+            (&["kill", "--kill", "everyone"][..], "everyone"),
+            (&["up", "--launcher", "docker"][..], "docker"),
+        ] {
+            let e = parse(args).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{args:?}");
+            assert!(e.to_string().contains(says), "{args:?}: {e}");
+        }
     }
 
     #[test]

@@ -5,6 +5,18 @@
 
 mod cli;
 mod commands;
+mod control_client;
+mod csv_out;
+mod docker;
+mod experiment;
+mod export;
+mod launcher;
+mod matrix;
+mod paper;
+mod plot;
+mod progress;
+mod report;
+mod stats;
 
 use std::process::ExitCode;
 

@@ -82,8 +82,15 @@ struct Node {
     events: broadcast::Sender<EventLine>,
     chat: ChatClient,
     next_membership_poll: Option<Instant>,
+    /// Messages that arrived before `start`, replayed on start (the first
+    /// AppendEntries of a leader that started a moment earlier must not wait
+    /// for a heartbeat to be resent).
+    early: Vec<(String, Bytes)>,
     shutdown: bool,
 }
+
+/// At most this many messages are kept from before `start`.
+const MAX_EARLY_MESSAGES: usize = 4096;
 
 /// Runs a node until `shutdown` arrives on the control socket.
 pub async fn run(cfg: NodeConfig) -> Result<(), NodeError> {
@@ -121,6 +128,7 @@ pub async fn run(cfg: NodeConfig) -> Result<(), NodeError> {
         events,
         chat: ChatClient::new(first_request, retry),
         next_membership_poll: None,
+        early: Vec::new(),
         shutdown: false,
     };
 
@@ -252,7 +260,11 @@ impl Node {
 
     fn on_message(&mut self, from: &str, data: &Bytes) -> Result<(), NodeError> {
         let Some(raft) = self.raft.as_mut() else {
-            self.counters.dropped += 1;
+            if self.early.len() < MAX_EARLY_MESSAGES {
+                self.early.push((from.to_owned(), data.clone()));
+            } else {
+                self.counters.dropped += 1;
+            }
             return Ok(());
         };
         let message = match wire::decode(data, self.cfg.mesh.max_message_bytes) {
@@ -380,6 +392,9 @@ impl Node {
         self.raft = Some(raft);
         self.emit(NodeEvent::Started);
         tracing::info!("raft started");
+        for (from, data) in std::mem::take(&mut self.early) {
+            self.on_message(&from, &data)?;
+        }
         if self.cfg.membership_poll.is_some() {
             self.next_membership_poll = Some(Instant::now());
         }
@@ -427,7 +442,6 @@ impl Node {
             if out.is_empty() {
                 break;
             }
-            let mut config_changed = false;
             for envelope in out.messages {
                 let bytes = wire::encode(&envelope.message);
                 match self.mesh.send(&envelope.to, Bytes::from(bytes)) {
@@ -447,9 +461,6 @@ impl Node {
                         if role == raft::Role::Candidate {
                             self.counters.elections += 1;
                         }
-                        if role == raft::Role::Leader {
-                            config_changed = true;
-                        }
                         NodeEvent::RoleChanged { role, term }
                     }
                     Event::TermChanged { term } => {
@@ -462,7 +473,6 @@ impl Node {
                         NodeEvent::LeaderChanged { leader, term }
                     }
                     Event::ConfigurationApplied { index, members } => {
-                        config_changed = true;
                         NodeEvent::ConfigurationApplied { index, members }
                     }
                     Event::EntryApplied { index, term, .. } => NodeEvent::EntryApplied {
@@ -480,7 +490,9 @@ impl Node {
                 self.chat.on_reply(reply);
             }
             self.chat.on_applied(raft.last_applied());
-            if config_changed && self.cfg.membership_poll.is_none() {
+            // Event-driven membership: any output may have unblocked the
+            // next change (a configuration or the new leader's no-op committed).
+            if self.cfg.membership_poll.is_none() {
                 membership::drive(raft, &self.connected);
             }
         }

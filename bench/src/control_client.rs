@@ -1,0 +1,474 @@
+//! The bench's side of a node's control socket (JSON lines over a Unix
+//! socket; the format is `node::control::protocol`).
+//!
+//! Why two kinds of connection: requests (`status`, `start`, `submit`) are
+//! answered in order on one connection, while `subscribe` turns its
+//! connection into an endless event stream. [`ControlClient`] does requests;
+//! [`subscribe`] opens a dedicated connection and hands back a channel of
+//! events, each stamped with the bench's monotonic clock the moment its line
+//! was read — the timestamps the experiments measure with.
+//!
+//! A node's output is input like any other: an unparseable or oversized
+//! line is an error (for a request) or skipped and counted (for events),
+//! never a panic.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::UnixStream;
+use tokio::sync::mpsc;
+
+pub use node::control::protocol::{
+    Command, EventLine, NodeEvent, Request, Response, Status, Submitted,
+};
+
+/// Longest line accepted from a node, in bytes (a status of a large cluster
+/// is a few KiB; this only bounds memory against a broken node).
+pub const MAX_LINE_BYTES: usize = 4 * 1024 * 1024;
+
+/// How often [`ControlClient::connect`] retries while the socket is missing.
+const CONNECT_RETRY: Duration = Duration::from_millis(10);
+
+/// Events buffered per subscription before the reader waits for the bench.
+const EVENT_BUFFER: usize = 4096;
+
+/// What can go wrong talking to a node.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// The socket did not accept a connection in time.
+    #[error("control socket {path} not ready after {waited:?}: {last}")]
+    NotReady {
+        /// The socket.
+        path: PathBuf,
+        /// How long we tried.
+        waited: Duration,
+        /// The last connect error.
+        last: String,
+    },
+    /// Reading or writing failed.
+    #[error("control socket {path}: {source}")]
+    Io {
+        /// The socket.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The node closed the connection.
+    #[error("control socket {0}: the node closed the connection")]
+    Closed(PathBuf),
+    /// A line the client could not understand.
+    #[error("control socket {path}: bad line from the node: {why}")]
+    BadLine {
+        /// The socket.
+        path: PathBuf,
+        /// Why.
+        why: String,
+    },
+    /// The node answered with an error.
+    #[error("node refused `{cmd}`: {error}")]
+    Refused {
+        /// The command.
+        cmd: &'static str,
+        /// The node's message.
+        error: String,
+    },
+}
+
+/// One event as the bench received it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Received {
+    /// The bench's monotonic clock when the line was read.
+    pub at: Instant,
+    /// The event, with the node's own timestamp.
+    pub line: EventLine,
+}
+
+/// A request connection to one node.
+#[derive(Debug)]
+pub struct ControlClient {
+    path: PathBuf,
+    reader: BufReader<OwnedReadHalf>,
+    writer: OwnedWriteHalf,
+    buf: Vec<u8>,
+    next_id: u64,
+}
+
+impl ControlClient {
+    /// Connects, retrying while the socket does not exist or refuses, for
+    /// at most `wait`.
+    pub async fn connect(path: &Path, wait: Duration) -> Result<Self, ControlError> {
+        let stream = connect_with_retry(path, wait).await?;
+        let (read, writer) = stream.into_split();
+        Ok(Self {
+            path: path.to_path_buf(),
+            reader: BufReader::new(read),
+            writer,
+            buf: Vec::new(),
+            next_id: 1,
+        })
+    }
+
+    /// Sends one request and reads its response. Event lines, and responses
+    /// to earlier requests whose caller gave up waiting, are skipped: each
+    /// request carries a fresh `id` that its response echoes.
+    pub async fn request(&mut self, command: Command) -> Result<Response, ControlError> {
+        let id = serde_json::Value::from(self.next_id);
+        self.next_id += 1;
+        let line = request_line(&Request {
+            id: Some(id.clone()),
+            command,
+        });
+        self.writer
+            .write_all(line.as_bytes())
+            .await
+            .map_err(|source| self.io(source))?;
+        loop {
+            let Some(text) =
+                read_line(&mut self.reader, &mut self.buf)
+                    .await
+                    .map_err(|source| ControlError::Io {
+                        path: self.path.clone(),
+                        source,
+                    })?
+            else {
+                return Err(ControlError::Closed(self.path.clone()));
+            };
+            match parse_incoming(text) {
+                Ok(Incoming::Response(r)) if r.id.is_none() || r.id.as_ref() == Some(&id) => {
+                    return Ok(*r)
+                }
+                Ok(Incoming::Response(_)) => continue,
+                Ok(Incoming::Event(_)) => continue,
+                Err(why) => {
+                    return Err(ControlError::BadLine {
+                        path: self.path.clone(),
+                        why,
+                    })
+                }
+            }
+        }
+    }
+
+    /// The node's [`Status`].
+    pub async fn status(&mut self) -> Result<Status, ControlError> {
+        let r = self.checked(Command::Status, "status").await?;
+        r.status.ok_or_else(|| ControlError::BadLine {
+            path: self.path.clone(),
+            why: "a status response without a status".into(),
+        })
+    }
+
+    /// Starts Raft on the node.
+    pub async fn start(&mut self) -> Result<(), ControlError> {
+        self.checked(Command::Start, "start").await.map(drop)
+    }
+
+    /// Submits chat lines; returns once the node applied them all.
+    pub async fn submit(&mut self, lines: Vec<String>) -> Result<Submitted, ControlError> {
+        let r = self.checked(Command::Submit { lines }, "submit").await?;
+        r.submitted.ok_or_else(|| ControlError::BadLine {
+            path: self.path.clone(),
+            why: "a submit response without `submitted`".into(),
+        })
+    }
+
+    async fn checked(
+        &mut self,
+        command: Command,
+        name: &'static str,
+    ) -> Result<Response, ControlError> {
+        let r = self.request(command).await?;
+        if r.ok {
+            Ok(r)
+        } else {
+            Err(ControlError::Refused {
+                cmd: name,
+                error: r.error.unwrap_or_else(|| "no reason given".into()),
+            })
+        }
+    }
+
+    fn io(&self, source: std::io::Error) -> ControlError {
+        ControlError::Io {
+            path: self.path.clone(),
+            source,
+        }
+    }
+}
+
+/// Opens a dedicated connection, subscribes, and returns the node's events.
+///
+/// The channel closes when the node closes the connection (it exited or was
+/// killed). Lines that are not events are skipped (and logged at debug).
+pub async fn subscribe(
+    path: &Path,
+    wait: Duration,
+) -> Result<mpsc::Receiver<Received>, ControlError> {
+    let mut client = ControlClient::connect(path, wait).await?;
+    client.checked(Command::Subscribe, "subscribe").await?;
+    let (tx, rx) = mpsc::channel(EVENT_BUFFER);
+    let ControlClient {
+        path,
+        mut reader,
+        writer,
+        mut buf,
+        ..
+    } = client;
+    tokio::spawn(async move {
+        // Keep the write half: dropping it would half-close the connection.
+        let _writer = writer;
+        loop {
+            let text = match read_line(&mut reader, &mut buf).await {
+                Ok(Some(text)) => text,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::debug!(path = %path.display(), "event stream ended: {e}");
+                    break;
+                }
+            };
+            let at = Instant::now();
+            match parse_incoming(text) {
+                Ok(Incoming::Event(line)) => {
+                    if tx.send(Received { at, line }).await.is_err() {
+                        break;
+                    }
+                }
+                Ok(Incoming::Response(_)) => {}
+                Err(why) => tracing::debug!(path = %path.display(), "skipped a bad line: {why}"),
+            }
+        }
+    });
+    Ok(rx)
+}
+
+async fn connect_with_retry(path: &Path, wait: Duration) -> Result<UnixStream, ControlError> {
+    let started = Instant::now();
+    loop {
+        match UnixStream::connect(path).await {
+            Ok(s) => return Ok(s),
+            Err(e) if started.elapsed() >= wait => {
+                return Err(ControlError::NotReady {
+                    path: path.to_path_buf(),
+                    waited: started.elapsed(),
+                    last: e.to_string(),
+                })
+            }
+            Err(_) => tokio::time::sleep(CONNECT_RETRY).await,
+        }
+    }
+}
+
+fn request_line(request: &Request) -> String {
+    // Serializing our own enum of strings cannot fail.
+    let mut line = serde_json::to_string(request).unwrap_or_default();
+    line.push('\n');
+    line
+}
+
+/// Reads one `\n`-terminated line of at most [`MAX_LINE_BYTES`]; `None` at
+/// end of stream.
+async fn read_line<'a, R>(reader: &mut R, buf: &'a mut Vec<u8>) -> std::io::Result<Option<&'a str>>
+where
+    R: tokio::io::AsyncBufRead + AsyncRead + Unpin,
+{
+    buf.clear();
+    let n = reader
+        .take(MAX_LINE_BYTES as u64 + 1)
+        .read_until(b'\n', buf)
+        .await?;
+    if n == 0 {
+        return Ok(None);
+    }
+    if buf.last() != Some(&b'\n') {
+        let why = if buf.len() > MAX_LINE_BYTES {
+            format!("a line longer than {MAX_LINE_BYTES} bytes")
+        } else {
+            "the connection ended in the middle of a line".to_string()
+        };
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, why));
+    }
+    buf.pop();
+    if buf.last() == Some(&b'\r') {
+        buf.pop();
+    }
+    std::str::from_utf8(buf).map(Some).map_err(|_| {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, "a line that is not UTF-8")
+    })
+}
+
+/// A line from a node: a response to a request, or a pushed event.
+#[derive(Debug)]
+enum Incoming {
+    Response(Box<Response>),
+    Event(EventLine),
+}
+
+fn parse_incoming(text: &str) -> Result<Incoming, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("not JSON ({e}): {}", excerpt(text)))?;
+    if value.get("ok").is_some() {
+        serde_json::from_value(value)
+            .map(|r| Incoming::Response(Box::new(r)))
+            .map_err(|e| format!("not a response ({e}): {}", excerpt(text)))
+    } else if value.get("event").is_some() {
+        serde_json::from_value(value)
+            .map(Incoming::Event)
+            .map_err(|e| format!("not an event ({e}): {}", excerpt(text)))
+    } else {
+        Err(format!(
+            "neither a response nor an event: {}",
+            excerpt(text)
+        ))
+    }
+}
+
+fn excerpt(text: &str) -> String {
+    const MAX: usize = 120;
+    if text.len() <= MAX {
+        return text.to_string();
+    }
+    let mut end = MAX;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &text[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::UnixListener;
+
+    /// A fake node: answers each request line with the next canned reply.
+    async fn fake_node(path: PathBuf, replies: Vec<&str>) {
+        let replies: Vec<String> = replies.into_iter().map(String::from).collect();
+        let listener = UnixListener::bind(&path).unwrap();
+        tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let (read, mut write) = stream.into_split();
+            let mut lines = BufReader::new(read).lines();
+            // Answer each request line; hang up after the last reply.
+            for reply in replies {
+                if !matches!(lines.next_line().await, Ok(Some(_))) {
+                    break;
+                }
+                write.write_all(reply.as_bytes()).await.unwrap();
+            }
+        });
+    }
+
+    #[tokio::test]
+    async fn connect_waits_for_the_socket_then_requests_work() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("n0.sock");
+        let p = path.clone();
+        let mut response = Response::ok(Some(2.into()));
+        response.status = Some(Status {
+            id: "n0".into(),
+            term: 3,
+            applied_members: vec!["n0".into()],
+            ..Status::default()
+        });
+        let mut status = serde_json::to_string(&response).unwrap();
+        status.push('\n');
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            fake_node(
+                p,
+                vec![
+                    "{\"ok\":false,\"id\":99}\n{\"t_ns\":1,\"event\":\"started\"}\n{\"ok\":true,\"id\":1}\n",
+                    &status,
+                    "{\"ok\":false,\"error\":\"not now\"}\n",
+                    "garbage\n",
+                ],
+            )
+            .await;
+        });
+        let mut c = ControlClient::connect(&path, Duration::from_secs(5))
+            .await
+            .unwrap();
+        c.start().await.unwrap();
+        let s = c.status().await.unwrap();
+        assert_eq!(s.term, 3);
+        assert_eq!(s.applied_members, vec!["n0".to_string()]);
+        let e = c.submit(vec!["x".into()]).await.unwrap_err();
+        assert!(e.to_string().contains("not now"), "{e}");
+        let e = c.status().await.unwrap_err();
+        assert!(e.to_string().contains("not JSON"), "{e}");
+        let e = c.status().await.unwrap_err();
+        // The fake node hung up: either the write or the read notices.
+        assert!(
+            matches!(e, ControlError::Closed(_) | ControlError::Io { .. }),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn connect_gives_up_after_its_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = ControlClient::connect(&dir.path().join("none.sock"), Duration::from_millis(30))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, ControlError::NotReady { .. }), "{e}");
+    }
+
+    #[tokio::test]
+    async fn subscriptions_stamp_events_and_skip_bad_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("n1.sock");
+        fake_node(
+            path.clone(),
+            vec![concat!(
+                "{\"ok\":true}\n",
+                "{\"t_ns\":5,\"event\":\"role_changed\",\"role\":\"leader\",\"term\":2}\n",
+                "{\"t_ns\":6,\"event\":\"bogus\"}\n",
+                "nonsense\n",
+                "{\"t_ns\":7,\"event\":\"entry_applied\",\"index\":3,\"term\":2,\"chat_len\":1}\n",
+            )],
+        )
+        .await;
+        let before = Instant::now();
+        let mut rx = subscribe(&path, Duration::from_secs(5)).await.unwrap();
+        let a = rx.recv().await.unwrap();
+        assert!(a.at >= before);
+        assert_eq!(a.line.t_ns, 5);
+        let b = rx.recv().await.unwrap();
+        assert!(matches!(
+            b.line.event,
+            NodeEvent::EntryApplied { chat_len: 1, .. }
+        ));
+        assert!(rx.recv().await.is_none(), "the stream ends with the node");
+    }
+
+    #[tokio::test]
+    async fn oversized_lines_are_refused() {
+        let (a, mut b) = tokio::io::duplex(64 * 1024);
+        let mut reader = BufReader::new(a);
+        tokio::spawn(async move {
+            let big = vec![b'x'; MAX_LINE_BYTES + 10];
+            let _ = b.write_all(&big).await;
+        });
+        let mut buf = Vec::new();
+        let e = read_line(&mut reader, &mut buf).await.unwrap_err();
+        assert!(e.to_string().contains("longer than"), "{e}");
+    }
+
+    #[test]
+    fn requests_are_one_json_line() {
+        let line = request_line(&Request {
+            id: None,
+            command: Command::Submit {
+                lines: vec!["a".into()],
+            },
+        });
+        assert_eq!(line, "{\"cmd\":\"submit\",\"lines\":[\"a\"]}\n");
+        let line = request_line(&Request {
+            id: Some(7.into()),
+            command: Command::Status,
+        });
+        assert_eq!(line, "{\"id\":7,\"cmd\":\"status\"}\n");
+    }
+}

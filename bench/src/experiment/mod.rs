@@ -1,0 +1,316 @@
+//! The papers' three experiments on a real cluster, one run at a time.
+//!
+//! [`run_one`] is the only run loop: it launches the cluster, brings it up
+//! ([`up`]), runs the test's own phase ([`kill`] or [`propagate`]), checks
+//! the steady-state properties ([`safety`]) and tears everything down, all
+//! under the run's deadline. Whatever happens — success, timeout, crash,
+//! violation — it returns a [`RunReport`], never an error, so a matrix goes
+//! on after a bad run.
+//!
+//! Times are measured on the bench's monotonic clock: t0 is taken just
+//! before the action (start, kill, submit) and the end is the receive time
+//! of the event that made the test's condition true (see [`tracker`]).
+
+mod kill;
+mod propagate;
+pub mod safety;
+mod session;
+pub mod tracker;
+mod up;
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::control_client::ControlError;
+use crate::launcher::{ClusterSpec, LaunchError, Launcher, NodeConfig};
+use crate::matrix::{RunSpec, TestKind};
+use safety::Verdict;
+use session::{Session, STATUS_BOUND};
+
+/// Why a run could not be carried out (outcome `error`).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Launching or killing failed.
+    #[error(transparent)]
+    Launch(#[from] LaunchError),
+    /// A control request failed.
+    #[error("node {node}: {source}")]
+    Control {
+        /// The node.
+        node: String,
+        /// Why.
+        #[source]
+        source: ControlError,
+    },
+    /// A node the bench did not kill exited.
+    #[error("node {id} exited on its own ({how})")]
+    NodeExited {
+        /// The node.
+        id: String,
+        /// Its exit status.
+        how: String,
+    },
+    /// A node's event stream ended while it should be running.
+    #[error("node {0} closed its event stream")]
+    StreamEnded(String),
+    /// A node could not be reached at all.
+    #[error("cannot reach {0}")]
+    Unreachable(String),
+    /// There was no single leader to kill.
+    #[error("no single leader to kill")]
+    NoLeader,
+    /// There was no follower to submit at.
+    #[error("no follower to submit at")]
+    NoFollower,
+}
+
+/// Settings shared by every run of an invocation.
+#[derive(Clone, Debug)]
+pub struct RunSettings {
+    /// The nodes' settings (the election timeout is replaced per run).
+    pub node: NodeConfig,
+    /// Base URL of the signaling server.
+    pub signaling_url: String,
+    /// The per-run timeout (`None`: [`default_timeout`] for the size).
+    pub timeout: Option<Duration>,
+    /// Keep the logs of successful runs too.
+    pub keep_logs: bool,
+}
+
+impl RunSettings {
+    /// The timeout of a run on `nodes` nodes.
+    pub fn timeout_for(&self, nodes: usize) -> Duration {
+        self.timeout.unwrap_or_else(|| default_timeout(nodes))
+    }
+}
+
+/// The default per-run timeout: 10 s plus 0.5 s per node (connecting N
+/// nodes pairwise is what grows).
+pub fn default_timeout(nodes: usize) -> Duration {
+    Duration::from_secs(10) + Duration::from_millis(500).saturating_mul(nodes as u32)
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// Measured, and the properties held.
+    Ok,
+    /// The deadline passed first.
+    Timeout,
+    /// The run could not be carried out.
+    Error(String),
+    /// Measured, but a property failed.
+    Unsafe,
+}
+
+/// Everything a run produced.
+#[derive(Clone, Debug)]
+pub struct RunReport {
+    /// How it ended.
+    pub outcome: RunOutcome,
+    /// The time the test measures.
+    pub duration: Option<Duration>,
+    /// The cluster's up time.
+    pub up: Option<Duration>,
+    /// The nodes killed.
+    pub killed: Vec<String>,
+    /// The safety check (`None` if the cluster never answered).
+    pub verdict: Option<Verdict>,
+    /// Where the logs were kept, if they were.
+    pub logs: Option<PathBuf>,
+    /// The phase the measurement ended in (where a timeout struck).
+    pub ended_in: String,
+}
+
+/// A cluster name unique to this bench process and run.
+fn cluster_name() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "raftrtc-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Runs one test end to end; see the module docs. `phase` is told each
+/// phase's name as it begins.
+pub async fn run_one(
+    launcher: &dyn Launcher,
+    spec: &RunSpec,
+    seed: u64,
+    settings: &RunSettings,
+    phase: &dyn Fn(&str),
+) -> RunReport {
+    let cluster = cluster_name();
+    let mut report = RunReport {
+        outcome: RunOutcome::Ok,
+        duration: None,
+        up: None,
+        killed: Vec::new(),
+        verdict: None,
+        logs: None,
+        ended_in: String::new(),
+    };
+    let current = RefCell::new(String::new());
+    let phase = &|p: &str| {
+        p.clone_into(&mut current.borrow_mut());
+        phase(p);
+    };
+    let node = NodeConfig {
+        election_timeout_ms: spec.election_timeout_ms,
+        ..settings.node.clone()
+    };
+    let cluster_spec = ClusterSpec {
+        nodes: spec.nodes as u32,
+        cluster,
+        signaling_url: settings.signaling_url.clone(),
+        node,
+        seed,
+    };
+    phase("launching");
+    let deadline = Instant::now() + settings.timeout_for(spec.nodes);
+    let launched = match launcher.launch(&cluster_spec) {
+        Ok(c) => c,
+        Err(e) => {
+            report.outcome = RunOutcome::Error(e.to_string());
+            return report;
+        }
+    };
+    let mut session = Session::new(launched, seed);
+
+    let mut up = None;
+    let measured = tokio::time::timeout_at(
+        deadline.into(),
+        measure(&mut session, spec.test, &mut up, phase),
+    )
+    .await;
+    report.up = up;
+    report.killed = session.killed_ids();
+    report.ended_in = current.borrow().clone();
+    let completed = match measured {
+        Ok(Ok(d)) => {
+            report.duration = Some(d);
+            true
+        }
+        Ok(Err(e)) => {
+            report.outcome = RunOutcome::Error(e.to_string());
+            false
+        }
+        Err(_) => {
+            report.outcome = RunOutcome::Timeout;
+            false
+        }
+    };
+
+    phase("checking");
+    let settle = settle_bound(spec.election_timeout_ms);
+    report.verdict = if completed {
+        match settled_verdict(&mut session, settle).await {
+            Ok(v) => Some(v),
+            Err(e) => {
+                report.outcome = RunOutcome::Error(format!("safety check: {e}"));
+                None
+            }
+        }
+    } else {
+        // A cancelled request may have left half a line on a connection.
+        let asked = async {
+            session.reconnect_all(STATUS_BOUND).await?;
+            session.statuses().await
+        };
+        match tokio::time::timeout(STATUS_BOUND, asked).await {
+            Ok(Ok(s)) => Some(safety::check(&strip(s))),
+            _ => None,
+        }
+    };
+    if report.outcome == RunOutcome::Ok && report.verdict.as_ref().is_some_and(|v| !v.ok()) {
+        report.outcome = RunOutcome::Unsafe;
+    }
+
+    phase("stopping");
+    let cluster = session.cluster_mut();
+    cluster.stop_all();
+    if report.outcome != RunOutcome::Ok || settings.keep_logs {
+        cluster.keep_logs();
+        report.logs = Some(cluster.logs_dir().to_path_buf());
+    }
+    report
+}
+
+/// Up, then the test's own phase; records the up time as soon as known so a
+/// later timeout still reports it.
+async fn measure(
+    session: &mut Session,
+    test: TestKind,
+    up_time: &mut Option<Duration>,
+    phase: &dyn Fn(&str),
+) -> Result<Duration, RunError> {
+    let took = up::run(session, phase).await?;
+    *up_time = Some(took);
+    let nodes = session.ids().len();
+    match test {
+        TestKind::Up => Ok(took),
+        TestKind::KillLeader | TestKind::KillHalf | TestKind::KillCount(_) => {
+            kill::run(session, test.killed(nodes), phase).await
+        }
+        TestKind::Propagate(m) => propagate::run(session, m, phase).await,
+    }
+}
+
+/// How long the properties may take to settle after the condition held:
+/// a few heartbeats, at least a second.
+fn settle_bound(election_timeout_ms: u64) -> Duration {
+    Duration::from_millis(election_timeout_ms.saturating_mul(4)).max(Duration::from_secs(1))
+}
+
+/// Polls every live node's status until the properties hold or `bound`
+/// passes; the last verdict either way.
+async fn settled_verdict(session: &mut Session, bound: Duration) -> Result<Verdict, RunError> {
+    let until = Instant::now() + bound;
+    loop {
+        let statuses = tokio::time::timeout(STATUS_BOUND, session.statuses())
+            .await
+            .map_err(|_| RunError::Unreachable("a node's status (no answer)".into()))??;
+        let verdict = safety::check(&strip(statuses));
+        if verdict.ok() || Instant::now() >= until {
+            return Ok(verdict);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn strip(
+    statuses: Vec<(usize, crate::control_client::Status)>,
+) -> Vec<crate::control_client::Status> {
+    statuses.into_iter().map(|(_, s)| s).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_timeout_grows_with_the_cluster() {
+        assert_eq!(default_timeout(3), Duration::from_millis(11_500));
+        assert_eq!(default_timeout(21), Duration::from_millis(20_500));
+    }
+
+    #[test]
+    fn cluster_names_are_unique_and_valid_peerjs_keys() {
+        let a = cluster_name();
+        let b = cluster_name();
+        assert_ne!(a, b);
+        assert!(a.len() <= 64);
+        assert!(a
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')));
+    }
+
+    #[test]
+    fn the_settle_bound_is_a_few_election_timeouts_at_least_a_second() {
+        assert_eq!(settle_bound(100), Duration::from_secs(1));
+        assert_eq!(settle_bound(1000), Duration::from_secs(4));
+    }
+}

@@ -1,0 +1,342 @@
+//! Summaries out: an aligned table for the terminal, a GitHub markdown
+//! table and JSON, like hyperfine's `--export-markdown`/`--export-json`.
+//!
+//! All three show the same columns, built once in [`table`]: launcher,
+//! replication and profile appear only when the summaries differ in them,
+//! and an `unsafe` column only when a run violated safety, so the common
+//! case stays narrow. Times are milliseconds with one decimal; `-` marks a
+//! statistic with no ok run behind it (JSON uses `null`). Files are written
+//! to a temporary file beside the target and renamed into place, so a killed
+//! bench never leaves a half-written export.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::Path;
+
+use serde_json::{json, Value};
+
+use crate::stats::Summary;
+
+/// Writing an export file failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The file or its directory could not be written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The OS error.
+        source: io::Error,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Align {
+    Left,
+    Right,
+}
+
+/// Headers, alignments and cells of the summary table.
+struct Table {
+    headers: Vec<&'static str>,
+    aligns: Vec<Align>,
+    rows: Vec<Vec<String>>,
+}
+
+fn table(summaries: &[Summary]) -> Table {
+    let varies = |f: fn(&Summary) -> &str| {
+        summaries
+            .first()
+            .is_some_and(|first| summaries.iter().any(|s| f(s) != f(first)))
+    };
+    let show_launcher = varies(|s| &s.launcher);
+    let show_replication = varies(|s| &s.replication);
+    let show_profile = varies(|s| &s.profile);
+    let show_unsafe = summaries.iter().any(|s| s.unsafe_runs > 0);
+
+    let mut headers = vec!["test"];
+    let mut aligns = vec![Align::Left];
+    for (show, name) in [
+        (show_launcher, "launcher"),
+        (show_replication, "replication"),
+        (show_profile, "profile"),
+    ] {
+        if show {
+            headers.push(name);
+            aligns.push(Align::Left);
+        }
+    }
+    headers.extend(["nodes", "ET (ms)", "ok"]);
+    if show_unsafe {
+        headers.push("unsafe");
+    }
+    headers.extend([
+        "mean (ms)",
+        "median (ms)",
+        "p90 (ms)",
+        "min (ms)",
+        "max (ms)",
+    ]);
+    aligns.resize(headers.len(), Align::Right);
+
+    let ms = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.1}"));
+    let rows = summaries
+        .iter()
+        .map(|s| {
+            let mut cells = vec![s.test.clone()];
+            if show_launcher {
+                cells.push(s.launcher.clone());
+            }
+            if show_replication {
+                cells.push(s.replication.clone());
+            }
+            if show_profile {
+                cells.push(s.profile.clone());
+            }
+            cells.push(s.nodes.to_string());
+            cells.push(s.election_timeout_ms.to_string());
+            cells.push(format!("{}/{}", s.ok, s.runs));
+            if show_unsafe {
+                cells.push(s.unsafe_runs.to_string());
+            }
+            cells.extend(
+                [s.mean_ms, s.median_ms, s.p90_ms, s.min_ms, s.max_ms]
+                    .into_iter()
+                    .map(ms),
+            );
+            cells
+        })
+        .collect();
+    Table {
+        headers,
+        aligns,
+        rows,
+    }
+}
+
+/// The summary as an aligned plain-text table (two spaces between columns,
+/// text left-aligned, numbers right-aligned, no trailing spaces).
+pub fn render_table(summaries: &[Summary]) -> String {
+    let t = table(summaries);
+    let mut widths: Vec<usize> = t.headers.iter().map(|h| h.chars().count()).collect();
+    for row in &t.rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let header: Vec<String> = t.headers.iter().map(|h| h.to_string()).collect();
+    for row in std::iter::once(&header).chain(&t.rows) {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i > 0 {
+                line.push_str("  ");
+            }
+            let pad = widths[i].saturating_sub(cell.chars().count());
+            match t.aligns[i] {
+                Align::Left => {
+                    line.push_str(cell);
+                    line.extend(std::iter::repeat_n(' ', pad));
+                }
+                Align::Right => {
+                    line.extend(std::iter::repeat_n(' ', pad));
+                    line.push_str(cell);
+                }
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// The summary as a GitHub-flavoured markdown table.
+pub fn to_markdown(summaries: &[Summary]) -> String {
+    let t = table(summaries);
+    let mut out = String::new();
+    let line = |cells: &mut dyn Iterator<Item = String>| {
+        let cells: Vec<String> = cells.collect();
+        format!("| {} |\n", cells.join(" | "))
+    };
+    out.push_str(&line(&mut t.headers.iter().map(|h| h.to_string())));
+    out.push_str(&line(&mut t.aligns.iter().map(|a| match a {
+        Align::Left => ":---".to_string(),
+        Align::Right => "---:".to_string(),
+    })));
+    for row in &t.rows {
+        out.push_str(&line(&mut row.iter().map(|c| escape_markdown(c))));
+    }
+    out
+}
+
+/// Escapes what would break a table cell: pipes, backslashes, newlines.
+fn escape_markdown(cell: &str) -> String {
+    cell.replace('\\', "\\\\")
+        .replace('|', "\\|")
+        .replace(['\r', '\n'], " ")
+}
+
+/// The summary as JSON: `{"results": [ {summary fields...}, ... ]}`, times
+/// in ms, `null` where there was no ok run.
+pub fn to_json(summaries: &[Summary]) -> Value {
+    json!({ "results": summaries })
+}
+
+/// Writes [`to_markdown`] to `path` (atomically, creating directories).
+pub fn write_markdown(path: impl AsRef<Path>, summaries: &[Summary]) -> Result<(), ExportError> {
+    write_atomic(path.as_ref(), to_markdown(summaries).as_bytes())
+}
+
+/// Writes [`to_json`], pretty-printed, to `path` (atomically, creating
+/// directories).
+pub fn write_json(path: impl AsRef<Path>, summaries: &[Summary]) -> Result<(), ExportError> {
+    let mut text = serde_json::to_string_pretty(&to_json(summaries)).unwrap_or_default();
+    text.push('\n');
+    write_atomic(path.as_ref(), text.as_bytes())
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
+    let io_err = |source| ExportError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    fs::create_dir_all(dir).map_err(io_err)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_err)?;
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.as_file().sync_data())
+        .map_err(io_err)?;
+    tmp.persist(path).map_err(|e| io_err(e.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(test: &str, nodes: usize, ok: usize, runs: usize, mean: Option<f64>) -> Summary {
+        Summary {
+            test: test.to_string(),
+            launcher: "process".to_string(),
+            replication: "immediate".to_string(),
+            profile: "default".to_string(),
+            nodes,
+            election_timeout_ms: 250,
+            runs,
+            ok,
+            failed: runs - ok,
+            unsafe_runs: 0,
+            mean_ms: mean,
+            median_ms: mean,
+            p90_ms: mean.map(|m| m + 10.0),
+            min_ms: mean.map(|m| m - 10.0),
+            max_ms: mean.map(|m| m + 20.0),
+        }
+    }
+
+    fn sample() -> Vec<Summary> {
+        vec![
+            summary("up", 3, 7, 7, Some(333.31)),
+            summary("kill_leader", 21, 6, 7, Some(2434.0)),
+            summary("propagate_100", 9, 0, 3, None),
+        ]
+    }
+
+    #[test]
+    fn the_terminal_table_aligns_columns_and_hides_uniform_setup() {
+        let want = "\
+test           nodes  ET (ms)   ok  mean (ms)  median (ms)  p90 (ms)  min (ms)  max (ms)
+up                 3      250  7/7      333.3        333.3     343.3     323.3     353.3
+kill_leader       21      250  6/7     2434.0       2434.0    2444.0    2424.0    2454.0
+propagate_100      9      250  0/3          -            -         -         -         -
+";
+        assert_eq!(render_table(&sample()), want);
+    }
+
+    #[test]
+    fn setup_columns_and_unsafe_appear_when_they_differ() {
+        let mut s = sample();
+        s[1].launcher = "docker".to_string();
+        s[2].unsafe_runs = 1;
+        let want = "\
+test           launcher  nodes  ET (ms)   ok  unsafe  mean (ms)  median (ms)  p90 (ms)  min (ms)  max (ms)
+up             process       3      250  7/7       0      333.3        333.3     343.3     323.3     353.3
+kill_leader    docker       21      250  6/7       0     2434.0       2434.0    2444.0    2424.0    2454.0
+propagate_100  process       9      250  0/3       1          -            -         -         -         -
+";
+        assert_eq!(render_table(&s), want);
+    }
+
+    #[test]
+    fn an_empty_summary_renders_just_the_header() {
+        assert_eq!(
+            render_table(&[]),
+            "test  nodes  ET (ms)  ok  mean (ms)  median (ms)  p90 (ms)  min (ms)  max (ms)\n"
+        );
+    }
+
+    #[test]
+    fn markdown_is_a_github_table() {
+        let mut s = sample();
+        s.truncate(2);
+        s[1].test = "a|b".to_string();
+        let want = "\
+| test | nodes | ET (ms) | ok | mean (ms) | median (ms) | p90 (ms) | min (ms) | max (ms) |
+| :--- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+| up | 3 | 250 | 7/7 | 333.3 | 333.3 | 343.3 | 323.3 | 353.3 |
+| a\\|b | 21 | 250 | 6/7 | 2434.0 | 2434.0 | 2444.0 | 2424.0 | 2454.0 |
+";
+        assert_eq!(to_markdown(&s), want);
+    }
+
+    #[test]
+    fn json_lists_every_field_with_null_for_missing_statistics() {
+        let v = to_json(&sample()[2..]);
+        assert_eq!(
+            v,
+            json!({"results": [{
+                "test": "propagate_100",
+                "launcher": "process",
+                "replication": "immediate",
+                "profile": "default",
+                "nodes": 9,
+                "election_timeout_ms": 250,
+                "runs": 3,
+                "ok": 0,
+                "failed": 3,
+                "unsafe_runs": 0,
+                "mean_ms": null,
+                "median_ms": null,
+                "p90_ms": null,
+                "min_ms": null,
+                "max_ms": null
+            }]})
+        );
+    }
+
+    #[test]
+    fn exports_are_written_into_new_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let md = dir.path().join("out/summary.md");
+        let js = dir.path().join("out/summary.json");
+        write_markdown(&md, &sample()).unwrap();
+        write_json(&js, &sample()).unwrap();
+        assert_eq!(fs::read_to_string(&md).unwrap(), to_markdown(&sample()));
+        let back: Value = serde_json::from_str(&fs::read_to_string(&js).unwrap()).unwrap();
+        assert_eq!(back, to_json(&sample()));
+        // Only the two files: no temporary file left behind.
+        assert_eq!(fs::read_dir(dir.path().join("out")).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn an_unwritable_export_path_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        fs::write(&file, "x").unwrap();
+        let e = write_json(file.join("sub/out.json"), &sample()).unwrap_err();
+        assert!(e.to_string().contains("sub/out.json"), "{e}");
+    }
+}

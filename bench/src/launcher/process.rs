@@ -1,0 +1,377 @@
+//! The process launcher: every node is a child process of the bench.
+//!
+//! Per run, a temporary directory holds the control sockets (`n<i>.sock`) and
+//! the nodes' logs (`n<i>.log`, stdout and stderr together). The program is
+//! the bench's own binary (`raftrtc node ...`), so the nodes always match the
+//! bench's version.
+//!
+//! No orphans: each child is registered for the interrupt handler, is asked
+//! by the kernel to die with the bench (`PR_SET_PDEATHSIG`, set between fork
+//! and exec), and is killed and reaped when its [`ProcessCluster`] is stopped
+//! or dropped.
+
+use std::fs::File;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use tempfile::TempDir;
+
+use super::{
+    register_child, register_run_dir, unregister_child, unregister_run_dir, Cluster, ClusterSpec,
+    LaunchError, Launcher, Member,
+};
+use crate::cli::ReplicationArg;
+
+/// Longest Unix socket path Linux accepts (`sun_path` is 108 bytes with NUL).
+const MAX_SOCKET_PATH: usize = 107;
+
+/// Starts nodes as child processes of one program.
+#[derive(Clone, Debug)]
+pub struct ProcessLauncher {
+    exe: PathBuf,
+}
+
+impl ProcessLauncher {
+    /// A launcher running this very binary's `node` subcommand.
+    pub fn current_exe() -> std::io::Result<Self> {
+        Ok(Self::with_program(std::env::current_exe()?))
+    }
+
+    /// A launcher running `exe node ...`.
+    pub fn with_program(exe: PathBuf) -> Self {
+        Self { exe }
+    }
+}
+
+impl Launcher for ProcessLauncher {
+    fn name(&self) -> &'static str {
+        "process"
+    }
+
+    fn launch(&self, spec: &ClusterSpec) -> Result<Box<dyn Cluster>, LaunchError> {
+        let dir = tempfile::Builder::new()
+            .prefix("raftrtc-run-")
+            .tempdir()
+            .map_err(LaunchError::RunDir)?;
+        let mut cluster = ProcessCluster {
+            members: Vec::new(),
+            children: Vec::new(),
+            dir: Some(dir),
+            dir_path: PathBuf::new(),
+        };
+        cluster.dir_path = cluster
+            .dir
+            .as_ref()
+            .map(|d| d.path().to_path_buf())
+            .unwrap_or_default();
+        register_run_dir(&cluster.dir_path);
+        for (i, id) in spec.ids().into_iter().enumerate() {
+            let control = cluster.dir_path.join(format!("{id}.sock"));
+            if control.as_os_str().len() > MAX_SOCKET_PATH {
+                return Err(LaunchError::SocketPathTooLong(control));
+            }
+            let log = cluster.dir_path.join(format!("{id}.log"));
+            let out = File::create(&log).map_err(|source| LaunchError::Log {
+                path: log.clone(),
+                source,
+            })?;
+            let err = out.try_clone().map_err(|source| LaunchError::Log {
+                path: log.clone(),
+                source,
+            })?;
+            let mut cmd = Command::new(&self.exe);
+            cmd.arg("node")
+                .args(node_args(spec, i as u32, &id, &control))
+                .stdin(Stdio::null())
+                .stdout(out)
+                .stderr(err);
+            die_with_parent(&mut cmd);
+            // Dropping `cluster` on an error below kills what already runs.
+            let child = cmd.spawn().map_err(|source| LaunchError::Spawn {
+                id: id.clone(),
+                exe: self.exe.clone(),
+                source,
+            })?;
+            register_child(child.id());
+            cluster.children.push(Node {
+                id: id.clone(),
+                child,
+                state: NodeState::Running,
+            });
+            cluster.members.push(Member { id, control, log });
+        }
+        Ok(Box::new(cluster))
+    }
+}
+
+/// The `raftrtc node` flags for node `i` of `spec`.
+fn node_args(spec: &ClusterSpec, i: u32, id: &str, control: &Path) -> Vec<String> {
+    let n = &spec.node;
+    let mut args = vec![
+        "--id".to_string(),
+        id.to_string(),
+        "--signaling-url".to_string(),
+        spec.signaling_url.clone(),
+        "--cluster".to_string(),
+        spec.cluster.clone(),
+        "--election-timeout".to_string(),
+        n.election_timeout_ms.to_string(),
+        "--heartbeat-ratio".to_string(),
+        n.heartbeat_ratio.to_string(),
+        "--replication".to_string(),
+        match n.replication {
+            ReplicationArg::Immediate => "immediate",
+            ReplicationArg::Heartbeat => "heartbeat",
+        }
+        .to_string(),
+        "--pre-vote".to_string(),
+        n.pre_vote.to_string(),
+        "--check-quorum".to_string(),
+        n.check_quorum.to_string(),
+        "--membership-poll".to_string(),
+        n.membership_poll_ms.to_string(),
+        "--control".to_string(),
+        control.display().to_string(),
+        "--log-level".to_string(),
+        n.log_level.clone(),
+        "--seed".to_string(),
+        spec.seed.wrapping_add(u64::from(i)).to_string(),
+    ];
+    if i == 0 {
+        args.push("--first".to_string());
+    }
+    args
+}
+
+/// Asks the kernel to SIGKILL the child when the bench dies, however it dies.
+///
+/// The signal follows the *thread* that forked; the bench forks from the
+/// thread that runs its main future, which lives as long as the bench.
+fn die_with_parent(cmd: &mut Command) {
+    let parent = std::process::id();
+    // SAFETY: only async-signal-safe calls (prctl, getppid, _exit) between
+    // fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The bench may have died before the prctl took effect.
+            if libc::getppid() as u32 != parent {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Sends SIGKILL to a process; a process already gone is not an error.
+pub(crate) fn sigkill(pid: u32) -> std::io::Result<()> {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return Ok(());
+    };
+    // SAFETY: kill(2) with a positive pid of our own child.
+    if unsafe { libc::kill(pid, libc::SIGKILL) } == 0 {
+        return Ok(());
+    }
+    let e = std::io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::ESRCH) {
+        Ok(())
+    } else {
+        Err(e)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum NodeState {
+    Running,
+    /// Killed by us, not reaped yet.
+    Killed,
+    /// Ended on its own and reported by `exited`.
+    Exited,
+    /// Waited for.
+    Reaped,
+}
+
+#[derive(Debug)]
+struct Node {
+    id: String,
+    child: Child,
+    state: NodeState,
+}
+
+/// The child processes of one run and their directory.
+#[derive(Debug)]
+pub struct ProcessCluster {
+    members: Vec<Member>,
+    children: Vec<Node>,
+    /// `None` once kept.
+    dir: Option<TempDir>,
+    dir_path: PathBuf,
+}
+
+impl Cluster for ProcessCluster {
+    fn members(&self) -> &[Member] {
+        &self.members
+    }
+
+    fn kill(&mut self, id: &str) -> Result<(), LaunchError> {
+        let node = self
+            .children
+            .iter_mut()
+            .find(|n| n.id == id)
+            .ok_or_else(|| LaunchError::UnknownNode(id.to_string()))?;
+        if node.state == NodeState::Running {
+            sigkill(node.child.id()).map_err(|source| LaunchError::Kill {
+                id: id.to_string(),
+                source,
+            })?;
+            node.state = NodeState::Killed;
+        }
+        Ok(())
+    }
+
+    fn exited(&mut self) -> Vec<(String, String)> {
+        let mut gone = Vec::new();
+        for node in &mut self.children {
+            if node.state != NodeState::Running {
+                continue;
+            }
+            if let Ok(Some(status)) = node.child.try_wait() {
+                unregister_child(node.child.id());
+                node.state = NodeState::Exited;
+                gone.push((node.id.clone(), status.to_string()));
+            }
+        }
+        gone
+    }
+
+    fn stop_all(&mut self) {
+        for node in &mut self.children {
+            if node.state == NodeState::Reaped {
+                continue;
+            }
+            if matches!(node.state, NodeState::Running | NodeState::Killed) {
+                // Best effort: an error here means the process is gone.
+                let _ = sigkill(node.child.id());
+            }
+            unregister_child(node.child.id());
+            // Bounded: the process was SIGKILLed (or already ended).
+            let _ = node.child.wait();
+            node.state = NodeState::Reaped;
+        }
+    }
+
+    fn logs_dir(&self) -> &Path {
+        &self.dir_path
+    }
+
+    fn keep_logs(&mut self) {
+        if let Some(dir) = self.dir.take() {
+            let _ = dir.keep();
+        }
+    }
+}
+
+impl Drop for ProcessCluster {
+    fn drop(&mut self) {
+        self.stop_all();
+        unregister_run_dir(&self.dir_path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::launcher::NodeConfig;
+
+    fn spec(nodes: u32) -> ClusterSpec {
+        ClusterSpec {
+            nodes,
+            cluster: "c1".into(),
+            signaling_url: "http://127.0.0.1:1/".into(),
+            node: NodeConfig {
+                election_timeout_ms: 250,
+                heartbeat_ratio: 5,
+                replication: ReplicationArg::Heartbeat,
+                pre_vote: false,
+                check_quorum: true,
+                membership_poll_ms: 100,
+                log_level: "info".into(),
+            },
+            seed: 41,
+        }
+    }
+
+    #[test]
+    fn only_the_first_node_bootstraps_and_seeds_differ() {
+        let s = spec(3);
+        let a0 = node_args(&s, 0, "n0", Path::new("/r/n0.sock"));
+        let a2 = node_args(&s, 2, "n2", Path::new("/r/n2.sock"));
+        assert!(a0.contains(&"--first".to_string()));
+        assert!(!a2.contains(&"--first".to_string()));
+        let after = |args: &[String], flag: &str| {
+            let i = args.iter().position(|a| a == flag).unwrap();
+            args[i + 1].clone()
+        };
+        assert_eq!(after(&a0, "--seed"), "41");
+        assert_eq!(after(&a2, "--seed"), "43");
+        assert_eq!(after(&a2, "--replication"), "heartbeat");
+        assert_eq!(after(&a2, "--pre-vote"), "false");
+        assert_eq!(after(&a2, "--membership-poll"), "100");
+        assert_eq!(after(&a2, "--cluster"), "c1");
+    }
+
+    #[test]
+    fn children_are_killed_and_reaped_and_logs_kept_on_request() {
+        // A script stands in for `raftrtc`: it logs its arguments and sleeps.
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("fake-node");
+        std::fs::write(&script, "#!/bin/sh\necho started \"$@\"\nexec sleep 30\n").unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let launcher = ProcessLauncher::with_program(script);
+        let mut cluster = launcher.launch(&spec(3)).unwrap();
+        assert_eq!(cluster.members().len(), 3);
+        assert!(cluster.members()[1].control.ends_with("n1.sock"));
+        let log_of_n0 = cluster.members()[0].log.clone();
+        for _ in 0..500 {
+            if std::fs::metadata(&log_of_n0).is_ok_and(|m| m.len() > 0) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        cluster.kill("n1").unwrap();
+        assert!(cluster.kill("n9").is_err());
+        assert!(cluster.exited().is_empty(), "a killed node is not a crash");
+        cluster.keep_logs();
+        let kept = cluster.logs_dir().to_path_buf();
+        cluster.stop_all();
+        drop(cluster);
+        assert!(kept.join("n0.log").exists());
+        let log = std::fs::read_to_string(kept.join("n0.log")).unwrap();
+        assert!(log.starts_with("started node --id n0"), "{log}");
+        std::fs::remove_dir_all(kept).unwrap();
+    }
+
+    #[test]
+    fn a_node_that_ends_on_its_own_is_reported_once() {
+        let launcher = ProcessLauncher::with_program(PathBuf::from("/bin/false"));
+        let mut cluster = launcher.launch(&spec(1)).unwrap();
+        let dir = cluster.logs_dir().to_path_buf();
+        let mut gone = Vec::new();
+        for _ in 0..200 {
+            gone.extend(cluster.exited());
+            if !gone.is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(gone.len(), 1);
+        assert_eq!(gone[0].0, "n0");
+        assert!(cluster.exited().is_empty());
+        drop(cluster);
+        assert!(!dir.exists(), "the run directory goes unless kept");
+    }
+}

@@ -1,0 +1,637 @@
+//! `raftrtc report`: our runs beside the papers' numbers, as tables a person
+//! can read in a terminal or paste into `results/README.md`.
+//!
+//! The question a reader has is "how does this implementation compare with
+//! Raft.js in 2015, cell by cell?". So each test gets one table whose rows
+//! are cluster sizes and whose column groups are election timeouts; a group
+//! shows our median and ok/total, the paper's mean and ok/total, and the
+//! ratio paper/ours (how many times faster we are). Our side uses the
+//! median because a few slow outliers in 3 to 7 runs would drag a mean; the
+//! paper side uses the mean because that is what the papers published (and
+//! all they plotted).
+//!
+//! Which paper: the Dec 2015 one (one Docker container per node, like our
+//! launchers) wherever it has the test and timeout; the Sep 2015 one only
+//! for a test and timeout the Dec paper never ran (e.g. ET 100). The choice
+//! is made per test and timeout, never per size, so one column never mixes
+//! the two setups. [`paper_reference`] makes that choice; `plot` uses it too
+//! so figures and tables always agree.
+//!
+//! Runs that differ in launcher, replication or profile are never averaged
+//! together (see `stats::summarize`): each combination gets its own table.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::csv_out::Row;
+use crate::matrix::TestKind;
+use crate::paper::{self, PaperMean, PaperPoint, Source};
+use crate::stats::{self, Summary};
+
+/// The papers' means for one test and election timeout, from one paper.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PaperReference {
+    /// The paper the numbers come from.
+    pub source: Source,
+    /// One mean per cluster size, ordered by size.
+    pub means: Vec<PaperMean>,
+}
+
+impl PaperReference {
+    /// The mean at `nodes`, if the paper ran that size.
+    pub fn at(&self, nodes: usize) -> Option<&PaperMean> {
+        self.means.iter().find(|m| m.nodes == nodes)
+    }
+}
+
+/// How a paper is named in tables and legends: `Dec 2015` or `Sep 2015`.
+pub fn source_label(source: Source) -> &'static str {
+    match source {
+        Source::Dec2015 => "Dec 2015",
+        Source::Sep2015 => "Sep 2015",
+    }
+}
+
+/// The papers' means for `test` at election timeout `et_ms`: the Dec 2015
+/// paper's if it ran that test and timeout, else the Sep 2015 paper's, else
+/// `None`.
+pub fn paper_reference(paper: &[PaperPoint], test: &str, et_ms: u64) -> Option<PaperReference> {
+    let pick = |source: Source| {
+        let points: Vec<PaperPoint> = paper
+            .iter()
+            .filter(|p| p.source == source && p.test == test && p.election_timeout_ms == et_ms)
+            .cloned()
+            .collect();
+        (!points.is_empty()).then(|| PaperReference {
+            source,
+            means: paper::means(&points),
+        })
+    };
+    pick(Source::Dec2015).or_else(|| pick(Source::Sep2015))
+}
+
+/// How many times faster we are: the paper's mean over our median. `None`
+/// when either is missing or ours is not positive.
+pub fn ratio(paper_mean_ms: Option<f64>, our_median_ms: Option<f64>) -> Option<f64> {
+    match (paper_mean_ms, our_median_ms) {
+        (Some(p), Some(o)) if o > 0.0 && p.is_finite() && o.is_finite() => Some(p / o),
+        _ => None,
+    }
+}
+
+/// Our result in one cell.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Ours {
+    /// Median `duration_ms` of the ok runs; `None` if no run was ok.
+    pub median_ms: Option<f64>,
+    /// Runs with outcome `ok`.
+    pub ok: usize,
+    /// All runs.
+    pub runs: usize,
+}
+
+/// The paper's result in one cell.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Theirs {
+    /// Mean of the successful runs, in ms; `None` if none succeeded.
+    pub mean_ms: Option<f64>,
+    /// Successful runs.
+    pub ok: usize,
+    /// All runs (rows, for the Dec 2015 `up` files; see `paper`).
+    pub runs: usize,
+}
+
+/// One (cluster size, election timeout) cell.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Cell {
+    /// Ours, if we ran this size at this timeout.
+    pub ours: Option<Ours>,
+    /// The paper's, if it ran this size at this timeout.
+    pub paper: Option<Theirs>,
+    /// Paper mean / our median: how many times faster we are.
+    pub ratio: Option<f64>,
+}
+
+/// One column group of a table: an election timeout.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Column {
+    /// The election timeout.
+    pub election_timeout_ms: u64,
+    /// The paper compared with, if any ran this test at this timeout.
+    pub paper: Option<Source>,
+}
+
+/// One table row: a cluster size, one cell per [`Column`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReportRow {
+    /// Cluster size.
+    pub nodes: usize,
+    /// One cell per column, in column order.
+    pub cells: Vec<Cell>,
+}
+
+/// One test under one setup (launcher, replication, profile).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Section {
+    /// The test's name (`up`, `kill_leader`, ...).
+    pub test: String,
+    /// `process` or `docker`.
+    pub launcher: String,
+    /// `immediate` or `heartbeat`.
+    pub replication: String,
+    /// `default` or `paper` (empty for CSVs without the column).
+    pub profile: String,
+    /// The election timeouts we ran, ascending.
+    pub columns: Vec<Column>,
+    /// The cluster sizes we ran, ascending.
+    pub rows: Vec<ReportRow>,
+}
+
+impl Section {
+    /// `up · process launcher, immediate replication, default profile`.
+    pub fn title(&self) -> String {
+        let mut setup = Vec::new();
+        for (value, what) in [
+            (&self.launcher, "launcher"),
+            (&self.replication, "replication"),
+            (&self.profile, "profile"),
+        ] {
+            if !value.is_empty() {
+                setup.push(format!("{value} {what}"));
+            }
+        }
+        if setup.is_empty() {
+            self.test.clone()
+        } else {
+            format!("{} · {}", self.test, setup.join(", "))
+        }
+    }
+}
+
+/// Every test's comparison table; see the module docs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// One section per test and setup, in `stats::summarize` order.
+    pub sections: Vec<Section>,
+}
+
+/// Builds the comparison of `rows` with the papers' `paper` points (pass an
+/// empty slice to leave the paper columns out).
+pub fn report(rows: &[Row], paper: &[PaperPoint]) -> Report {
+    let summaries = stats::summarize(rows);
+    // Sections keep summarize's order (test kind, launcher, replication,
+    // profile); BTreeMap on an index keeps first-seen order.
+    let mut order: Vec<(String, String, String, String)> = Vec::new();
+    let mut groups: BTreeMap<usize, Vec<&Summary>> = BTreeMap::new();
+    for s in &summaries {
+        let key = (
+            s.test.clone(),
+            s.launcher.clone(),
+            s.replication.clone(),
+            s.profile.clone(),
+        );
+        let i = match order.iter().position(|k| *k == key) {
+            Some(i) => i,
+            None => {
+                order.push(key);
+                order.len() - 1
+            }
+        };
+        groups.entry(i).or_default().push(s);
+    }
+    let sections = groups
+        .into_iter()
+        .map(|(i, cells)| {
+            let (test, launcher, replication, profile) = order[i].clone();
+            section(test, launcher, replication, profile, &cells, paper)
+        })
+        .collect();
+    Report { sections }
+}
+
+fn section(
+    test: String,
+    launcher: String,
+    replication: String,
+    profile: String,
+    cells: &[&Summary],
+    paper: &[PaperPoint],
+) -> Section {
+    let timeouts: BTreeSet<u64> = cells.iter().map(|s| s.election_timeout_ms).collect();
+    let sizes: BTreeSet<usize> = cells.iter().map(|s| s.nodes).collect();
+    let references: Vec<Option<PaperReference>> = timeouts
+        .iter()
+        .map(|&et| paper_reference(paper, &test, et))
+        .collect();
+    let columns = timeouts
+        .iter()
+        .zip(&references)
+        .map(|(&et, r)| Column {
+            election_timeout_ms: et,
+            paper: r.as_ref().map(|r| r.source),
+        })
+        .collect();
+    let rows = sizes
+        .iter()
+        .map(|&nodes| ReportRow {
+            nodes,
+            cells: timeouts
+                .iter()
+                .zip(&references)
+                .map(|(&et, reference)| {
+                    let ours = cells
+                        .iter()
+                        .find(|s| s.nodes == nodes && s.election_timeout_ms == et)
+                        .map(|s| Ours {
+                            median_ms: s.median_ms,
+                            ok: s.ok,
+                            runs: s.runs,
+                        });
+                    let theirs = reference
+                        .as_ref()
+                        .and_then(|r| r.at(nodes))
+                        .map(|m| Theirs {
+                            mean_ms: m.mean_seconds.map(|s| s * 1000.0),
+                            ok: m.ok,
+                            runs: m.runs,
+                        });
+                    let ratio = ratio(
+                        theirs.as_ref().and_then(|t| t.mean_ms),
+                        ours.as_ref().and_then(|o| o.median_ms),
+                    );
+                    Cell {
+                        ours,
+                        paper: theirs,
+                        ratio,
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    Section {
+        test,
+        launcher,
+        replication,
+        profile,
+        columns,
+        rows,
+    }
+}
+
+/// A time in ms with precision that suits its size: `4.27`, `41.3`, `2434`.
+pub fn format_ms(ms: f64) -> String {
+    if !ms.is_finite() {
+        "-".to_string()
+    } else if ms < 10.0 {
+        format!("{ms:.2}")
+    } else if ms < 1000.0 {
+        format!("{ms:.1}")
+    } else {
+        format!("{ms:.0}")
+    }
+}
+
+/// A ratio as `59.1×` (`0.52×` below 1, `1234×` from 1000).
+pub fn format_ratio(r: f64) -> String {
+    if !r.is_finite() {
+        "-".to_string()
+    } else if r < 1.0 {
+        format!("{r:.2}×")
+    } else if r < 1000.0 {
+        format!("{r:.1}×")
+    } else {
+        format!("{r:.0}×")
+    }
+}
+
+fn value_and_count(value: Option<f64>, ok: usize, runs: usize) -> String {
+    let v = value.map_or_else(|| "-".to_string(), format_ms);
+    format!("{v} ({ok}/{runs})")
+}
+
+const EXPLANATION: &str = "Times in ms: our median and the paper's mean, each with ok/total \
+runs; paper/ours is how many times faster raftrtc is. `-`: no successful run.";
+
+const DUPLICATES_NOTE: &str = "The Dec 2015 `up` data hold some runs twice (a bug of the \
+papers' collect script), so its ok/total counts rows, not runs.";
+
+impl Section {
+    /// Header and cell texts of the section's table.
+    fn table(&self) -> (Vec<String>, Vec<Vec<String>>) {
+        let mut headers = vec!["nodes".to_string()];
+        for c in &self.columns {
+            headers.push(format!("ET {}: ours", c.election_timeout_ms));
+            if let Some(source) = c.paper {
+                headers.push(format!(
+                    "ET {}: paper {}",
+                    c.election_timeout_ms,
+                    source_label(source)
+                ));
+                headers.push(format!("ET {}: paper/ours", c.election_timeout_ms));
+            }
+        }
+        let rows =
+            self.rows
+                .iter()
+                .map(|row| {
+                    let mut out = vec![row.nodes.to_string()];
+                    for (c, cell) in self.columns.iter().zip(&row.cells) {
+                        out.push(cell.ours.as_ref().map_or_else(String::new, |o| {
+                            value_and_count(o.median_ms, o.ok, o.runs)
+                        }));
+                        if c.paper.is_some() {
+                            out.push(cell.paper.as_ref().map_or_else(
+                                || "-".to_string(),
+                                |t| value_and_count(t.mean_ms, t.ok, t.runs),
+                            ));
+                            out.push(cell.ratio.map_or_else(|| "-".to_string(), format_ratio));
+                        }
+                    }
+                    out
+                })
+                .collect();
+        (headers, rows)
+    }
+
+    fn uses_duplicated_up_rows(&self) -> bool {
+        self.test == TestKind::Up.name()
+            && self
+                .columns
+                .iter()
+                .any(|c| c.paper == Some(Source::Dec2015))
+    }
+}
+
+impl Report {
+    /// GitHub markdown: one `###` heading and table per section.
+    pub fn to_markdown(&self) -> String {
+        if self.sections.is_empty() {
+            return "No runs to report.\n".to_string();
+        }
+        let mut out = String::new();
+        let _ = writeln!(out, "{EXPLANATION}\n");
+        for section in &self.sections {
+            let _ = writeln!(out, "### {}\n", section.title());
+            let (headers, rows) = section.table();
+            let _ = writeln!(out, "| {} |", headers.join(" | "));
+            let aligns: Vec<&str> = headers.iter().map(|_| "---:").collect();
+            let _ = writeln!(out, "|{}|", aligns.join("|"));
+            for row in rows {
+                let cells: Vec<String> = row.iter().map(|c| c.replace('|', "\\|")).collect();
+                let _ = writeln!(out, "| {} |", cells.join(" | "));
+            }
+            if section.uses_duplicated_up_rows() {
+                let _ = writeln!(out, "\n{DUPLICATES_NOTE}");
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Plain text for a terminal: each section's title, then an aligned
+    /// table.
+    pub fn to_text(&self) -> String {
+        if self.sections.is_empty() {
+            return "No runs to report.\n".to_string();
+        }
+        let mut out = String::new();
+        let _ = writeln!(out, "{}\n", EXPLANATION.replace('`', ""));
+        for section in &self.sections {
+            let _ = writeln!(out, "{}", section.title());
+            let (headers, rows) = section.table();
+            let width = |s: &str| s.chars().count();
+            let mut widths: Vec<usize> = headers.iter().map(|h| width(h)).collect();
+            for row in &rows {
+                for (w, cell) in widths.iter_mut().zip(row) {
+                    *w = (*w).max(width(cell));
+                }
+            }
+            let line = |cells: &[String]| {
+                let padded: Vec<String> = cells
+                    .iter()
+                    .zip(&widths)
+                    .map(|(c, &w)| format!("{}{c}", " ".repeat(w.saturating_sub(width(c)))))
+                    .collect();
+                padded.join("  ").trim_end().to_string()
+            };
+            let _ = writeln!(out, "  {}", line(&headers));
+            for row in &rows {
+                let _ = writeln!(out, "  {}", line(row));
+            }
+            if section.uses_duplicated_up_rows() {
+                let _ = writeln!(out, "  ({})", DUPLICATES_NOTE.replace('`', ""));
+            }
+            out.push('\n');
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::csv_out::Outcome;
+    use std::path::{Path, PathBuf};
+
+    fn row(test: &str, nodes: usize, et: u64, outcome: Outcome, ms: Option<f64>) -> Row {
+        Row {
+            test: test.to_string(),
+            launcher: "process".to_string(),
+            nodes,
+            election_timeout_ms: et,
+            heartbeat_ms: et / 5,
+            replication: "immediate".to_string(),
+            outcome,
+            duration_ms: ms,
+            profile: "default".to_string(),
+            ..Row::default()
+        }
+    }
+
+    fn point(source: Source, test: &str, et: u64, nodes: usize, s: Option<f64>) -> PaperPoint {
+        PaperPoint {
+            source,
+            test: test.to_string(),
+            election_timeout_ms: et,
+            nodes,
+            seconds: s,
+        }
+    }
+
+    fn data_dir() -> PathBuf {
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let in_repo = manifest.join("../results/paper-2015");
+        if in_repo.join("dec2015-docker").is_dir() {
+            in_repo
+        } else {
+            manifest.join("../../shared/paper-data")
+        }
+    }
+
+    #[test]
+    fn median_ok_counts_and_ratio() {
+        let rows = vec![
+            row("up", 3, 250, Outcome::Ok, Some(30.0)),
+            row("up", 3, 250, Outcome::Ok, Some(10.0)),
+            row("up", 3, 250, Outcome::Ok, Some(20.0)),
+            row("up", 3, 250, Outcome::Ok, Some(1000.0)),
+            row("up", 3, 250, Outcome::Timeout, None),
+            // A failed run's duration never enters the median.
+            row("up", 3, 250, Outcome::Unsafe, Some(1.0)),
+        ];
+        let paper = vec![
+            point(Source::Dec2015, "up", 250, 3, Some(0.3)),
+            point(Source::Dec2015, "up", 250, 3, Some(0.5)),
+            point(Source::Dec2015, "up", 250, 3, None),
+        ];
+        let r = report(&rows, &paper);
+        assert_eq!(r.sections.len(), 1);
+        let s = &r.sections[0];
+        assert_eq!(s.columns[0].paper, Some(Source::Dec2015));
+        let cell = &s.rows[0].cells[0];
+        let ours = cell.ours.as_ref().unwrap();
+        // Median of 10, 20, 30, 1000: between 20 and 30.
+        assert_eq!(ours.median_ms, Some(25.0));
+        assert_eq!((ours.ok, ours.runs), (4, 6));
+        let theirs = cell.paper.as_ref().unwrap();
+        assert!((theirs.mean_ms.unwrap() - 400.0).abs() < 1e-9);
+        assert_eq!((theirs.ok, theirs.runs), (2, 3));
+        assert!((cell.ratio.unwrap() - 16.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn ratio_needs_both_sides_and_a_positive_median() {
+        assert_eq!(ratio(Some(100.0), Some(4.0)), Some(25.0));
+        assert_eq!(ratio(None, Some(4.0)), None);
+        assert_eq!(ratio(Some(100.0), None), None);
+        assert_eq!(ratio(Some(100.0), Some(0.0)), None);
+        assert_eq!(ratio(Some(f64::NAN), Some(1.0)), None);
+    }
+
+    #[test]
+    fn dec2015_is_preferred_and_sep2015_fills_in_other_timeouts() {
+        let paper = vec![
+            point(Source::Sep2015, "up", 500, 3, Some(9.0)),
+            point(Source::Dec2015, "up", 500, 3, Some(0.6)),
+            point(Source::Sep2015, "up", 100, 3, Some(2.0)),
+        ];
+        let r = paper_reference(&paper, "up", 500).unwrap();
+        assert_eq!(r.source, Source::Dec2015);
+        assert_eq!(r.at(3).unwrap().mean_seconds, Some(0.6));
+        let r = paper_reference(&paper, "up", 100).unwrap();
+        assert_eq!(r.source, Source::Sep2015);
+        assert!(paper_reference(&paper, "up", 250).is_none());
+        assert!(paper_reference(&paper, "kill_3", 500).is_none());
+    }
+
+    #[test]
+    fn the_real_papers_files_give_the_headline_numbers() {
+        let paper = crate::paper::load(data_dir()).unwrap();
+        let rows = vec![
+            row("up", 21, 250, Outcome::Ok, Some(243.4)),
+            row("up", 21, 100, Outcome::Ok, Some(100.0)),
+            row("kill_half", 21, 100, Outcome::Ok, Some(50.0)),
+            row("propagate_100", 21, 1000, Outcome::Ok, Some(375.1)),
+        ];
+        let r = report(&rows, &paper);
+        let find = |test: &str| r.sections.iter().find(|s| s.test == test).unwrap();
+
+        let up = find("up");
+        let et = |s: &Section, et: u64| {
+            s.columns
+                .iter()
+                .position(|c| c.election_timeout_ms == et)
+                .unwrap()
+        };
+        let c = &up.rows[0].cells[et(up, 250)];
+        assert_eq!(up.columns[et(up, 250)].paper, Some(Source::Dec2015));
+        assert!((c.paper.as_ref().unwrap().mean_ms.unwrap() - 2434.0).abs() < 0.5);
+        assert!((c.ratio.unwrap() - 10.0).abs() < 0.01);
+        // ET 100 exists only in the Sep 2015 paper: 0/7 up at 21 nodes.
+        assert_eq!(up.columns[et(up, 100)].paper, Some(Source::Sep2015));
+        let c = &up.rows[0].cells[et(up, 100)];
+        let t = c.paper.as_ref().unwrap();
+        assert_eq!((t.mean_ms, t.ok, t.runs), (None, 0, 7));
+        assert_eq!(c.ratio, None);
+
+        let kh = find("kill_half");
+        let t = kh.rows[0].cells[0].paper.as_ref().unwrap();
+        assert_eq!((t.ok, t.runs), (0, 7));
+
+        let p = find("propagate_100");
+        let c = &p.rows[0].cells[0];
+        assert!((c.ratio.unwrap() - 10.0).abs() < 0.01, "{c:?}");
+    }
+
+    #[test]
+    fn markdown_and_text_show_every_number() {
+        let rows = vec![
+            row("up", 3, 250, Outcome::Ok, Some(12.5)),
+            row("up", 3, 250, Outcome::Timeout, None),
+            row("kill_3", 9, 250, Outcome::Ok, Some(80.0)),
+        ];
+        let paper = vec![point(Source::Dec2015, "up", 250, 3, Some(0.333))];
+        let r = report(&rows, &paper);
+        let md = r.to_markdown();
+        assert!(md.contains("### up · process launcher, immediate replication, default profile"));
+        assert!(
+            md.contains("| nodes | ET 250: ours | ET 250: paper Dec 2015 | ET 250: paper/ours |")
+        );
+        assert!(
+            md.contains("| 3 | 12.5 (1/2) | 333.0 (1/1) | 26.6× |"),
+            "{md}"
+        );
+        // No paper for kill_3: only our column.
+        assert!(
+            md.contains("| nodes | ET 250: ours |\n|---:|---:|\n| 9 | 80.0 (1/1) |"),
+            "{md}"
+        );
+        assert!(md.contains("counts rows, not runs"));
+        let text = r.to_text();
+        assert!(
+            text.contains("12.5 (1/2)") && text.contains("26.6×"),
+            "{text}"
+        );
+        assert!(text.contains("kill_3 · process launcher"), "{text}");
+    }
+
+    #[test]
+    fn setups_get_their_own_sections_and_nothing_is_empty() {
+        let mut docker = row("up", 3, 250, Outcome::Ok, Some(50.0));
+        docker.launcher = "docker".to_string();
+        let rows = vec![row("up", 3, 250, Outcome::Ok, Some(10.0)), docker];
+        let r = report(&rows, &[]);
+        assert_eq!(r.sections.len(), 2);
+        assert_ne!(r.sections[0].launcher, r.sections[1].launcher);
+        assert!(r.sections.iter().all(|s| s.columns[0].paper.is_none()));
+
+        let empty = report(&[], &[]);
+        assert!(empty.sections.is_empty());
+        assert_eq!(empty.to_markdown(), "No runs to report.\n");
+        assert_eq!(empty.to_text(), "No runs to report.\n");
+    }
+
+    #[test]
+    fn a_cell_without_an_ok_run_shows_a_dash() {
+        let rows = vec![
+            row("up", 5, 250, Outcome::Timeout, None),
+            row("up", 3, 500, Outcome::Ok, Some(1.234)),
+        ];
+        let md = report(&rows, &[]).to_markdown();
+        assert!(md.contains("| 3 |  | 1.23 (1/1) |"), "{md}");
+        assert!(md.contains("| 5 | - (0/1) |  |"), "{md}");
+    }
+
+    #[test]
+    fn formats() {
+        assert_eq!(format_ms(4.266), "4.27");
+        assert_eq!(format_ms(41.26), "41.3");
+        assert_eq!(format_ms(2434.4), "2434");
+        assert_eq!(format_ms(f64::INFINITY), "-");
+        assert_eq!(format_ratio(0.517), "0.52×");
+        assert_eq!(format_ratio(59.14), "59.1×");
+        assert_eq!(format_ratio(1234.4), "1234×");
+    }
+}

@@ -1,0 +1,246 @@
+//! The `raftrtc` benchmarks end to end: the real binary launching real node
+//! processes over real WebRTC on loopback.
+//!
+//! Cluster tests hold one lock so they never compete for the machine's
+//! cores with each other (timing-sensitive elections on a 2-core box).
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+
+static CLUSTERS: Mutex<()> = Mutex::new(());
+
+fn raftrtc(args: &[&str]) -> (Output, u32) {
+    let child = Command::new(env!("CARGO_BIN_EXE_raftrtc"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the raftrtc binary runs");
+    let pid = child.id();
+    (child.wait_with_output().expect("raftrtc finishes"), pid)
+}
+
+/// Runs a cluster benchmark (serialized with the others).
+fn bench(args: &[&str]) -> (Output, u32) {
+    let _guard = CLUSTERS.lock().unwrap_or_else(|e| e.into_inner());
+    raftrtc(args)
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Minimal RFC 4180 reader: records of fields, quotes doubled inside.
+fn read_csv(path: &Path) -> Vec<Vec<String>> {
+    let data = std::fs::read_to_string(path).expect("the CSV exists");
+    let mut records = Vec::new();
+    let (mut record, mut field) = (Vec::new(), String::new());
+    let mut chars = data.chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => field.push(c),
+            (false, '"') => quoted = true,
+            (false, ',') => record.push(std::mem::take(&mut field)),
+            (false, '\n') => {
+                record.push(std::mem::take(&mut field));
+                records.push(std::mem::take(&mut record));
+            }
+            (false, '\r') => {}
+            (false, c) => field.push(c),
+        }
+    }
+    assert!(!quoted && field.is_empty() && record.is_empty(), "torn CSV");
+    records
+}
+
+/// The rows as maps from column name to value.
+fn rows(path: &Path) -> Vec<std::collections::BTreeMap<String, String>> {
+    let records = read_csv(path);
+    let (header, rest) = records.split_first().expect("a header");
+    rest.iter()
+        .map(|r| {
+            assert_eq!(r.len(), header.len(), "every row has every column");
+            header.iter().cloned().zip(r.iter().cloned()).collect()
+        })
+        .collect()
+}
+
+/// Processes whose command line mentions `needle`.
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        if !entry
+            .file_name()
+            .to_string_lossy()
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+        {
+            continue;
+        }
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if cmdline.contains(needle) {
+                found.push(format!(
+                    "{}: {cmdline}",
+                    entry.file_name().to_string_lossy()
+                ));
+            }
+        }
+    }
+    found
+}
+
+fn assert_all_ok(out: &Output, csv: &Path, expected_rows: usize) {
+    assert_eq!(out.status.code(), Some(0), "{}", text(out));
+    let rows = rows(csv);
+    assert_eq!(rows.len(), expected_rows, "{}", text(out));
+    for row in &rows {
+        assert_eq!(row["outcome"], "ok", "{row:?}\n{}", text(out));
+        assert_eq!(row["properties"], "ok", "{row:?}");
+        let duration: f64 = row["duration_ms"].parse().expect("a duration");
+        let up: f64 = row["up_ms"].parse().expect("an up time");
+        assert!(duration > 0.0 && up > 0.0, "{row:?}");
+    }
+}
+
+#[test]
+fn up_at_three_nodes_writes_one_ok_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("up.csv");
+    let (out, _) = bench(&[
+        "up",
+        "--nodes",
+        "3",
+        "--runs",
+        "1",
+        "--election-timeout",
+        "250",
+        "--seed",
+        "7",
+        "--out",
+        csv.to_str().unwrap(),
+    ]);
+    assert_all_ok(&out, &csv, 1);
+    let row = &rows(&csv)[0];
+    assert_eq!(row["test"], "up");
+    assert_eq!(row["nodes"], "3");
+    assert_eq!(row["launcher"], "process");
+    assert_eq!(row["seed"], "7");
+    assert_eq!(row["heartbeat_ms"], "50");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("median"), "a summary table: {stdout}");
+}
+
+#[test]
+fn a_too_short_timeout_is_a_timeout_row_exit_1_and_no_orphans() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("timeout.csv");
+    let (out, pid) = bench(&[
+        "up",
+        "--nodes",
+        "3",
+        "--runs",
+        "1",
+        "--timeout",
+        "0.05",
+        "--out",
+        csv.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let rows = rows(&csv);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["outcome"], "timeout", "{:?}", rows[0]);
+    assert!(!rows[0]["logs"].is_empty(), "logs are kept on failure");
+    assert!(Path::new(&rows[0]["logs"]).join("n0.log").exists());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&rows[0]["logs"]),
+        "the logs path is printed"
+    );
+    let left = processes_mentioning(&format!("raftrtc-{pid}-"));
+    assert!(left.is_empty(), "node processes left running: {left:?}");
+    let _ = std::fs::remove_dir_all(&rows[0]["logs"]);
+}
+
+#[test]
+fn bad_flags_are_usage_errors_with_plain_messages() {
+    for (args, says) in [
+        (&["up", "--nodes", "0"][..], "at least 1"),
+        (&["up", "--nodes", "abc"][..], "`abc` is not a cluster size"),
+        (&["up", "--election-timeout", "-5"][..], "`-5` is negative"),
+        (
+            &["kill", "--kill", "leader", "--nodes", "2"][..],
+            "majority",
+        ),
+    ] {
+        let (out, _) = raftrtc(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn smoke_passes() {
+    let (out, _) = bench(&["smoke"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+#[test]
+fn kill_leader_and_kill_half_at_five_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    for (kill, killed) in [("leader", "1"), ("half", "2")] {
+        let csv = dir.path().join(format!("kill-{kill}.csv"));
+        let (out, _) = bench(&[
+            "kill",
+            "--kill",
+            kill,
+            "--nodes",
+            "5",
+            "--runs",
+            "1",
+            "--election-timeout",
+            "250",
+            "--out",
+            csv.to_str().unwrap(),
+        ]);
+        assert_all_ok(&out, &csv, 1);
+        assert_eq!(rows(&csv)[0]["killed"], killed);
+        assert_eq!(rows(&csv)[0]["test"], format!("kill_{kill}"));
+    }
+}
+
+#[test]
+fn propagate_one_and_a_hundred_at_five_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("propagate.csv");
+    let (out, _) = bench(&[
+        "propagate",
+        "--messages",
+        "1,100",
+        "--nodes",
+        "5",
+        "--runs",
+        "1",
+        "--election-timeout",
+        "250",
+        "--out",
+        csv.to_str().unwrap(),
+    ]);
+    assert_all_ok(&out, &csv, 2);
+    let tests: Vec<String> = rows(&csv).iter().map(|r| r["test"].clone()).collect();
+    assert_eq!(tests, ["propagate_1", "propagate_100"]);
+}
