@@ -244,3 +244,47 @@ fn propagate_one_and_a_hundred_at_five_nodes() {
     let tests: Vec<String> = rows(&csv).iter().map(|r| r["test"].clone()).collect();
     assert_eq!(tests, ["propagate_1", "propagate_100"]);
 }
+
+#[test]
+fn ctrl_c_in_the_middle_of_a_matrix_leaves_no_node_process() {
+    let _guard = CLUSTERS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_raftrtc"))
+        .args(["up", "--nodes", "5", "--runs", "50"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the raftrtc binary runs");
+    let needle = format!("raftrtc-{}-", child.id());
+    // Wait until a run's nodes are up, then interrupt as a user would.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while processes_mentioning(&needle).len() < 5 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no nodes were started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // SAFETY: plain kill(2) on our own child's pid.
+    let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    assert_eq!(rc, 0, "SIGINT delivered");
+    let status = child.wait().expect("the bench exits");
+    assert!(
+        !status.success(),
+        "an interrupted bench does not report success"
+    );
+    // Children are killed by the bench (and by the kernel with it): give the
+    // kernel a moment to reap them.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let left = processes_mentioning(&needle);
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node processes left after Ctrl-C: {left:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
