@@ -51,11 +51,16 @@ impl<S: Storage> Raft<S> {
     }
 
     /// Sends `command` for this node's client session to `leader`; its answer
-    /// arrives as a [`ClientReply`] from that peer.
-    pub fn forward(&mut self, leader: &str, request: RequestId, command: Command) {
+    /// arrives as a [`ClientReply`] from that peer. `more`: further requests
+    /// are queued behind this one (see [`ClientRequest::more`]).
+    pub fn forward(&mut self, leader: &str, request: RequestId, command: Command, more: bool) {
         self.send(
             leader,
-            Message::ClientRequest(ClientRequest { request, command }),
+            Message::ClientRequest(ClientRequest {
+                request,
+                command,
+                more,
+            }),
         );
     }
 
@@ -83,7 +88,7 @@ impl<S: Storage> Raft<S> {
             command: m.command,
         })?;
         self.waiters
-            .insert(index, Waiter::Remote(from.to_owned(), m.request));
+            .insert(index, Waiter::Remote(from.to_owned(), m.request, m.more));
         self.maybe_commit()
     }
 
@@ -95,7 +100,7 @@ impl<S: Storage> Raft<S> {
                 request,
                 outcome,
             }),
-            Waiter::Remote(peer, request) => {
+            Waiter::Remote(peer, request, _) => {
                 self.send(
                     &peer,
                     Message::ClientResponse(ClientResponse { request, outcome }),

@@ -122,6 +122,11 @@ pub struct ClientRequest {
     pub request: RequestId,
     /// What to do.
     pub command: Command,
+    /// The client has more requests queued behind this one: the leader may
+    /// skip the commit-only AppendEntries for it, since the next request's
+    /// entries will carry the commit index anyway (absent = false).
+    #[serde(default)]
+    pub more: bool,
 }
 
 /// The answer to a [`ClientRequest`].

@@ -95,8 +95,8 @@ pub enum RaftError {
 enum Waiter {
     /// A proposal made on this node.
     Local(RequestId),
-    /// A request forwarded by a peer.
-    Remote(NodeId, RequestId),
+    /// A request forwarded by a peer; `true` if more follow from it.
+    Remote(NodeId, RequestId, bool),
 }
 
 /// One node's Raft state machine, driven by its caller.

@@ -656,6 +656,7 @@ fn a_non_leader_answers_not_leader_with_its_hint() {
     let req = Message::ClientRequest(ClientRequest {
         request: 3,
         command: Command::Get { key: "k".into() },
+        more: false,
     });
     n.step(Duration::ZERO, "c", req).unwrap();
     let out = n.take_output();
@@ -680,6 +681,7 @@ fn a_forwarded_request_is_answered_to_its_sender_when_applied() {
             key: "k".into(),
             value: "v".into(),
         },
+        more: false,
     });
     n.step(Duration::ZERO, "b", req).unwrap();
     let out = n.take_output();
@@ -718,4 +720,42 @@ fn a_restart_keeps_only_what_was_persisted_and_rebuilds_state_by_replay() {
     again.tick(Duration::from_secs(1)).unwrap(); // elects itself (sole member)
     assert_eq!(again.role(), Role::Leader);
     assert_eq!(again.state().get("k"), Some(&Value::Text("v".into())));
+}
+
+#[test]
+fn a_commit_is_pushed_at_once_unless_the_client_has_more_requests_queued() {
+    let mut n = leader_with_log(&[], 2);
+    n.step(2 * ET, "b", ack(2, 2)).unwrap();
+    n.step(2 * ET, "c", ack(2, 2)).unwrap();
+    n.take_output();
+    let request = |id, more| {
+        Message::ClientRequest(ClientRequest {
+            request: id,
+            command: Command::Get { key: "k".into() },
+            more,
+        })
+    };
+    // More queued behind it: committing it sends no commit-only message to c;
+    // the next request's AppendEntries will carry the commit index.
+    n.step(2 * ET, "b", request(1, true)).unwrap();
+    n.take_output();
+    n.step(2 * ET, "b", ack(2, 3)).unwrap();
+    assert_eq!(n.commit_index(), 3);
+    let out = n.take_output();
+    assert!(messages_to(&out, "c").is_empty());
+    assert!(matches!(
+        &messages_to(&out, "b")[..],
+        [Message::ClientResponse(_)]
+    ));
+    // The last one is pushed to every follower at once.
+    n.step(2 * ET, "b", request(2, false)).unwrap();
+    let out = n.take_output();
+    assert!(
+        matches!(&messages_to(&out, "c")[..], [Message::AppendEntries(ae)] if ae.leader_commit == 3)
+    );
+    n.step(2 * ET, "b", ack(2, 4)).unwrap();
+    let out = n.take_output();
+    assert!(
+        matches!(&messages_to(&out, "c")[..], [Message::AppendEntries(ae)] if ae.leader_commit == 4)
+    );
 }

@@ -152,7 +152,8 @@ impl ChatClient {
                 }
             }
         } else if let Some(leader) = raft.leader().map(str::to_owned) {
-            raft.forward(&leader, f.request, command);
+            let more = !self.queue.is_empty();
+            raft.forward(&leader, f.request, command, more);
             f.sent = Some(now);
         } else {
             // No leader known: wait for one (pump runs on leader changes).

@@ -454,7 +454,11 @@ impl Cluster {
             Ok(_) => {}
             Err(ProposeError::NotLeader {
                 leader_hint: Some(leader),
-            }) => raft.forward(&leader, request, command),
+            }) => {
+                // Exercise both commit-push paths.
+                let more = request % 2 == 0;
+                raft.forward(&leader, request, command, more)
+            }
             Err(_) => {}
         }
         // Proposals may commit at once (single-member cluster): route output.
