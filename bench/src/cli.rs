@@ -45,6 +45,30 @@ pub enum Command {
     Plot(PlotArgs),
     /// Compare result CSVs with the papers: medians, ok counts, ratios.
     Report(ReportArgs),
+    /// The Docker node image.
+    Docker(DockerArgs),
+    /// Remove every container and network raftrtc runs left behind (by label).
+    Cleanup,
+}
+
+/// `raftrtc docker`.
+#[derive(Debug, Args)]
+pub struct DockerArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: DockerCommand,
+}
+
+/// `raftrtc docker <command>`.
+#[derive(Debug, Subcommand)]
+pub enum DockerCommand {
+    /// Build the node image (FROM scratch: this binary and the libraries it
+    /// links); reused when the binary has not changed.
+    Build {
+        /// Build even if an image of this binary exists.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// `raftrtc plot`.
@@ -121,6 +145,8 @@ impl Profile {
 pub enum LauncherArg {
     /// Each node is a child process of the bench.
     Process,
+    /// Each node is a Docker container on a per-run bridge network.
+    Docker,
 }
 
 /// Flags shared by every benchmark (`up`, `kill`, `propagate`, `matrix`).
@@ -182,6 +208,12 @@ pub struct CommonArgs {
     /// Use this signaling server instead of starting one inside the bench.
     #[arg(long, value_name = "URL")]
     pub signaling_url: Option<String>,
+    /// Docker launcher: CPUs per node container (fractions allowed, e.g. 0.5).
+    #[arg(long, value_parser = parse_cpus)]
+    pub cpus: Option<f64>,
+    /// Docker launcher: memory per node container, e.g. 64m or 1g (bytes without a unit).
+    #[arg(long, value_parser = parse_memory)]
+    pub memory: Option<u64>,
 }
 
 /// `raftrtc up`.
@@ -328,6 +360,40 @@ pub struct SimArgs {
     pub threads: Option<u32>,
 }
 
+/// Parses a CPU count for a container (`0.5`, `2`).
+pub fn parse_cpus(s: &str) -> Result<f64, String> {
+    let cpus: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of CPUs"))?;
+    if !cpus.is_finite() || !(0.01..=1024.0).contains(&cpus) {
+        return Err(format!("`{s}` CPUs is out of range (0.01 to 1024)"));
+    }
+    Ok(cpus)
+}
+
+/// Parses a memory size: bytes, or a number with `k`, `m` or `g` (powers of 1024).
+pub fn parse_memory(s: &str) -> Result<u64, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let (digits, unit) = match t.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => t.split_at(i),
+        None => (t.as_str(), ""),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{s}` is not a memory size (e.g. 64m, 1g)"))?;
+    let mult: u64 = match unit.trim_end_matches('b') {
+        "" => 1,
+        "k" => 1 << 10,
+        "m" => 1 << 20,
+        "g" => 1 << 30,
+        _ => return Err(format!("`{s}` has an unknown unit (use k, m or g)")),
+    };
+    n.checked_mul(mult)
+        .filter(|b| *b >= 6 << 20)
+        .ok_or_else(|| format!("`{s}` is not a usable memory limit (at least 6m)"))
+}
+
 /// Parses a duration given in seconds, fractions allowed (`0.5`).
 pub fn parse_seconds(s: &str) -> Result<Duration, String> {
     let secs: f64 = s
@@ -412,6 +478,16 @@ mod tests {
             assert_eq!(e.exit_code(), 2, "{args:?}");
             assert!(e.to_string().contains(says), "{args:?}: {e}");
         }
+    }
+
+    #[test]
+    fn container_limits_parse_and_refuse_nonsense() {
+        assert_eq!(parse_cpus("0.5"), Ok(0.5));
+        assert!(parse_cpus("0").is_err() && parse_cpus("x").is_err());
+        assert_eq!(parse_memory("64m"), Ok(64 << 20));
+        assert_eq!(parse_memory("1G"), Ok(1 << 30));
+        assert!(parse_memory("1k").is_err(), "below Docker's minimum");
+        assert!(parse_memory("12q").is_err() && parse_memory("-5m").is_err());
     }
 
     #[test]

@@ -7,6 +7,9 @@ mod cli;
 mod commands;
 mod control_client;
 mod csv_out;
+// Also compiled into tests/docker_engine.rs (by #[path]), which uses parts
+// of it the binary does not (container inspection, leftovers, test images).
+#[allow(dead_code, unused_imports)]
 mod docker;
 mod experiment;
 mod export;

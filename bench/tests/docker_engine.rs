@@ -6,6 +6,8 @@
 //! Without an engine the tests print why and pass, except with `CI=true`, where a missing
 //! engine fails them (`.ci/docker-up.sh` starts one).
 
+// The binary uses other parts of the module than this test does.
+#[allow(dead_code, unused_imports)]
 #[path = "../src/docker/mod.rs"]
 mod docker;
 

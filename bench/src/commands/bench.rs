@@ -15,7 +15,9 @@ use signaling::{Server, ServerConfig};
 use super::UsageError;
 use crate::cli::{BenchArgs, CommonArgs, LauncherArg, Profile, ReplicationArg};
 use crate::csv_out::{CsvWriter, Outcome, Row};
+use crate::docker::DockerError;
 use crate::experiment::{self, RunOutcome, RunReport, RunSettings};
+use crate::launcher::docker::DockerLauncher;
 use crate::launcher::process::ProcessLauncher;
 use crate::launcher::{self, Launcher, NodeConfig};
 use crate::matrix::{Plan, RunSpec, TestKind};
@@ -78,6 +80,8 @@ pub struct Options {
     pub keep_logs: bool,
     /// `--signaling-url`.
     pub signaling_url: Option<String>,
+    /// `--cpus` / `--memory` for the Docker launcher.
+    pub limits: crate::docker::Limits,
 }
 
 impl Options {
@@ -149,6 +153,10 @@ impl Options {
             seed: common.seed.unwrap_or_else(seed_from_clock),
             keep_logs: common.keep_logs,
             signaling_url: common.signaling_url,
+            limits: crate::docker::Limits {
+                cpus: common.cpus,
+                memory_bytes: common.memory,
+            },
         }
     }
 
@@ -212,11 +220,6 @@ pub fn run_plan(options: Options) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
-    let launcher: Box<dyn Launcher> = match options.launcher {
-        LauncherArg::Process => Box::new(
-            ProcessLauncher::current_exe().context("cannot find the raftrtc binary to launch")?,
-        ),
-    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -224,6 +227,23 @@ pub fn run_plan(options: Options) -> anyhow::Result<ExitCode> {
         .context("cannot start the async runtime")?;
     let rows = runtime.block_on(async {
         install_interrupt_handler();
+        let launcher: Box<dyn Launcher> = match options.launcher {
+            LauncherArg::Process => Box::new(
+                ProcessLauncher::current_exe()
+                    .context("cannot find the raftrtc binary to launch")?,
+            ),
+            LauncherArg::Docker => Box::new(
+                DockerLauncher::connect(options.limits)
+                    .await
+                    .map_err(|e| match e {
+                        e @ (DockerError::EngineUnavailable { .. }
+                        | DockerError::InvalidLimit(_)) => {
+                            anyhow::Error::new(UsageError(format!("--launcher docker: {e}")))
+                        }
+                        e => anyhow::Error::new(e).context("cannot prepare the Docker launcher"),
+                    })?,
+            ),
+        };
         run_all(&options, launcher.as_ref(), csv.as_mut()).await
     })?;
 
@@ -248,6 +268,16 @@ pub fn run_plan(options: Options) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// The embedded signaling server: loopback for processes; all addresses for
+/// containers, which reach it at their bridge network's gateway.
+fn signaling_config(launcher: LauncherArg) -> ServerConfig {
+    let mut config = ServerConfig::default();
+    if launcher == LauncherArg::Docker {
+        config.listen = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
+    }
+    config
+}
+
 /// Starts the signaling server (unless external), then runs the plan.
 async fn run_all(
     options: &Options,
@@ -257,7 +287,7 @@ async fn run_all(
     let server = match &options.signaling_url {
         Some(_) => None,
         None => Some(
-            Server::bind(ServerConfig::default())
+            Server::bind(signaling_config(options.launcher))
                 .await
                 .context("cannot start the embedded signaling server")?
                 .spawn(),
@@ -319,6 +349,14 @@ fn install_interrupt_handler() {
             _ = term.recv() => 128 + libc::SIGTERM,
         };
         let dirs = launcher::kill_registered();
+        let runs = launcher::registered_docker_runs();
+        if !runs.is_empty() {
+            if let Ok(engine) = crate::docker::connect().await {
+                for run in runs {
+                    let _ = crate::docker::remove_run(&engine.docker, &run).await;
+                }
+            }
+        }
         eprintln!("\nraftrtc: interrupted; every node was killed");
         for dir in dirs {
             eprintln!("raftrtc: logs of the interrupted run: {}", dir.display());
@@ -467,6 +505,8 @@ mod tests {
             seed: Some(1),
             keep_logs: false,
             signaling_url: None,
+            cpus: None,
+            memory: None,
         };
         let node = NodeConfig {
             election_timeout_ms: 0,

@@ -7,6 +7,7 @@
 //! other error of theirs is a failure (exit 1).
 
 mod bench;
+mod docker;
 mod kill;
 mod matrix;
 mod node;
@@ -40,6 +41,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Smoke(args) => (smoke::run(args), 1),
         Command::Plot(args) => (plot::run(args), 2),
         Command::Report(args) => (report::run(args), 2),
+        Command::Docker(args) => (docker::run(args), 1),
+        Command::Cleanup => (docker::cleanup(), 1),
     };
     match result {
         Ok(code) => code,

@@ -404,6 +404,28 @@ fn label_filter(run: Option<&str>) -> HashMap<String, Vec<String>> {
     HashMap::from([("label".to_owned(), vec![label])])
 }
 
+/// Names of the run's containers that have stopped (killed or crashed).
+pub async fn stopped_containers(docker: &Docker, run: &str) -> Result<Vec<String>, DockerError> {
+    let mut filters = label_filter(Some(run));
+    filters.insert(
+        "status".to_owned(),
+        vec!["exited".to_owned(), "dead".to_owned()],
+    );
+    let containers = docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: Some(filters),
+            ..Default::default()
+        }))
+        .await
+        .map_err(|e| DockerError::api("list containers", e))?;
+    Ok(containers
+        .into_iter()
+        .filter_map(|c| c.names.and_then(|n| n.into_iter().next()))
+        .map(|n| n.trim_start_matches('/').to_owned())
+        .collect())
+}
+
 /// Containers and networks labelled with `run` (or with any run when `None`).
 pub async fn leftovers(docker: &Docker, run: Option<&str>) -> Result<Leftovers, DockerError> {
     let containers = docker

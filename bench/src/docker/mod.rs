@@ -11,7 +11,6 @@
 //! can include it with `#[path]` although `bench` is a binary crate.
 
 // The launcher that uses this module is wired in separately; until then parts are unused.
-#![allow(dead_code, unused_imports)]
 
 pub mod cluster;
 pub mod engine;
@@ -21,8 +20,9 @@ use std::path::PathBuf;
 
 pub use cluster::{
     cleanup_all, container_ip, container_name, create_network, follow_logs, kill, leftovers,
-    network_name, remove_run, save_logs, start_node, start_nodes, validate_run_id, Leftovers,
-    Limits, NodeContainer, NodeSpec, Removed, RunNetwork, CONTAINER_CONTROL_DIR,
+    network_name, remove_run, save_logs, start_node, start_nodes, stopped_containers,
+    validate_run_id, Leftovers, Limits, NodeContainer, NodeSpec, Removed, RunNetwork,
+    CONTAINER_CONTROL_DIR,
 };
 pub use engine::{connect, connect_to, docker_host, Engine};
 pub use image::{build_image, build_image_from, ensure_image, image_tag, NodeImage, IMAGE_REPO};

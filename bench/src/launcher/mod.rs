@@ -9,6 +9,7 @@
 //! (Ctrl-C, SIGTERM) can kill them all before the bench exits: see
 //! [`kill_registered`].
 
+pub mod docker;
 pub mod process;
 
 use std::collections::BTreeSet;
@@ -103,6 +104,9 @@ pub enum LaunchError {
     /// No such node in this run.
     #[error("no node {0} in this run")]
     UnknownNode(String),
+    /// The Docker engine refused or failed.
+    #[error(transparent)]
+    Docker(#[from] crate::docker::DockerError),
     /// The kill failed.
     #[error("cannot kill node {id}: {source}")]
     Kill {
@@ -145,8 +149,49 @@ pub trait Cluster: Send {
     fn keep_logs(&mut self);
 }
 
+/// The `raftrtc node` flags for node `i` of `spec`.
+pub(crate) fn node_args(spec: &ClusterSpec, i: u32, id: &str, control: &Path) -> Vec<String> {
+    let n = &spec.node;
+    let mut args = vec![
+        "--id".to_string(),
+        id.to_string(),
+        "--signaling-url".to_string(),
+        spec.signaling_url.clone(),
+        "--cluster".to_string(),
+        spec.cluster.clone(),
+        "--election-timeout".to_string(),
+        n.election_timeout_ms.to_string(),
+        "--heartbeat-ratio".to_string(),
+        n.heartbeat_ratio.to_string(),
+        "--replication".to_string(),
+        match n.replication {
+            ReplicationArg::Immediate => "immediate",
+            ReplicationArg::Heartbeat => "heartbeat",
+        }
+        .to_string(),
+        "--pre-vote".to_string(),
+        n.pre_vote.to_string(),
+        "--check-quorum".to_string(),
+        n.check_quorum.to_string(),
+        "--membership-poll".to_string(),
+        n.membership_poll_ms.to_string(),
+        "--control".to_string(),
+        control.display().to_string(),
+        "--log-level".to_string(),
+        n.log_level.clone(),
+        "--seed".to_string(),
+        spec.seed.wrapping_add(u64::from(i)).to_string(),
+    ];
+    if i == 0 {
+        args.push("--first".to_string());
+    }
+    args
+}
+
 /// Process ids of every live child, for [`kill_registered`].
 static CHILDREN: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
+/// Docker runs in progress, removed on an interrupt.
+static DOCKER_RUNS: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
 /// Run directories in use, printed on an interrupt.
 static RUN_DIRS: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
 
@@ -162,6 +207,21 @@ pub(crate) fn register_child(pid: u32) {
 /// Forgets a child (it was killed or reaped).
 pub(crate) fn unregister_child(pid: u32) {
     registry(&CHILDREN).remove(&pid);
+}
+
+/// Records a Docker run so an interrupt removes its containers and network.
+pub(crate) fn register_docker_run(run: &str) {
+    registry(&DOCKER_RUNS).insert(run.to_owned());
+}
+
+/// Forgets a Docker run (removed).
+pub(crate) fn unregister_docker_run(run: &str) {
+    registry(&DOCKER_RUNS).remove(run);
+}
+
+/// The Docker runs still registered (for the interrupt handler).
+pub fn registered_docker_runs() -> Vec<String> {
+    registry(&DOCKER_RUNS).iter().cloned().collect()
 }
 
 /// Records a run directory in use.

@@ -18,10 +18,9 @@ use std::process::{Child, Command, Stdio};
 use tempfile::TempDir;
 
 use super::{
-    register_child, register_run_dir, unregister_child, unregister_run_dir, Cluster, ClusterSpec,
-    LaunchError, Launcher, Member,
+    node_args, register_child, register_run_dir, unregister_child, unregister_run_dir, Cluster,
+    ClusterSpec, LaunchError, Launcher, Member,
 };
-use crate::cli::ReplicationArg;
 
 /// Longest Unix socket path Linux accepts (`sun_path` is 108 bytes with NUL).
 const MAX_SOCKET_PATH: usize = 107;
@@ -103,45 +102,6 @@ impl Launcher for ProcessLauncher {
         }
         Ok(Box::new(cluster))
     }
-}
-
-/// The `raftrtc node` flags for node `i` of `spec`.
-fn node_args(spec: &ClusterSpec, i: u32, id: &str, control: &Path) -> Vec<String> {
-    let n = &spec.node;
-    let mut args = vec![
-        "--id".to_string(),
-        id.to_string(),
-        "--signaling-url".to_string(),
-        spec.signaling_url.clone(),
-        "--cluster".to_string(),
-        spec.cluster.clone(),
-        "--election-timeout".to_string(),
-        n.election_timeout_ms.to_string(),
-        "--heartbeat-ratio".to_string(),
-        n.heartbeat_ratio.to_string(),
-        "--replication".to_string(),
-        match n.replication {
-            ReplicationArg::Immediate => "immediate",
-            ReplicationArg::Heartbeat => "heartbeat",
-        }
-        .to_string(),
-        "--pre-vote".to_string(),
-        n.pre_vote.to_string(),
-        "--check-quorum".to_string(),
-        n.check_quorum.to_string(),
-        "--membership-poll".to_string(),
-        n.membership_poll_ms.to_string(),
-        "--control".to_string(),
-        control.display().to_string(),
-        "--log-level".to_string(),
-        n.log_level.clone(),
-        "--seed".to_string(),
-        spec.seed.wrapping_add(u64::from(i)).to_string(),
-    ];
-    if i == 0 {
-        args.push("--first".to_string());
-    }
-    args
 }
 
 /// Asks the kernel to SIGKILL the child when the bench dies, however it dies.
@@ -284,6 +244,7 @@ impl Drop for ProcessCluster {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::ReplicationArg;
     use crate::launcher::NodeConfig;
 
     fn spec(nodes: u32) -> ClusterSpec {

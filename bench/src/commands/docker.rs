@@ -1,0 +1,57 @@
+//! `raftrtc docker build` and `raftrtc cleanup`: the node image, and a sweep
+//! of whatever runs left behind.
+//!
+//! No engine reachable (`DOCKER_HOST` honoured) is a usage error: exit 2.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use super::UsageError;
+use crate::cli::{DockerArgs, DockerCommand};
+use crate::docker::{self, DockerError};
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+async fn engine() -> anyhow::Result<docker::Engine> {
+    docker::connect().await.map_err(|e| match e {
+        e @ DockerError::EngineUnavailable { .. } => anyhow::Error::new(UsageError(e.to_string())),
+        e => anyhow::Error::new(e),
+    })
+}
+
+/// `raftrtc docker build [--force]`.
+pub fn run(args: DockerArgs) -> anyhow::Result<ExitCode> {
+    let DockerCommand::Build { force } = args.command;
+    runtime()?.block_on(async {
+        let engine = engine().await?;
+        let image = docker::build_image(&engine.docker, force).await?;
+        println!(
+            "{} {} ({:.1} MB, binary sha256 {})",
+            if image.reused { "reused" } else { "built" },
+            image.tag,
+            image.size_bytes.unwrap_or(0) as f64 / 1e6,
+            image.binary_sha256
+        );
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `raftrtc cleanup`: removes every container and network with a run label.
+pub fn cleanup() -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let engine = engine().await?;
+        let removed = docker::cleanup_all(&engine.docker).await?;
+        println!(
+            "removed {} container(s) and {} network(s)",
+            removed.containers, removed.networks
+        );
+        Ok(ExitCode::SUCCESS)
+    })
+}

@@ -1,0 +1,262 @@
+//! The Docker launcher: every node is a container, as in the papers' second
+//! harness.
+//!
+//! Per run: one user-defined bridge network (`raftrtc-<run>`, labelled with
+//! the run), one container per node (`raftrtc-<run>-n<i>`) from the
+//! `FROM scratch` node image, no published ports. WebRTC flows between the
+//! containers' bridge addresses (`--bind-ip 0.0.0.0` in the container means
+//! "every non-loopback interface"). The signaling server is the bench's
+//! embedded one, bound on all host addresses; a container reaches it at its
+//! network's gateway, so the node's `--signaling-url` names the gateway.
+//! Control sockets: each node's host directory `<run dir>/n<i>/` is
+//! bind-mounted at `/run/raftrtc`, so the bench connects to
+//! `<run dir>/n<i>/control.sock` as with processes.
+//!
+//! Kill is `docker kill` (SIGKILL) through the API. Every container and the
+//! network of a run are removed when the cluster is stopped or dropped, and on
+//! an interrupt (see [`super::registered_docker_runs`]); `raftrtc cleanup`
+//! sweeps whatever a crashed bench left, by label.
+//!
+//! The [`Launcher`] trait is synchronous; the engine API is async, so each
+//! call runs on the bench's (multi-threaded) runtime via `block_in_place`.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use tempfile::TempDir;
+
+use super::{
+    node_args, register_docker_run, register_run_dir, unregister_docker_run, unregister_run_dir,
+    Cluster, ClusterSpec, LaunchError, Launcher, Member,
+};
+use crate::docker::{self, DockerError, Limits, NodeSpec, CONTAINER_CONTROL_DIR};
+
+/// Containers started at once (the engine serializes much of a start).
+const START_CONCURRENCY: usize = 4;
+/// How often [`Cluster::exited`] asks the engine (it is polled often).
+const EXIT_CHECK_EVERY: Duration = Duration::from_millis(250);
+
+/// Runs an engine call from the synchronous launcher interface.
+fn block<F: std::future::Future>(future: F) -> F::Output {
+    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(future))
+}
+
+/// Starts nodes as containers of the node image.
+#[derive(Clone)]
+pub struct DockerLauncher {
+    docker: Docker,
+    image: String,
+    limits: Limits,
+}
+
+impl DockerLauncher {
+    /// Connects to the engine (`DOCKER_HOST` honoured) and makes sure the
+    /// node image of this very binary exists (built `FROM scratch` if not).
+    pub async fn connect(limits: Limits) -> Result<Self, DockerError> {
+        limits.validate()?;
+        let engine = docker::connect().await?;
+        let image = docker::ensure_image(&engine.docker).await?;
+        Ok(Self {
+            docker: engine.docker,
+            image,
+            limits,
+        })
+    }
+}
+
+/// `http://0.0.0.0:9000/` with the host replaced by `gateway`.
+fn via_gateway(url: &str, gateway: std::net::Ipv4Addr) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let port = authority.rsplit_once(':').map(|(_, p)| p);
+    match port {
+        Some(port) => format!("{scheme}://{gateway}:{port}/{path}"),
+        None => format!("{scheme}://{gateway}/{path}"),
+    }
+}
+
+impl Launcher for DockerLauncher {
+    fn name(&self) -> &'static str {
+        "docker"
+    }
+
+    fn launch(&self, spec: &ClusterSpec) -> Result<Box<dyn Cluster>, LaunchError> {
+        let run = spec.cluster.clone();
+        docker::validate_run_id(&run)?;
+        let dir = tempfile::Builder::new()
+            .prefix("raftrtc-run-")
+            .tempdir()
+            .map_err(LaunchError::RunDir)?;
+        let dir_path = dir.path().to_path_buf();
+        register_run_dir(&dir_path);
+        register_docker_run(&run);
+        let mut cluster = DockerCluster {
+            docker: self.docker.clone(),
+            run: run.clone(),
+            members: Vec::new(),
+            containers: Vec::new(),
+            killed: Vec::new(),
+            reported: Vec::new(),
+            log_tasks: Vec::new(),
+            dir: Some(dir),
+            dir_path: dir_path.clone(),
+            last_exit_check: Instant::now(),
+            stopped: false,
+        };
+        let network = block(docker::create_network(&self.docker, &run))?;
+        let url = via_gateway(&spec.signaling_url, network.gateway);
+        let spec = ClusterSpec {
+            signaling_url: url,
+            ..spec.clone()
+        };
+        let container_control = Path::new(CONTAINER_CONTROL_DIR).join("control.sock");
+        let mut specs = Vec::new();
+        for (i, id) in spec.ids().into_iter().enumerate() {
+            let host_dir = dir_path.join(&id);
+            std::fs::create_dir(&host_dir).map_err(LaunchError::RunDir)?;
+            let mut args = node_args(&spec, i as u32, &id, &container_control);
+            args.extend(["--bind-ip".to_string(), "0.0.0.0".to_string()]);
+            specs.push(NodeSpec {
+                run: run.clone(),
+                node: i,
+                image: self.image.clone(),
+                network: network.name.clone(),
+                host_dir: host_dir.clone(),
+                args,
+                limits: self.limits,
+            });
+            cluster.members.push(Member {
+                id: id.clone(),
+                control: host_dir.join("control.sock"),
+                log: dir_path.join(format!("{id}.log")),
+            });
+        }
+        // Dropping `cluster` on an error removes whatever was created.
+        let containers = block(docker::start_nodes(&self.docker, &specs, START_CONCURRENCY))?;
+        for (member, container) in cluster.members.iter().zip(&containers) {
+            cluster.log_tasks.push(docker::follow_logs(
+                self.docker.clone(),
+                container.name.clone(),
+                member.log.clone(),
+            ));
+        }
+        cluster.containers = containers.into_iter().map(|c| c.name).collect();
+        Ok(Box::new(cluster))
+    }
+}
+
+/// The containers of one run.
+struct DockerCluster {
+    docker: Docker,
+    run: String,
+    members: Vec<Member>,
+    /// Container names, in member order.
+    containers: Vec<String>,
+    killed: Vec<String>,
+    reported: Vec<String>,
+    log_tasks: Vec<tokio::task::JoinHandle<Result<(), DockerError>>>,
+    dir: Option<TempDir>,
+    dir_path: PathBuf,
+    last_exit_check: Instant,
+    stopped: bool,
+}
+
+impl DockerCluster {
+    fn container_of(&self, id: &str) -> Option<&String> {
+        let i = self.members.iter().position(|m| m.id == id)?;
+        self.containers.get(i)
+    }
+}
+
+impl Cluster for DockerCluster {
+    fn members(&self) -> &[Member] {
+        &self.members
+    }
+
+    fn kill(&mut self, id: &str) -> Result<(), LaunchError> {
+        let name = self
+            .container_of(id)
+            .cloned()
+            .ok_or_else(|| LaunchError::UnknownNode(id.to_owned()))?;
+        self.killed.push(name.clone());
+        block(docker::kill(&self.docker, &name))?;
+        Ok(())
+    }
+
+    fn exited(&mut self) -> Vec<(String, String)> {
+        if self.stopped || self.last_exit_check.elapsed() < EXIT_CHECK_EVERY {
+            return Vec::new();
+        }
+        self.last_exit_check = Instant::now();
+        let Ok(stopped) = block(docker::stopped_containers(&self.docker, &self.run)) else {
+            return Vec::new();
+        };
+        let mut gone = Vec::new();
+        for name in stopped {
+            if self.killed.contains(&name) || self.reported.contains(&name) {
+                continue;
+            }
+            if let Some(i) = self.containers.iter().position(|c| *c == name) {
+                self.reported.push(name);
+                gone.push((
+                    self.members[i].id.clone(),
+                    "its container stopped".to_string(),
+                ));
+            }
+        }
+        gone
+    }
+
+    fn stop_all(&mut self) {
+        if self.stopped {
+            return;
+        }
+        self.stopped = true;
+        if let Err(e) = block(docker::remove_run(&self.docker, &self.run)) {
+            eprintln!("raftrtc: could not remove docker run {}: {e}", self.run);
+        }
+        for task in self.log_tasks.drain(..) {
+            task.abort();
+        }
+        unregister_docker_run(&self.run);
+    }
+
+    fn logs_dir(&self) -> &Path {
+        &self.dir_path
+    }
+
+    fn keep_logs(&mut self) {
+        if let Some(dir) = self.dir.take() {
+            let _ = dir.keep();
+        }
+    }
+}
+
+impl Drop for DockerCluster {
+    fn drop(&mut self) {
+        self.stop_all();
+        unregister_run_dir(&self.dir_path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signaling_url_is_rewritten_to_the_gateway() {
+        let gw = std::net::Ipv4Addr::new(172, 18, 0, 1);
+        assert_eq!(
+            via_gateway("http://0.0.0.0:9000/", gw),
+            "http://172.18.0.1:9000/"
+        );
+        assert_eq!(
+            via_gateway("http://127.0.0.1:41234/signal/", gw),
+            "http://172.18.0.1:41234/signal/"
+        );
+        assert_eq!(via_gateway("nonsense", gw), "nonsense");
+    }
+}

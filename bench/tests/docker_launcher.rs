@@ -1,0 +1,128 @@
+//! `--launcher docker` end to end: a 3-node cluster of containers comes up,
+//! survives a leader kill and propagates a chat line, and nothing of its runs
+//! is left behind. Without an engine the test is skipped with a message,
+//! except under `CI=true`, where it fails.
+
+use std::collections::HashMap;
+use std::process::{Command, Output};
+
+use bollard::query_parameters::{ListContainersOptions, ListNetworksOptions};
+use bollard::Docker;
+
+fn raftrtc(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_raftrtc"))
+        .args(args)
+        .envs(envs.iter().copied())
+        .output()
+        .expect("the raftrtc binary runs")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Whether an engine answers (building the node image on the way).
+fn engine_ready() -> bool {
+    let out = raftrtc(&["docker", "build"], &[]);
+    if out.status.success() {
+        return true;
+    }
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let why = "no Docker engine: the docker launcher test is skipped";
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{why} (CI=true)"
+    );
+    eprintln!("{why}");
+    false
+}
+
+/// Containers and networks of runs whose name starts with `prefix`.
+fn leftovers(prefix: &str) -> Vec<String> {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let docker = Docker::connect_with_defaults().expect("engine");
+        let filters = HashMap::from([("label".to_string(), vec!["raftrtc.run".to_string()])]);
+        let containers = docker
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters: Some(filters.clone()),
+                ..Default::default()
+            }))
+            .await
+            .expect("list containers");
+        let networks = docker
+            .list_networks(Some(ListNetworksOptions {
+                filters: Some(filters),
+            }))
+            .await
+            .expect("list networks");
+        containers
+            .into_iter()
+            .flat_map(|c| c.names.unwrap_or_default())
+            .chain(networks.into_iter().filter_map(|n| n.name))
+            .filter(|name| name.trim_start_matches('/').contains(prefix))
+            .collect()
+    })
+}
+
+#[test]
+fn a_docker_cluster_comes_up_survives_a_leader_kill_and_propagates_a_line() {
+    if !engine_ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let csv = dir.path().join("docker.csv");
+    let csv = csv.to_str().expect("utf-8 path");
+    let common = [
+        "--launcher",
+        "docker",
+        "--nodes",
+        "3",
+        "--runs",
+        "1",
+        "--out",
+        csv,
+    ];
+    for test in [
+        vec!["up"],
+        vec!["kill", "--kill", "leader"],
+        vec!["propagate", "--messages", "1"],
+    ] {
+        let mut args = test.clone();
+        args.extend(common);
+        let out = raftrtc(&args, &[]);
+        assert!(out.status.success(), "{test:?}: {}", text(&out));
+    }
+    let body = std::fs::read_to_string(csv).expect("csv");
+    let rows: Vec<&str> = body.lines().skip(1).collect();
+    assert_eq!(rows.len(), 3, "{body}");
+    for row in rows {
+        let fields: Vec<&str> = row.split(',').collect();
+        assert_eq!(fields[1], "docker", "{row}");
+        assert_eq!(fields[10], "ok", "{row}");
+    }
+    // Every run's containers and network are gone (runs are named after
+    // the bench's pid; any of ours would contain "raftrtc-").
+    let left = leftovers("raftrtc-");
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+#[test]
+fn no_reachable_engine_is_a_usage_error() {
+    let out = raftrtc(
+        &["up", "--launcher", "docker", "--nodes", "3", "--runs", "1"],
+        &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no Docker engine reachable"),
+        "{}",
+        text(&out)
+    );
+}
