@@ -472,7 +472,7 @@ mod tests {
             (&["up", "--election-timeout", "-5"][..], "negative"),
             (&["up", "--timeout", "-1"][..], "positive"),
             (&["kill", "--kill", "everyone"][..], "everyone"),
-            (&["up", "--launcher", "docker"][..], "docker"),
+            (&["up", "--launcher", "ssh"][..], "ssh"),
         ] {
             let e = parse(args).unwrap_err();
             assert_eq!(e.exit_code(), 2, "{args:?}");
