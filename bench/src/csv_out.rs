@@ -664,6 +664,28 @@ fn tokenize(name: &str, text: &str) -> Result<Vec<Record>, CsvError> {
     Ok(records)
 }
 
+/// One run's row, for the unit tests of the modules that read rows
+/// (stats, report, plot): `test` at `nodes` x `et`, with `ms` as both the
+/// measured and the up time.
+#[cfg(test)]
+pub fn test_row(test: &str, nodes: usize, et: u64, outcome: Outcome, ms: Option<f64>) -> Row {
+    Row {
+        test: test.to_string(),
+        launcher: "process".to_string(),
+        nodes,
+        election_timeout_ms: et,
+        heartbeat_ms: et / 5,
+        replication: "immediate".to_string(),
+        outcome,
+        duration_ms: ms,
+        up_ms: ms,
+        profile: "default".to_string(),
+        version: "0.1.0".to_string(),
+        started_at: "2026-01-01T00:00:00Z".to_string(),
+        ..Row::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1176,26 +1176,9 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::csv_out::test_row as row;
     use crate::csv_out::{CsvWriter, Outcome};
     use crate::paper::Source;
-
-    fn row(test: &str, nodes: usize, et: u64, outcome: Outcome, ms: Option<f64>) -> Row {
-        Row {
-            test: test.to_string(),
-            launcher: "process".to_string(),
-            nodes,
-            election_timeout_ms: et,
-            heartbeat_ms: et / 5,
-            replication: "immediate".to_string(),
-            outcome,
-            duration_ms: ms,
-            up_ms: ms,
-            profile: "default".to_string(),
-            version: "0.1.0".to_string(),
-            started_at: "2026-01-01T00:00:00Z".to_string(),
-            ..Row::default()
-        }
-    }
 
     /// A small but complete matrix: two tests, two timeouts, a failure.
     fn sample_rows() -> Vec<Row> {

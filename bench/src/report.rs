@@ -432,23 +432,9 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::csv_out::test_row as row;
     use crate::csv_out::Outcome;
     use std::path::{Path, PathBuf};
-
-    fn row(test: &str, nodes: usize, et: u64, outcome: Outcome, ms: Option<f64>) -> Row {
-        Row {
-            test: test.to_string(),
-            launcher: "process".to_string(),
-            nodes,
-            election_timeout_ms: et,
-            heartbeat_ms: et / 5,
-            replication: "immediate".to_string(),
-            outcome,
-            duration_ms: ms,
-            profile: "default".to_string(),
-            ..Row::default()
-        }
-    }
 
     fn point(source: Source, test: &str, et: u64, nodes: usize, s: Option<f64>) -> PaperPoint {
         PaperPoint {

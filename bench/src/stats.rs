@@ -162,21 +162,8 @@ fn quantile_sorted(sorted: &[f64], q: f64) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::csv_out::test_row as row;
     use crate::csv_out::Outcome;
-
-    fn row(test: &str, nodes: usize, et: u64, outcome: Outcome, ms: Option<f64>) -> Row {
-        Row {
-            test: test.to_string(),
-            launcher: "process".to_string(),
-            nodes,
-            election_timeout_ms: et,
-            replication: "immediate".to_string(),
-            profile: "default".to_string(),
-            outcome,
-            duration_ms: ms,
-            ..Row::default()
-        }
-    }
 
     fn close(a: Option<f64>, b: f64) -> bool {
         a.is_some_and(|a| (a - b).abs() < 1e-9)

@@ -126,15 +126,7 @@ impl Options {
             timeouts_ms: vec![250],
             runs: 1,
         };
-        let node = NodeConfig {
-            election_timeout_ms: 0,
-            heartbeat_ratio: 5,
-            replication: ReplicationArg::Immediate,
-            pre_vote: true,
-            check_quorum: true,
-            membership_poll_ms: 0,
-            log_level: "info".into(),
-        };
+        let node = NodeConfig::default_profile();
         let options = Self::new(plan, node, Profile::Default, common);
         options.validate()?;
         Ok(options)
@@ -508,15 +500,7 @@ mod tests {
             cpus: None,
             memory: None,
         };
-        let node = NodeConfig {
-            election_timeout_ms: 0,
-            heartbeat_ratio: 5,
-            replication: ReplicationArg::Immediate,
-            pre_vote: true,
-            check_quorum: true,
-            membership_poll_ms: 0,
-            log_level: "info".into(),
-        };
+        let node = NodeConfig::default_profile();
         let o = Options::new(plan, node, Profile::Default, common);
         o.validate().map(|()| o)
     }

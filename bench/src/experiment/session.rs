@@ -87,15 +87,19 @@ impl Session {
         self.killed.iter().map(|&i| self.ids[i].clone()).collect()
     }
 
-    /// Connects a request client to every live node, retrying while their
-    /// sockets appear (forever: the caller's deadline bounds it).
-    pub(crate) async fn connect_all(&mut self) -> Result<(), RunError> {
-        let paths: Vec<_> = self
-            .cluster
+    /// Every node's control socket path, in member order.
+    fn control_paths(&self) -> Vec<std::path::PathBuf> {
+        self.cluster
             .members()
             .iter()
             .map(|m| m.control.clone())
-            .collect();
+            .collect()
+    }
+
+    /// Connects a request client to every live node, retrying while their
+    /// sockets appear (forever: the caller's deadline bounds it).
+    pub(crate) async fn connect_all(&mut self) -> Result<(), RunError> {
+        let paths = self.control_paths();
         let live: Vec<usize> = self.tracker.live().collect();
         loop {
             for &i in &live {
@@ -149,12 +153,7 @@ impl Session {
     /// status taken after subscribing.
     pub(crate) async fn subscribe_all(&mut self) -> Result<(), RunError> {
         let live: Vec<usize> = self.tracker.live().collect();
-        let paths: Vec<_> = self
-            .cluster
-            .members()
-            .iter()
-            .map(|m| m.control.clone())
-            .collect();
+        let paths = self.control_paths();
         let subscriptions = join_all(live.iter().map(|&i| {
             let path = paths[i].clone();
             async move { (i, control_client::subscribe(&path, STATUS_BOUND).await) }

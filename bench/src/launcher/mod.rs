@@ -37,6 +37,23 @@ pub struct NodeConfig {
     pub log_level: String,
 }
 
+impl NodeConfig {
+    /// The default profile (immediate replication, pre-vote and
+    /// check-quorum on, membership on events, heartbeat ET/5); the election
+    /// timeout is set per run.
+    pub fn default_profile() -> Self {
+        Self {
+            election_timeout_ms: 0,
+            heartbeat_ratio: 5,
+            replication: ReplicationArg::Immediate,
+            pre_vote: true,
+            check_quorum: true,
+            membership_poll_ms: 0,
+            log_level: "info".into(),
+        }
+    }
+}
+
 /// Everything a launcher needs to start one run's cluster.
 #[derive(Clone, Debug)]
 pub struct ClusterSpec {
