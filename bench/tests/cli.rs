@@ -8,6 +8,9 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 
+mod common;
+use common::{rows, text};
+
 static CLUSTERS: Mutex<()> = Mutex::new(());
 
 fn raftrtc(args: &[&str]) -> (Output, u32) {
@@ -26,56 +29,6 @@ fn raftrtc(args: &[&str]) -> (Output, u32) {
 fn bench(args: &[&str]) -> (Output, u32) {
     let _guard = CLUSTERS.lock().unwrap_or_else(|e| e.into_inner());
     raftrtc(args)
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// Minimal RFC 4180 reader: records of fields, quotes doubled inside.
-fn read_csv(path: &Path) -> Vec<Vec<String>> {
-    let data = std::fs::read_to_string(path).expect("the CSV exists");
-    let mut records = Vec::new();
-    let (mut record, mut field) = (Vec::new(), String::new());
-    let mut chars = data.chars().peekable();
-    let mut quoted = false;
-    while let Some(c) = chars.next() {
-        match (quoted, c) {
-            (true, '"') if chars.peek() == Some(&'"') => {
-                chars.next();
-                field.push('"');
-            }
-            (true, '"') => quoted = false,
-            (true, c) => field.push(c),
-            (false, '"') => quoted = true,
-            (false, ',') => record.push(std::mem::take(&mut field)),
-            (false, '\n') => {
-                record.push(std::mem::take(&mut field));
-                records.push(std::mem::take(&mut record));
-            }
-            (false, '\r') => {}
-            (false, c) => field.push(c),
-        }
-    }
-    assert!(!quoted && field.is_empty() && record.is_empty(), "torn CSV");
-    records
-}
-
-/// The rows as maps from column name to value.
-fn rows(path: &Path) -> Vec<std::collections::BTreeMap<String, String>> {
-    let records = read_csv(path);
-    let (header, rest) = records.split_first().expect("a header");
-    rest.iter()
-        .map(|r| {
-            assert_eq!(r.len(), header.len(), "every row has every column");
-            header.iter().cloned().zip(r.iter().cloned()).collect()
-        })
-        .collect()
 }
 
 /// Processes whose command line mentions `needle`.

@@ -454,7 +454,9 @@ async fn start_cost() {
                         logs: PathBuf::new(),
                     };
                     let mut c = connect(&node).await;
+                    let deadline = Instant::now() + Duration::from_secs(60);
                     while !c.status().await.expect("status").signaling_connected {
+                        assert!(Instant::now() < deadline, "a node never reached signaling");
                         tokio::time::sleep(Duration::from_millis(10)).await;
                     }
                 }

@@ -4,27 +4,12 @@
 //! except under `CI=true`, where it fails.
 
 use std::collections::HashMap;
-use std::process::{Command, Output};
 
 use bollard::query_parameters::{ListContainersOptions, ListNetworksOptions};
 use bollard::Docker;
 
-fn raftrtc(args: &[&str], envs: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_raftrtc"))
-        .args(args)
-        .envs(envs.iter().copied())
-        .output()
-        .expect("the raftrtc binary runs")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+mod common;
+use common::{rows, run as raftrtc, text};
 
 /// Whether an engine answers (building the node image on the way).
 fn engine_ready() -> bool {
@@ -99,13 +84,11 @@ fn a_docker_cluster_comes_up_survives_a_leader_kill_and_propagates_a_line() {
         let out = raftrtc(&args, &[]);
         assert!(out.status.success(), "{test:?}: {}", text(&out));
     }
-    let body = std::fs::read_to_string(csv).expect("csv");
-    let rows: Vec<&str> = body.lines().skip(1).collect();
-    assert_eq!(rows.len(), 3, "{body}");
-    for row in rows {
-        let fields: Vec<&str> = row.split(',').collect();
-        assert_eq!(fields[1], "docker", "{row}");
-        assert_eq!(fields[10], "ok", "{row}");
+    let rows = rows(std::path::Path::new(csv));
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    for row in &rows {
+        assert_eq!(row["launcher"], "docker", "{row:?}");
+        assert_eq!(row["outcome"], "ok", "{row:?}");
     }
     // Every run's containers and network are gone (runs are named after
     // the bench's pid; any of ours would contain "raftrtc-").

@@ -351,11 +351,46 @@ async fn twenty_one_nodes_open_210_links_and_elect_one_leader() {
             settled(all, &members)
         })
         .await;
+    let up = t1.elapsed();
+    // Idle cost of the formed cluster: CPU time and RSS of the 21 node
+    // processes over 10 s (heartbeats and ICE keepalives only).
+    let pids: Vec<u32> = cluster.children.iter().flatten().map(Child::id).collect();
+    let before: u64 = pids.iter().filter_map(|p| cpu_ticks(*p)).sum();
+    let window = Instant::now();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let after: u64 = pids.iter().filter_map(|p| cpu_ticks(*p)).sum();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let cpu_share = (after - before) as f64 / hz / window.elapsed().as_secs_f64();
+    let rss_mib: Vec<f64> = pids
+        .iter()
+        .filter_map(|p| rss_kib(*p))
+        .map(|k| k as f64 / 1024.0)
+        .collect();
     println!(
-        "21 nodes: all 210 links open {links_open:?} after spawn; per-link open p50 {:.1} ms p99 {:.1} ms (n={}); up {:?} after start",
+        "21 nodes: all 210 links open {links_open:?} after spawn; per-link open p50 {:.1} ms p99 {:.1} ms (n={}); up {up:?} after start",
         pct(0.5),
         pct(0.99),
         opens.len(),
-        t1.elapsed()
     );
+    println!(
+        "idle: {:.2}% of one core per node, RSS per node {:.1} MiB mean, {:.1} MiB max",
+        cpu_share * 100.0 / pids.len() as f64,
+        rss_mib.iter().sum::<f64>() / rss_mib.len().max(1) as f64,
+        rss_mib.iter().copied().fold(0.0, f64::max)
+    );
+}
+
+/// User + system CPU ticks of a process (from /proc/<pid>/stat).
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+/// Resident set size of a process in KiB (from /proc/<pid>/status).
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }

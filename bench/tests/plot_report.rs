@@ -6,27 +6,17 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 const HEADER: &str = "test,launcher,nodes,election_timeout_ms,heartbeat_ms,replication,run,\
 seed,killed,messages,outcome,duration_ms,up_ms,elections,final_term,properties,version,\
 started_at,profile,error,logs";
 
-fn raftrtc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_raftrtc"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("the raftrtc binary runs")
-}
+mod common;
+use common::text;
 
-fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+fn raftrtc(args: &[&str]) -> Output {
+    common::run(args, &[])
 }
 
 /// Two tests at two sizes and two timeouts, one failed run.

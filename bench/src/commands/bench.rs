@@ -276,19 +276,16 @@ async fn run_all(
     launcher: &dyn Launcher,
     mut csv: Option<&mut CsvWriter>,
 ) -> anyhow::Result<Vec<Row>> {
-    let server = match &options.signaling_url {
-        Some(_) => None,
-        None => Some(
-            Server::bind(signaling_config(options.launcher))
+    let (server, signaling_url) = match &options.signaling_url {
+        Some(url) => (None, url.clone()),
+        None => {
+            let server = Server::bind(signaling_config(options.launcher))
                 .await
                 .context("cannot start the embedded signaling server")?
-                .spawn(),
-        ),
-    };
-    let signaling_url = match (&options.signaling_url, &server) {
-        (Some(url), _) => url.clone(),
-        (None, Some(s)) => s.url(),
-        (None, None) => unreachable!("a server is started when no URL is given"),
+                .spawn();
+            let url = server.url();
+            (Some(server), url)
+        }
     };
     let settings = RunSettings {
         node: options.node.clone(),
