@@ -32,16 +32,18 @@ pub struct MeshConfig {
     /// what a one-machine benchmark wants, and checked so a misconfiguration fails loudly.
     pub loopback_only: bool,
     /// Silence on a connected link after which ICE reports it disconnected and the mesh reports
-    /// [`PeerDown`](super::MeshEvent::PeerDown). Default 500 ms: well under the usual election
-    /// timeouts, yet 2.5 keepalive periods, so a briefly starved process is not declared dead.
+    /// [`PeerDown`](super::MeshEvent::PeerDown). Default 3 s, three keepalive periods, so a
+    /// process starved by a busy machine is not declared dead. A killed raftrtc node is
+    /// noticed sooner: its signaling socket closes and the server's PEER-LEFT arrives at once.
     pub disconnect_timeout: Duration,
     /// Further silence after `disconnect_timeout` before ICE declares failure; also bounds how
-    /// long connectivity checks may run on a link that never connects. Default 3 s.
+    /// long connectivity checks may run on a link that never connects. Default 5 s.
     pub failed_timeout: Duration,
     /// Interval of ICE consent/keepalive checks on an open link (sent by both ends); at most
     /// half of `disconnect_timeout`, or idle links would flap. Keepalives are most of an idle
-    /// mesh's CPU cost (measured ~2.8 % of a core per node at 100 ms, ~1 % at 250 ms, 21
-    /// nodes in one process). Default 200 ms.
+    /// mesh's CPU cost, and it grows with N² links: at 200 ms a 51-node mesh on 2 cores spent
+    /// the whole machine on them and its elections timed out (up took 4–11 s instead of
+    /// 0.2 s). Default 1 s.
     pub keepalive_interval: Duration,
     /// Pacing of ICE connectivity checks while connecting, and the tick that flushes the DTLS
     /// ClientHello once a pair is selected. The library default (200 ms) alone costs 200–400 ms
@@ -71,9 +73,9 @@ impl MeshConfig {
             bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             ice_servers: Vec::new(),
             loopback_only: true,
-            disconnect_timeout: Duration::from_millis(500),
-            failed_timeout: Duration::from_secs(3),
-            keepalive_interval: Duration::from_millis(200),
+            disconnect_timeout: Duration::from_secs(3),
+            failed_timeout: Duration::from_secs(5),
+            keepalive_interval: Duration::from_secs(1),
             ice_check_interval: Duration::from_millis(2),
             open_timeout: Duration::from_secs(10),
             max_message_bytes: MAX_MESSAGE_BYTES_LIMIT,

@@ -23,7 +23,7 @@
 //! # Liveness
 //!
 //! A link goes down when ICE reports it disconnected (no STUN consent response for
-//! `disconnect_timeout`, 500 ms by default, with keepalives every 200 ms), when the peer
+//! `disconnect_timeout`, 3 s by default, with keepalives every 1 s), when the peer
 //! connection fails or closes, when its data channel closes, or when the peer sends LEAVE.
 //! Each link that came up reports [`MeshEvent::PeerDown`] exactly once; one that never opened
 //! reports [`MeshEvent::LinkFailed`] instead. A later offer (or `connect`) builds a new link.
