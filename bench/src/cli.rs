@@ -116,7 +116,7 @@ pub struct ReportArgs {
 pub enum ReplicationArg {
     /// Send entries as soon as they are appended.
     Immediate,
-    /// Send entries only on heartbeat ticks (the papers' behaviour).
+    /// Raft.js's pacing (the papers'): one broadcast per append, commits and retries on heartbeats, one entry back per rejection.
     Heartbeat,
 }
 

@@ -12,7 +12,9 @@ pub enum Replication {
     /// As soon as an entry is appended, pipelined; commits are pushed at once.
     #[default]
     Immediate,
-    /// Only on heartbeat ticks, as Raft.js did (to reproduce the papers).
+    /// As Raft.js did (to reproduce the papers): each append triggers one
+    /// broadcast; commits and retries wait for the next heartbeat; a
+    /// rejection steps back one entry. See `replication.rs`.
     Heartbeat,
 }
 

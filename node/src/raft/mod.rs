@@ -33,7 +33,8 @@
 //! AppendEntries is rejected with a hint "my log ends at 0", so the leader
 //! jumps straight to index 1 and sends the whole log in batches of
 //! `max_entries_per_append`, pipelined: an empty server is caught up in about
-//! one round trip per batch instead of one entry per heartbeat. Until the new
+//! one round trip per batch instead of one entry per heartbeat (which is what
+//! [`Replication::Heartbeat`], Raft.js's pacing, does on purpose). Until the new
 //! server holds the `AddServer` entry, commits of later entries need it among
 //! the majority, so the leader accepts the next change only once this one has
 //! committed (`PendingConfigChange` otherwise). There is no learner phase: with

@@ -4,9 +4,15 @@
 //! mode (one AppendEntries at a time, until one succeeds); then, with
 //! [`Replication::Immediate`](super::Replication::Immediate), every new entry
 //! is sent at once and `next_index` advances optimistically (pipelining); a
-//! rejection falls back to probing from the follower's [`RejectHint`]. With
-//! [`Replication::Heartbeat`](super::Replication::Heartbeat) entries only go
-//! out on heartbeat ticks and `next_index` only moves on replies, as in Raft.js.
+//! rejection falls back to probing from the follower's [`RejectHint`].
+//!
+//! [`Replication::Heartbeat`](super::Replication::Heartbeat) is Raft.js's
+//! pacing (its 2015 `base.js`), kept to reproduce the papers: every append
+//! triggers one broadcast to all followers, which restarts the heartbeat
+//! timer; `next_index` only moves on replies; a new commit index reaches
+//! followers with the next broadcast; and a rejection steps `next_index` back
+//! one entry, ignoring the hint, to be retried with the next broadcast. So an
+//! empty server joining a log of L entries needs about L heartbeats.
 //!
 //! Commit rule: the highest index stored on a majority of the *current*
 //! configuration, and only if its entry is of the leader's own term (Raft
@@ -67,8 +73,8 @@ impl<S: Storage> Raft<S> {
         }
     }
 
-    /// Appends a new entry of the leader's term and replicates it (immediate
-    /// mode). Callers register any waiter, then call [`Raft::maybe_commit`]
+    /// Appends a new entry of the leader's term and sends it (pipelined, or
+    /// in one broadcast with heartbeat pacing). Callers register any waiter, then call [`Raft::maybe_commit`]
     /// (a leader that alone is a majority commits at once).
     pub(super) fn append_new(&mut self, kind: EntryKind) -> Result<LogIndex, RaftError> {
         let index = self.log.last_index() + 1;
@@ -82,7 +88,12 @@ impl<S: Storage> Raft<S> {
         if is_membership {
             self.sync_progress_with_members();
         }
-        if self.cfg.replication == Replication::Immediate {
+        if self.cfg.replication == Replication::Heartbeat {
+            // Raft.js calls its heartbeat function on every append, which
+            // sends to everyone and re-arms the heartbeat timer.
+            self.heartbeat_deadline = Some(self.now + self.cfg.heartbeat_interval());
+            self.broadcast_append(false);
+        } else {
             let ready: Vec<NodeId> = self
                 .progress
                 .iter()
@@ -275,6 +286,8 @@ impl<S: Storage> Raft<S> {
             return Ok(());
         }
         let next = match &m.hint {
+            // Raft.js: `nextIndex -= 1`, whatever the follower said.
+            _ if !immediate => m.index,
             Some(RejectHint {
                 conflict_term: Some(t),
                 conflict_index,

@@ -471,21 +471,79 @@ fn immediate_replication_sends_new_entries_at_once() {
     );
 }
 
-#[test]
-fn heartbeat_replication_waits_for_the_next_tick() {
+/// A leader of term 2 over a, b, c with Raft.js's pacing, b caught up to 2.
+fn heartbeat_paced_leader() -> Raft<MemStorage> {
     let mut n = leader_with_log(&[], 2);
-    let mut cfg = n.cfg.clone();
-    cfg.replication = Replication::Heartbeat;
-    n.cfg = cfg;
+    n.cfg.replication = Replication::Heartbeat;
     n.step(2 * ET, "b", ack(2, 2)).unwrap();
     n.take_output();
+    n
+}
+
+#[test]
+fn heartbeat_pacing_broadcasts_each_append_once_and_restarts_the_heartbeat_timer() {
+    let mut n = heartbeat_paced_leader();
+    let hb = n.cfg.heartbeat_interval();
+    n.tick(2 * ET + hb / 2).unwrap();
+    assert!(n.take_output().messages.is_empty());
     n.propose(1, Command::Get { key: "k".into() }).unwrap();
+    let out = n.take_output();
+    assert!(
+        matches!(&messages_to(&out, "b")[..], [Message::AppendEntries(ae)] if ae.entries.len() == 1)
+    );
+    assert_eq!(
+        messages_to(&out, "c").len(),
+        1,
+        "everyone gets the broadcast"
+    );
+    // The heartbeat that was due at 2 ET + hb was pushed back by the append.
+    n.tick(2 * ET + hb).unwrap();
+    assert!(n.take_output().messages.is_empty());
+    n.tick(2 * ET + hb / 2 + hb).unwrap();
+    assert_eq!(messages_to(&n.take_output(), "b").len(), 1);
+}
+
+#[test]
+fn heartbeat_pacing_sends_a_new_commit_index_only_with_the_next_heartbeat() {
+    let mut n = heartbeat_paced_leader();
+    let index = n.propose(1, Command::Get { key: "k".into() }).unwrap();
+    n.take_output();
+    n.step(2 * ET, "b", ack(2, index)).unwrap();
+    assert_eq!(n.commit_index(), index);
     assert!(messages_to(&n.take_output(), "b").is_empty());
     n.tick(2 * ET + n.cfg.heartbeat_interval()).unwrap();
     let out = n.take_output();
     assert!(
-        matches!(&messages_to(&out, "b")[0], Message::AppendEntries(ae) if ae.entries.len() == 1)
+        matches!(&messages_to(&out, "b")[..], [Message::AppendEntries(ae)] if ae.leader_commit == index)
     );
+}
+
+#[test]
+fn heartbeat_pacing_steps_back_one_entry_per_rejection_ignoring_the_hint() {
+    // Log [1: config, 2..=5: term 1, 6: no-op of term 3]; b is probed at 5.
+    let mut n = leader_with_log(&[1, 1, 1, 1], 3);
+    n.cfg.replication = Replication::Heartbeat;
+    let reject = Message::AppendResponse(AppendResponse {
+        term: 3,
+        success: false,
+        index: 5,
+        hint: Some(RejectHint {
+            conflict_index: 1,
+            conflict_term: None,
+        }),
+    });
+    n.step(2 * ET, "b", reject).unwrap();
+    assert!(
+        messages_to(&n.take_output(), "b").is_empty(),
+        "retried with the next broadcast"
+    );
+    n.tick(2 * ET + n.cfg.heartbeat_interval()).unwrap();
+    let out = n.take_output();
+    let Message::AppendEntries(ae) = &messages_to(&out, "b")[0] else {
+        panic!("expected AppendEntries");
+    };
+    assert_eq!(ae.prev_log_index, 4, "one entry back, not to the hint");
+    assert_eq!(ae.entries.len(), 2);
 }
 
 // --------------------------------------------------------------- membership
