@@ -123,6 +123,23 @@ pub struct Column {
     pub paper: Option<Source>,
 }
 
+/// `up`'s growth per added node at one election timeout, ours beside the
+/// paper's: the papers' headline scaling figure (e.g. Dec 2015: ~0.12 s per
+/// node at ET 250). Both are least-squares slopes over the same sizes, those
+/// where we have a median and the paper a mean, so a paper that also ran
+/// larger clusters is not compared over a different range.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Slope {
+    /// The election timeout.
+    pub election_timeout_ms: u64,
+    /// Smallest and largest size of the fit.
+    pub sizes: (usize, usize),
+    /// Our slope, in ms per added node.
+    pub ours_ms_per_node: f64,
+    /// The paper's slope over the same sizes.
+    pub paper_ms_per_node: f64,
+}
+
 /// One table row: a cluster size, one cell per [`Column`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ReportRow {
@@ -147,6 +164,9 @@ pub struct Section {
     pub columns: Vec<Column>,
     /// The cluster sizes we ran, ascending.
     pub rows: Vec<ReportRow>,
+    /// For `up` only: per timeout, the slope per added node (needs the
+    /// paper and two common sizes).
+    pub slopes: Vec<Slope>,
 }
 
 impl Section {
@@ -233,7 +253,7 @@ fn section(
             paper: r.as_ref().map(|r| r.source),
         })
         .collect();
-    let rows = sizes
+    let rows: Vec<ReportRow> = sizes
         .iter()
         .map(|&nodes| ReportRow {
             nodes,
@@ -270,6 +290,11 @@ fn section(
                 .collect(),
         })
         .collect();
+    let slopes = if test == TestKind::Up.name() {
+        slopes(&timeouts, &rows)
+    } else {
+        Vec::new()
+    };
     Section {
         test,
         launcher,
@@ -277,6 +302,53 @@ fn section(
         profile,
         columns,
         rows,
+        slopes,
+    }
+}
+
+/// The [`Slope`] of every timeout column that has two sizes in common with
+/// its paper.
+fn slopes(timeouts: &BTreeSet<u64>, rows: &[ReportRow]) -> Vec<Slope> {
+    timeouts
+        .iter()
+        .enumerate()
+        .filter_map(|(i, &et)| {
+            let common: Vec<(usize, f64, f64)> = rows
+                .iter()
+                .filter_map(|r| {
+                    let cell = &r.cells[i];
+                    let ours = cell.ours.as_ref()?.median_ms?;
+                    let theirs = cell.paper.as_ref()?.mean_ms?;
+                    Some((r.nodes, ours, theirs))
+                })
+                .collect();
+            let fit = |pick: fn(&(usize, f64, f64)) -> f64| {
+                let points: Vec<(f64, f64)> =
+                    common.iter().map(|c| (c.0 as f64, pick(c))).collect();
+                stats::slope(&points)
+            };
+            Some(Slope {
+                election_timeout_ms: et,
+                sizes: (common.first()?.0, common.last()?.0),
+                ours_ms_per_node: fit(|c| c.1)?,
+                paper_ms_per_node: fit(|c| c.2)?,
+            })
+        })
+        .collect()
+}
+
+impl Slope {
+    /// `ET 250: 0.130 s per added node, paper 0.117 s (ours/paper 1.11), sizes 3–21`.
+    fn describe(&self) -> String {
+        format!(
+            "ET {}: {:.3} s per added node, paper {:.3} s (ours/paper {:.2}), sizes {}–{}",
+            self.election_timeout_ms,
+            self.ours_ms_per_node / 1000.0,
+            self.paper_ms_per_node / 1000.0,
+            self.ours_ms_per_node / self.paper_ms_per_node,
+            self.sizes.0,
+            self.sizes.1
+        )
     }
 }
 
@@ -382,6 +454,12 @@ impl Report {
                 let cells: Vec<String> = row.iter().map(|c| c.replace('|', "\\|")).collect();
                 let _ = writeln!(out, "| {} |", cells.join(" | "));
             }
+            if !section.slopes.is_empty() {
+                let _ = writeln!(out, "\nSlope (least squares):\n");
+                for slope in &section.slopes {
+                    let _ = writeln!(out, "- {}", slope.describe());
+                }
+            }
             if section.uses_duplicated_up_rows() {
                 let _ = writeln!(out, "\n{DUPLICATES_NOTE}");
             }
@@ -419,6 +497,9 @@ impl Report {
             let _ = writeln!(out, "  {}", line(&headers));
             for row in &rows {
                 let _ = writeln!(out, "  {}", line(row));
+            }
+            for slope in &section.slopes {
+                let _ = writeln!(out, "  slope {}", slope.describe());
             }
             if section.uses_duplicated_up_rows() {
                 let _ = writeln!(out, "  ({})", DUPLICATES_NOTE.replace('`', ""));
@@ -608,6 +689,34 @@ mod tests {
         let md = report(&rows, &[]).to_markdown();
         assert!(md.contains("| 3 |  | 1.23 (1/1) |"), "{md}");
         assert!(md.contains("| 5 | - (0/1) |  |"), "{md}");
+    }
+
+    #[test]
+    fn up_gets_a_slope_per_timeout_over_the_sizes_both_ran() {
+        let rows = vec![
+            row("up", 3, 250, Outcome::Ok, Some(400.0)),
+            row("up", 9, 250, Outcome::Ok, Some(1000.0)),
+            // No paper mean at 51: left out of both fits.
+            row("up", 51, 250, Outcome::Ok, Some(90_000.0)),
+            row("kill_leader", 3, 250, Outcome::Ok, Some(300.0)),
+        ];
+        let paper = vec![
+            point(Source::Dec2015, "up", 250, 3, Some(0.3)),
+            point(Source::Dec2015, "up", 250, 9, Some(1.5)),
+            point(Source::Dec2015, "kill_leader", 250, 3, Some(0.4)),
+        ];
+        let r = report(&rows, &paper);
+        let up = &r.sections[0];
+        assert_eq!(up.slopes.len(), 1);
+        let s = &up.slopes[0];
+        assert_eq!(s.sizes, (3, 9));
+        assert!((s.ours_ms_per_node - 100.0).abs() < 1e-9, "{s:?}");
+        assert!((s.paper_ms_per_node - 200.0).abs() < 1e-9, "{s:?}");
+        assert!(r.sections[1].slopes.is_empty(), "kill has no slope");
+        assert!(r.to_markdown().contains(
+            "- ET 250: 0.100 s per added node, paper 0.200 s (ours/paper 0.50), sizes 3–9"
+        ));
+        assert!(r.to_text().contains("slope ET 250: 0.100 s per added node"));
     }
 
     #[test]

@@ -134,6 +134,19 @@ pub fn mean(values: &[f64]) -> Option<f64> {
     }
 }
 
+/// The least-squares slope of `y` over `x`; `None` unless at least two
+/// distinct `x` values are given. `up` grows about linearly with the cluster
+/// size (one membership change per added node), so its slope, time per
+/// added node, is how the papers' scaling is compared.
+pub fn slope(points: &[(f64, f64)]) -> Option<f64> {
+    let n = points.len() as f64;
+    let mx = mean(&points.iter().map(|p| p.0).collect::<Vec<_>>())?;
+    let my = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    (sxx > 0.0).then(|| sxy / sxx)
+}
+
 /// The median (linear interpolation); `None` for no values.
 #[cfg(test)]
 pub fn median(values: &[f64]) -> Option<f64> {
@@ -167,6 +180,19 @@ mod tests {
 
     fn close(a: Option<f64>, b: f64) -> bool {
         a.is_some_and(|a| (a - b).abs() < 1e-9)
+    }
+
+    #[test]
+    fn slope_is_exact_on_a_line_and_needs_two_distinct_sizes() {
+        let line: Vec<(f64, f64)> = [3.0, 9.0, 21.0]
+            .iter()
+            .map(|&x| (x, 0.1 * x + 0.2))
+            .collect();
+        assert!(close(slope(&line), 0.1));
+        // Least squares through (0,0), (1,1), (2,1): 0.5.
+        assert!(close(slope(&[(0.0, 0.0), (1.0, 1.0), (2.0, 1.0)]), 0.5));
+        assert_eq!(slope(&[(3.0, 1.0), (3.0, 2.0)]), None);
+        assert_eq!(slope(&[]), None);
     }
 
     #[test]
