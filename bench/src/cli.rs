@@ -123,10 +123,10 @@ pub enum ReplicationArg {
 /// Settings presets for the nodes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Profile {
-    /// Immediate replication, pre-vote and check-quorum on, membership on events.
+    /// Immediate replication, pre-vote and check-quorum on, membership on events, PEER-LEFT failover.
     Default,
     /// The Dec 2015 papers: heartbeat pacing, 100 ms membership poll,
-    /// pre-vote and check-quorum off.
+    /// pre-vote, check-quorum and PEER-LEFT failover off.
     Paper,
 }
 
@@ -171,7 +171,7 @@ pub struct BenchArgs {
     #[arg(long, value_enum)]
     pub replication: Option<ReplicationArg>,
     /// Settings preset: `paper` = heartbeat pacing, 100 ms membership poll,
-    /// pre-vote and check-quorum off.
+    /// pre-vote, check-quorum and PEER-LEFT failover off.
     #[arg(long, value_enum, default_value_t = Profile::Default)]
     pub profile: Profile,
     #[command(flatten)]
@@ -291,6 +291,10 @@ pub struct NodeArgs {
     /// Milliseconds between the leader's membership checks (0: on events only).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=60_000))]
     pub membership_poll: u64,
+    /// On a PEER-LEFT for its leader, a follower campaigns within a heartbeat
+    /// instead of an election timeout (false: timers only, as Raft.js).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub presence_failover: bool,
     /// Path of the control socket (Unix, mode 0600).
     #[arg(long)]
     pub control: std::path::PathBuf,

@@ -109,6 +109,7 @@ impl Options {
             pre_vote: !paper,
             check_quorum: !paper,
             membership_poll_ms: if paper { 100 } else { 0 },
+            presence_failover: !paper,
             log_level: args.node_log_level,
         };
         let mut options = Self::new(plan, node, args.profile, args.common);

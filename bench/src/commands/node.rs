@@ -81,6 +81,7 @@ fn node_config(args: NodeArgs) -> anyhow::Result<NodeConfig> {
         cluster: args.cluster,
         membership_poll: (args.membership_poll > 0)
             .then(|| Duration::from_millis(args.membership_poll)),
+        presence_failover: args.presence_failover,
         control: args.control,
         data_dir: args.data_dir,
         mesh,

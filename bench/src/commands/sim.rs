@@ -36,8 +36,9 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
         summary.safety_violations()
     );
     println!(
-        "{} liveness failures, {} steps checked, {} writes acknowledged, worst recovery {:?}, {:.1?}",
+        "{} liveness failures ({} not asserted: papers' settings with a removed server campaigning), {} steps checked, {} writes acknowledged, worst recovery {:?}, {:.1?}",
         summary.liveness_failures(),
+        summary.liveness_unchecked,
         summary.steps,
         summary.acknowledged,
         summary.worst_recovery,

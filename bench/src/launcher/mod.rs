@@ -33,13 +33,15 @@ pub struct NodeConfig {
     pub check_quorum: bool,
     /// The leader's membership poll period in ms (0: on events only).
     pub membership_poll_ms: u64,
+    /// Followers act on the signaling server's PEER-LEFT for their leader.
+    pub presence_failover: bool,
     /// The nodes' `--log-level`.
     pub log_level: String,
 }
 
 impl NodeConfig {
-    /// The default profile (immediate replication, pre-vote and
-    /// check-quorum on, membership on events, heartbeat ET/5); the election
+    /// The default profile (immediate replication, pre-vote, check-quorum
+    /// and PEER-LEFT failover on, membership on events, heartbeat ET/5); the election
     /// timeout is set per run.
     pub fn default_profile() -> Self {
         Self {
@@ -49,6 +51,7 @@ impl NodeConfig {
             pre_vote: true,
             check_quorum: true,
             membership_poll_ms: 0,
+            presence_failover: true,
             log_level: "info".into(),
         }
     }
@@ -192,6 +195,8 @@ pub(crate) fn node_args(spec: &ClusterSpec, i: u32, id: &str, control: &Path) ->
         n.check_quorum.to_string(),
         "--membership-poll".to_string(),
         n.membership_poll_ms.to_string(),
+        "--presence-failover".to_string(),
+        n.presence_failover.to_string(),
         "--control".to_string(),
         control.display().to_string(),
         "--log-level".to_string(),

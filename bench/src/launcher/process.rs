@@ -259,6 +259,7 @@ mod tests {
                 pre_vote: false,
                 check_quorum: true,
                 membership_poll_ms: 100,
+                presence_failover: false,
                 log_level: "info".into(),
             },
             seed: 41,
@@ -281,6 +282,7 @@ mod tests {
         assert_eq!(after(&a2, "--replication"), "heartbeat");
         assert_eq!(after(&a2, "--pre-vote"), "false");
         assert_eq!(after(&a2, "--membership-poll"), "100");
+        assert_eq!(after(&a2, "--presence-failover"), "false");
         assert_eq!(after(&a2, "--cluster"), "c1");
     }
 

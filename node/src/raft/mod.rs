@@ -127,6 +127,9 @@ pub struct Raft<S: Storage> {
     heartbeat_deadline: Option<Duration>,
     quorum_deadline: Option<Duration>,
     last_leader_contact: Option<Duration>,
+    /// Peers a failure detector reported gone since this node last heard
+    /// from a leader ([`Raft::peer_departed`]).
+    departed: BTreeSet<NodeId>,
     votes: BTreeSet<NodeId>,
     progress: BTreeMap<NodeId, Progress>,
     waiters: BTreeMap<LogIndex, Waiter>,
@@ -178,6 +181,7 @@ impl<S: Storage> Raft<S> {
             heartbeat_deadline: None,
             quorum_deadline: None,
             last_leader_contact: None,
+            departed: BTreeSet::new(),
             votes: BTreeSet::new(),
             progress: BTreeMap::new(),
             waiters: BTreeMap::new(),

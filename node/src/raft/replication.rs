@@ -170,6 +170,7 @@ impl<S: Storage> Raft<S> {
         }
         self.reset_election_timer();
         self.last_leader_contact = Some(self.now);
+        self.departed.clear();
 
         if !entries_are_well_formed(&m) {
             return Ok(());

@@ -293,6 +293,72 @@ fn a_follower_hearing_from_its_leader_refuses_pre_votes() {
 }
 
 #[test]
+fn a_follower_told_its_leader_departed_campaigns_within_a_heartbeat_interval() {
+    let mut n = follower_with_log("a", 1, &[]);
+    n.step(Duration::ZERO, "b", append(1, (1, 1), vec![], 0))
+        .unwrap();
+    n.take_output();
+    assert!(n.next_deadline().unwrap() >= ET);
+    let hb = n.cfg.heartbeat_interval();
+    n.peer_departed(ET / 10, "b");
+    assert!(n.next_deadline().unwrap() < ET / 10 + hb);
+    n.tick(ET / 10 + hb).unwrap();
+    assert_eq!(n.role(), Role::Candidate);
+    assert!(matches!(
+        &messages_to(&n.take_output(), "c")[..],
+        [Message::RequestVote(rv)] if rv.term == 2
+    ));
+}
+
+#[test]
+fn survivors_take_turns_in_member_order_and_move_up_as_more_depart() {
+    let mut c = follower_with_log("c", 1, &[]);
+    c.step(Duration::ZERO, "b", append(1, (1, 1), vec![], 0))
+        .unwrap();
+    let slot = ET / 25;
+    // a is not reported gone (yet): c waits for a's turn, then takes its own.
+    c.peer_departed(ET / 10, "b");
+    assert_eq!(c.next_deadline(), Some(ET / 10 + 2 * slot));
+    // A non-leader reported before the leader counts as well.
+    c.peer_departed(ET / 10 + slot / 2, "a");
+    assert_eq!(c.next_deadline(), Some(ET / 10 + slot / 2 + slot));
+}
+
+#[test]
+fn after_its_leader_departed_a_follower_grants_pre_votes_at_once() {
+    let mut n = follower_with_log("a", 1, &[]);
+    n.step(Duration::ZERO, "b", append(1, (1, 1), vec![], 0))
+        .unwrap();
+    n.take_output();
+    let pre = Message::RequestVote(RequestVote {
+        term: 2,
+        last_log_index: 1,
+        last_log_term: 1,
+        pre_vote: true,
+    });
+    n.peer_departed(ET / 10, "b");
+    n.step(ET / 10, "c", pre).unwrap();
+    assert_eq!(granted(&n.take_output(), "c"), Some(true));
+}
+
+#[test]
+fn a_departed_peer_that_is_not_the_leader_changes_no_timer() {
+    let mut n = follower_with_log("a", 1, &[]);
+    n.step(Duration::ZERO, "b", append(1, (1, 1), vec![], 0))
+        .unwrap();
+    n.take_output();
+    let before = n.next_deadline();
+    n.peer_departed(ET / 10, "c");
+    assert_eq!(n.next_deadline(), before);
+    // A leader ignores the news about anyone.
+    let mut l = leader_with_log(&[], 2);
+    let before = l.next_deadline();
+    l.peer_departed(2 * ET, "b");
+    assert_eq!(l.next_deadline(), before);
+    assert_eq!(l.role(), Role::Leader);
+}
+
+#[test]
 fn check_quorum_makes_an_isolated_leader_step_down() {
     let mut cfg = config("a");
     cfg.check_quorum = true;

@@ -20,6 +20,11 @@ pub struct NodeConfig {
     /// tick). `Some(p)`: only every `p`, and every `p / 2` while a change is
     /// pending, as Raft.js polled the peer list.
     pub membership_poll: Option<Duration>,
+    /// Treat a PEER-LEFT from signaling as a failure detector: followers whose
+    /// leader left campaign within a heartbeat interval instead of an election
+    /// timeout ([`raft::Raft::peer_departed`]). Off reproduces Raft.js, which
+    /// noticed a dead leader by its timers only.
+    pub presence_failover: bool,
     /// The control socket.
     pub control: PathBuf,
     /// Where to keep term, vote and log durably (`None`: in memory).

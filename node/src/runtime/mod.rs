@@ -318,6 +318,12 @@ impl Node {
                 self.presence.remove(&peer);
                 self.reconnect.remove(&peer);
                 self.mesh.disconnect(&peer).await;
+                if self.cfg.presence_failover {
+                    let now = self.now();
+                    if let Some(raft) = self.raft.as_mut() {
+                        raft.peer_departed(now, &peer);
+                    }
+                }
             }
             ClientEvent::Expired { dst } => tracing::debug!(%dst, "signal expired"),
             ClientEvent::ServerError(e) => tracing::warn!("signaling server error: {e}"),

@@ -4,8 +4,10 @@
 //! bootstraps, the others are added one at a time), a network that drops,
 //! duplicates, delays and reorders messages and partitions and heals, crashes
 //! and restarts (a restart keeps only what the core persisted), clients
-//! issuing `set`, `get` and `seqAppend` with retries, and servers added and
-//! removed. Options (pre-vote, check-quorum, replication mode, batch size) and
+//! issuing `set`, `get` and `seqAppend` with retries, servers added and
+//! removed, and a failure detector ([`Raft::peer_departed`](crate::raft::Raft::peer_departed))
+//! that tells survivors of a crash only sometimes and reports live servers
+//! gone now and then. Options (pre-vote, check-quorum, replication mode, batch size) and
 //! fault rates are drawn per seed, so both the default and the papers' profile
 //! are covered.
 //!
@@ -14,7 +16,9 @@
 //! safety and that acknowledged writes are committed. Then the network heals,
 //! crashed servers restart and faults stop: a leader must emerge and all live
 //! members converge (same term, log, commit, state; every client answered)
-//! within [`SimOptions::calm_limit_ets`] election timeouts.
+//! within [`SimOptions::calm_limit_ets`] election timeouts (plus, with the
+//! papers' pacing, two heartbeats per log entry: its one-entry-per-heartbeat
+//! catch-up is slow by design).
 //!
 //! Replay a seed with `RAFTRTC_SIM_SEED=<seed> cargo test -p node --test
 //! simulation -- --nocapture`, or `raftrtc sim --seed <seed>`.
@@ -73,6 +77,9 @@ pub struct ScheduleReport {
     pub leader_terms: u64,
     /// Virtual time from healing to convergence.
     pub recovery: Duration,
+    /// The papers' settings met a removed server still campaigning, so
+    /// liveness was not asserted (see `Cluster::disruptor_without_defence`).
+    pub liveness_unchecked: bool,
 }
 
 /// A schedule that broke a property.
@@ -136,6 +143,9 @@ pub struct Summary {
     pub acknowledged: u64,
     /// The longest recovery after healing, in virtual time.
     pub worst_recovery: Duration,
+    /// Schedules whose liveness was not asserted (papers' settings with a
+    /// campaigning removed server).
+    pub liveness_unchecked: u64,
     /// Every violation, by seed.
     pub violations: Vec<Violation>,
     /// Wall-clock time taken.
@@ -171,7 +181,11 @@ pub fn run_many(first: u64, count: u64, threads: usize, opts: &SimOptions) -> Su
                             Ok(r) => {
                                 part.steps += r.steps;
                                 part.acknowledged += r.acknowledged;
-                                part.worst_recovery = part.worst_recovery.max(r.recovery);
+                                if r.liveness_unchecked {
+                                    part.liveness_unchecked += 1;
+                                } else {
+                                    part.worst_recovery = part.worst_recovery.max(r.recovery);
+                                }
                             }
                             Err(v) => part.violations.push(v),
                         }
@@ -193,6 +207,7 @@ pub fn run_many(first: u64, count: u64, threads: usize, opts: &SimOptions) -> Su
         total.steps += p.steps;
         total.acknowledged += p.acknowledged;
         total.worst_recovery = total.worst_recovery.max(p.worst_recovery);
+        total.liveness_unchecked += p.liveness_unchecked;
         total.violations.extend(p.violations);
     }
     total.violations.sort_by_key(|v| v.seed);
