@@ -504,8 +504,11 @@ fn y_range(values: impl Iterator<Item = f64>, log_scale: bool) -> (f64, f64) {
         if !min_pos.is_finite() || max <= 0.0 {
             return (1.0, 10.0);
         }
-        let lo = min_pos / 1.5;
-        let hi = (max * 1.6).max(lo * 10.0);
+        // Whole decades: the log axis labels its decade lines, so a range
+        // inside one decade (35 to 450 ms) would show a single label.
+        let decade = |v: f64, round: fn(f64) -> f64| 10f64.powf(round(v.log10()));
+        let lo = decade(min_pos / 1.5, f64::floor);
+        let hi = decade(max * 1.6, f64::ceil).max(lo * 10.0);
         (lo, hi)
     } else if max > 0.0 {
         (0.0, max * 1.1)
@@ -1296,6 +1299,13 @@ mod tests {
         assert_eq!(y_range([0.0].into_iter(), true), (1.0, 10.0));
         let (lo, hi) = y_range([0.0, 5.0, 500.0].into_iter(), true);
         assert!(lo > 0.0 && lo < 5.0 && hi > 500.0);
+    }
+
+    #[test]
+    fn log_ranges_span_whole_decades_so_the_axis_has_labels() {
+        assert_eq!(y_range([35.0, 450.0].into_iter(), true), (10.0, 1000.0));
+        assert_eq!(y_range([2.0, 9000.0].into_iter(), true), (1.0, 100_000.0));
+        assert_eq!(y_range([120.0].into_iter(), true), (10.0, 1000.0));
         assert_eq!(y_range([10.0, f64::NAN].into_iter(), false), (0.0, 11.0));
     }
 
