@@ -271,18 +271,30 @@ fn pre_vote_does_not_bump_the_term_until_a_majority_agrees() {
     assert_eq!(n.term(), 2);
 }
 
-#[test]
-fn a_follower_hearing_from_its_leader_refuses_pre_votes() {
-    let mut n = follower_with_log("a", 1, &[]);
+/// Follower `id` of term 1 (members a, b, c) that has just heard from its
+/// leader `b`.
+fn following_b(id: &str) -> Raft<MemStorage> {
+    let mut n = follower_with_log(id, 1, &[]);
     n.step(Duration::ZERO, "b", append(1, (1, 1), vec![], 0))
         .unwrap();
     n.take_output();
-    let pre = Message::RequestVote(RequestVote {
+    n
+}
+
+/// A pre-vote request for term 2 from a candidate whose log ends at (1, 1).
+fn pre_vote_for_term_2() -> Message {
+    Message::RequestVote(RequestVote {
         term: 2,
         last_log_index: 1,
         last_log_term: 1,
         pre_vote: true,
-    });
+    })
+}
+
+#[test]
+fn a_follower_hearing_from_its_leader_refuses_pre_votes() {
+    let mut n = following_b("a");
+    let pre = pre_vote_for_term_2();
     n.step(ET / 2, "c", pre.clone()).unwrap();
     assert_eq!(granted(&n.take_output(), "c"), Some(false));
     // Once the leader has been silent for an ET, the pre-vote is granted,
@@ -294,10 +306,7 @@ fn a_follower_hearing_from_its_leader_refuses_pre_votes() {
 
 #[test]
 fn a_follower_told_its_leader_departed_campaigns_within_a_heartbeat_interval() {
-    let mut n = follower_with_log("a", 1, &[]);
-    n.step(Duration::ZERO, "b", append(1, (1, 1), vec![], 0))
-        .unwrap();
-    n.take_output();
+    let mut n = following_b("a");
     assert!(n.next_deadline().unwrap() >= ET);
     let hb = n.cfg.heartbeat_interval();
     n.peer_departed(ET / 10, "b");
@@ -312,9 +321,7 @@ fn a_follower_told_its_leader_departed_campaigns_within_a_heartbeat_interval() {
 
 #[test]
 fn survivors_take_turns_in_member_order_and_move_up_as_more_depart() {
-    let mut c = follower_with_log("c", 1, &[]);
-    c.step(Duration::ZERO, "b", append(1, (1, 1), vec![], 0))
-        .unwrap();
+    let mut c = following_b("c");
     let slot = ET / 25;
     // a is not reported gone (yet): c waits for a's turn, then takes its own.
     c.peer_departed(ET / 10, "b");
@@ -326,16 +333,8 @@ fn survivors_take_turns_in_member_order_and_move_up_as_more_depart() {
 
 #[test]
 fn after_its_leader_departed_a_follower_grants_pre_votes_at_once() {
-    let mut n = follower_with_log("a", 1, &[]);
-    n.step(Duration::ZERO, "b", append(1, (1, 1), vec![], 0))
-        .unwrap();
-    n.take_output();
-    let pre = Message::RequestVote(RequestVote {
-        term: 2,
-        last_log_index: 1,
-        last_log_term: 1,
-        pre_vote: true,
-    });
+    let mut n = following_b("a");
+    let pre = pre_vote_for_term_2();
     n.peer_departed(ET / 10, "b");
     n.step(ET / 10, "c", pre).unwrap();
     assert_eq!(granted(&n.take_output(), "c"), Some(true));
@@ -343,10 +342,7 @@ fn after_its_leader_departed_a_follower_grants_pre_votes_at_once() {
 
 #[test]
 fn a_departed_peer_that_is_not_the_leader_changes_no_timer() {
-    let mut n = follower_with_log("a", 1, &[]);
-    n.step(Duration::ZERO, "b", append(1, (1, 1), vec![], 0))
-        .unwrap();
-    n.take_output();
+    let mut n = following_b("a");
     let before = n.next_deadline();
     n.peer_departed(ET / 10, "c");
     assert_eq!(n.next_deadline(), before);
