@@ -490,10 +490,23 @@ fn figure(test: &str, rows: &[&Row], paper: &[PaperPoint], log_scale: bool) -> F
     }
 }
 
+/// Largest time an axis reaches, in ms (about 11.6 days; a run's timeout is
+/// far shorter).
+const AXIS_MAX_MS: f64 = 1e9;
+
+/// Smallest time a log axis reaches, in ms (1 µs).
+const AXIS_MIN_LOG_MS: f64 = 1e-3;
+
 /// The time axis' range: from 0 (linear) or below the smallest positive
 /// value (log) to a little above the largest, never empty.
 fn y_range(values: impl Iterator<Item = f64>, log_scale: bool) -> (f64, f64) {
-    let values: Vec<f64> = values.filter(|v| v.is_finite() && *v >= 0.0).collect();
+    // A CSV may hold any finite time; an axis spanning hundreds of decades
+    // made plotters spin (1e307 ms hung `plot --log`). Points beyond these
+    // bounds are drawn at the axis' edge.
+    let values: Vec<f64> = values
+        .filter(|v| v.is_finite() && *v >= 0.0)
+        .map(|v| v.min(AXIS_MAX_MS))
+        .collect();
     let max = values.iter().copied().fold(0.0_f64, f64::max);
     if log_scale {
         let min_pos = values
@@ -507,7 +520,7 @@ fn y_range(values: impl Iterator<Item = f64>, log_scale: bool) -> (f64, f64) {
         // Whole decades: the log axis labels its decade lines, so a range
         // inside one decade (35 to 450 ms) would show a single label.
         let decade = |v: f64, round: fn(f64) -> f64| 10f64.powf(round(v.log10()));
-        let lo = decade(min_pos / 1.5, f64::floor);
+        let lo = decade((min_pos / 1.5).max(AXIS_MIN_LOG_MS), f64::floor);
         let hi = decade(max * 1.6, f64::ceil).max(lo * 10.0);
         (lo, hi)
     } else if max > 0.0 {
@@ -1306,6 +1319,13 @@ mod tests {
         assert_eq!(y_range([35.0, 450.0].into_iter(), true), (10.0, 1000.0));
         assert_eq!(y_range([2.0, 9000.0].into_iter(), true), (1.0, 100_000.0));
         assert_eq!(y_range([120.0].into_iter(), true), (10.0, 1000.0));
+    }
+
+    #[test]
+    fn absurd_times_give_a_bounded_axis() {
+        assert_eq!(y_range([1e-300, 1e307].into_iter(), true), (1e-3, 1e10));
+        let (lo, hi) = y_range([1e307].into_iter(), false);
+        assert!(lo == 0.0 && (hi - 1.1e9).abs() < 1.0, "{hi}");
         assert_eq!(y_range([10.0, f64::NAN].into_iter(), false), (0.0, 11.0));
     }
 

@@ -274,6 +274,10 @@ async fn an_open_idle_link_outlives_its_open_timeout() -> Result<()> {
     let cfg = |id: &str| {
         let mut cfg = MeshConfig::new(id);
         cfg.open_timeout = Duration::from_millis(300);
+        // Short liveness timers, so the idle wait below spans several
+        // keepalives and disconnect timeouts (the defaults are 1 s and 3 s).
+        cfg.keepalive_interval = Duration::from_millis(200);
+        cfg.disconnect_timeout = Duration::from_millis(500);
         cfg
     };
     let mut a = Node::new(&router, cfg("a"))?;

@@ -41,9 +41,8 @@ pub struct MeshConfig {
     pub failed_timeout: Duration,
     /// Interval of ICE consent/keepalive checks on an open link (sent by both ends); at most
     /// half of `disconnect_timeout`, or idle links would flap. Keepalives are most of an idle
-    /// mesh's CPU cost, and it grows with N² links: at 200 ms a 51-node mesh on 2 cores spent
-    /// the whole machine on them and its elections timed out (up took 4–11 s instead of
-    /// 0.2 s). Default 1 s.
+    /// mesh's CPU cost, and it grows with N² links: at 200 ms a 51-node cluster on 2 cores
+    /// took 4–11 s to come up, with repeated elections; at 1 s it took 0.8 s. Default 1 s.
     pub keepalive_interval: Duration,
     /// Pacing of ICE connectivity checks while connecting, and the tick that flushes the DTLS
     /// ClientHello once a pair is selected. The library default (200 ms) alone costs 200–400 ms
