@@ -6,15 +6,11 @@
 //! Without an engine the tests print why and pass, except with `CI=true`, where a missing
 //! engine fails them (`.ci/docker-up.sh` starts one).
 
-// The binary uses other parts of the module than this test does.
-#[allow(dead_code, unused_imports)]
-#[path = "../src/docker/mod.rs"]
-mod docker;
-
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use bench::docker;
 use bollard::query_parameters::InspectContainerOptions;
 use node::control::ControlClient;
 use node::raft::Role;

@@ -6,11 +6,6 @@
 //! registry is reachable ([`image`]), and per-run networks and containers that are always
 //! cleaned up ([`cluster`]). Everything goes through the Engine API (`bollard`), never the
 //! docker CLI, so errors are typed and the API version is negotiated.
-//!
-//! The module only depends on external crates (no `crate::` paths), so the integration tests
-//! can include it with `#[path]` although `bench` is a binary crate.
-
-// The launcher that uses this module is wired in separately; until then parts are unused.
 
 pub mod cluster;
 pub mod engine;
