@@ -9,6 +9,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use node::raft::Replication;
+use node::settings::{Profile, Settings};
+
 use crate::matrix::{parse_kill, parse_messages, parse_sizes, parse_timeouts_ms, TestKind};
 
 /// Measure Raft over real WebRTC data channels.
@@ -111,35 +114,6 @@ pub struct ReportArgs {
     pub paper: Option<std::path::PathBuf>,
 }
 
-/// How the leader replicates: at once, or on heartbeats as Raft.js did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum ReplicationArg {
-    /// Send entries as soon as they are appended.
-    Immediate,
-    /// Raft.js's pacing (the papers'): one broadcast per append, commits and retries on heartbeats, one entry back per rejection.
-    Heartbeat,
-}
-
-/// Settings presets for the nodes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Profile {
-    /// Immediate replication, pre-vote and check-quorum on, membership on events, PEER-LEFT failover.
-    Default,
-    /// The Dec 2015 papers: heartbeat pacing, 100 ms membership poll,
-    /// pre-vote, check-quorum and PEER-LEFT failover off.
-    Paper,
-}
-
-impl Profile {
-    /// The name written in the CSV's `profile` column.
-    pub fn name(self) -> &'static str {
-        match self {
-            Profile::Default => "default",
-            Profile::Paper => "paper",
-        }
-    }
-}
-
 /// How nodes are started.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum LauncherArg {
@@ -164,12 +138,12 @@ pub struct BenchArgs {
     /// Runs of each size x timeout [default: 3; matrix: 7].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub runs: Option<u32>,
-    /// Heartbeat interval = ET / ratio.
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
-    pub heartbeat_ratio: u32,
-    /// Entry pacing [default: immediate; paper profile: heartbeat].
-    #[arg(long, value_enum)]
-    pub replication: Option<ReplicationArg>,
+    /// Heartbeat interval = ET / ratio [default: the profile's, 5].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub heartbeat_ratio: Option<u32>,
+    /// Entry pacing: immediate or heartbeat [default: the profile's; paper: heartbeat].
+    #[arg(long)]
+    pub replication: Option<Replication>,
     /// Settings preset: `paper` = heartbeat pacing, 100 ms membership poll,
     /// pre-vote, check-quorum and PEER-LEFT failover off.
     #[arg(long, value_enum, default_value_t = Profile::Default)]
@@ -273,28 +247,9 @@ pub struct NodeArgs {
     /// Bootstrap a one-member cluster and lead it (the first server).
     #[arg(long)]
     pub first: bool,
-    /// Election timeout ET in ms; timers are drawn from [ET, 2ET).
-    #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u64).range(1..=600_000))]
-    pub election_timeout: u64,
-    /// Heartbeat interval = ET / ratio.
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
-    pub heartbeat_ratio: u32,
-    /// Entry pacing.
-    #[arg(long, value_enum, default_value_t = ReplicationArg::Immediate)]
-    pub replication: ReplicationArg,
-    /// Pre-vote before starting an election.
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
-    pub pre_vote: bool,
-    /// A leader steps down without a majority for an ET.
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
-    pub check_quorum: bool,
-    /// Milliseconds between the leader's membership checks (0: on events only).
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=60_000))]
-    pub membership_poll: u64,
-    /// On a PEER-LEFT for its leader, a follower campaigns within a heartbeat
-    /// instead of an election timeout (false: timers only, as Raft.js).
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
-    pub presence_failover: bool,
+    /// What every node of the cluster shares.
+    #[command(flatten)]
+    pub settings: Settings,
     /// Path of the control socket (Unix, mode 0600).
     #[arg(long)]
     pub control: std::path::PathBuf,

@@ -8,6 +8,7 @@
 //! - [`storage`]: durable storage for the core (term, vote, log);
 //! - [`control`]: the control socket the bench drives a node through;
 //! - [`runtime`]: the node process's event loop tying them together;
+//! - [`settings`]: what every node of a cluster shares, with its defaults and presets;
 //! - [`clock`]: the monotonic clock events are stamped with.
 
 pub mod clock;
@@ -15,6 +16,7 @@ pub mod control;
 pub mod mesh;
 pub mod raft;
 pub mod runtime;
+pub mod settings;
 pub mod sim;
 pub mod storage;
 pub mod wire;

@@ -1,10 +1,10 @@
 //! One module per subcommand; [`run`] dispatches and maps errors to exit codes.
 //!
-//! Exit codes: 0 success, 1 a run failed (or a check found a violation),
-//! 2 a usage error (clap reports its own parse errors with 2 as well).
-//! The benchmarks (`up`, `kill`, `propagate`, `matrix`, `smoke`) return a
-//! [`UsageError`] for bad input found before anything starts (exit 2); any
-//! other error of theirs is a failure (exit 1).
+//! Exit codes, the same for every subcommand: 0 success; 2 a usage error only — bad input
+//! found before anything started, returned as a [`UsageError`] (clap reports its own parse
+//! errors with 2 as well); 1 anything that failed at run time (a run that was not `ok`, a
+//! node or signaling server that failed, a violation found, a file that could not be
+//! written).
 
 mod bench;
 mod docker;
@@ -30,19 +30,19 @@ pub struct UsageError(pub String);
 
 /// Runs the chosen subcommand.
 pub fn run(cli: Cli) -> ExitCode {
-    let (result, failure) = match cli.command {
-        Command::Signaling(args) => (signaling::run(args), 2),
-        Command::Sim(args) => (sim::run(args), 2),
-        Command::Node(args) => (node::run(args), 2),
-        Command::Up(args) => (up::run(args), 1),
-        Command::Kill(args) => (kill::run(args), 1),
-        Command::Propagate(args) => (propagate::run(args), 1),
-        Command::Matrix(args) => (matrix::run(args), 1),
-        Command::Smoke(args) => (smoke::run(args), 1),
-        Command::Plot(args) => (plot::run(args), 2),
-        Command::Report(args) => (report::run(args), 2),
-        Command::Docker(args) => (docker::run(args), 1),
-        Command::Cleanup => (docker::cleanup(), 1),
+    let result = match cli.command {
+        Command::Signaling(args) => signaling::run(args),
+        Command::Sim(args) => sim::run(args),
+        Command::Node(args) => node::run(args),
+        Command::Up(args) => up::run(args),
+        Command::Kill(args) => kill::run(args),
+        Command::Propagate(args) => propagate::run(args),
+        Command::Matrix(args) => matrix::run(args),
+        Command::Smoke(args) => smoke::run(args),
+        Command::Plot(args) => plot::run(args),
+        Command::Report(args) => report::run(args),
+        Command::Docker(args) => docker::run(args),
+        Command::Cleanup => docker::cleanup(),
     };
     match result {
         Ok(code) => code,
@@ -51,7 +51,7 @@ pub fn run(cli: Cli) -> ExitCode {
             if e.downcast_ref::<UsageError>().is_some() {
                 ExitCode::from(2)
             } else {
-                ExitCode::from(failure)
+                ExitCode::from(1)
             }
         }
     }

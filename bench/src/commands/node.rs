@@ -1,18 +1,17 @@
 //! `raftrtc node`: one Raft node as its own process.
 //!
 //! Logs go to stderr (the launchers redirect them to the run's log files).
-//! Exit status: 0 after a `shutdown` request, 2 for invalid settings, 1 when
-//! the node fails while running.
+//! Exit status: 0 after a `shutdown` request, 2 for invalid settings (a
+//! [`UsageError`]), 1 when the node fails while running.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Context;
 use node::mesh::MeshConfig;
-use node::raft;
 use node::runtime::{self, NodeConfig};
 
-use crate::cli::{NodeArgs, ReplicationArg};
+use super::UsageError;
+use crate::cli::NodeArgs;
 
 /// Runs the node until it is shut down or killed.
 pub fn run(args: NodeArgs) -> anyhow::Result<ExitCode> {
@@ -42,8 +41,11 @@ fn init_logging(level: &str) -> anyhow::Result<()> {
     } else {
         format!("{level},rtc_ice=error,rtc_dtls=error,rtc=error,webrtc=error")
     };
-    let filter = tracing_subscriber::EnvFilter::try_new(&directives)
-        .with_context(|| format!("--log-level {level:?} is not a valid log filter"))?;
+    let filter = tracing_subscriber::EnvFilter::try_new(&directives).map_err(|e| {
+        UsageError(format!(
+            "--log-level {level:?} is not a valid log filter: {e}"
+        ))
+    })?;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -54,17 +56,10 @@ fn init_logging(level: &str) -> anyhow::Result<()> {
 
 /// Turns the flags into a validated node configuration (usage errors here).
 fn node_config(args: NodeArgs) -> anyhow::Result<NodeConfig> {
-    let mut raft_cfg = raft::Config::new(args.id.clone());
-    raft_cfg.election_timeout = Duration::from_millis(args.election_timeout);
-    raft_cfg.heartbeat_ratio = args.heartbeat_ratio;
-    raft_cfg.replication = match args.replication {
-        ReplicationArg::Immediate => raft::Replication::Immediate,
-        ReplicationArg::Heartbeat => raft::Replication::Heartbeat,
-    };
-    raft_cfg.pre_vote = args.pre_vote;
-    raft_cfg.check_quorum = args.check_quorum;
-    raft_cfg.bootstrap = args.first;
-    raft_cfg.validate().context("invalid Raft settings")?;
+    let raft = args
+        .settings
+        .raft_config(&args.id, args.first)
+        .map_err(|e| UsageError(format!("invalid Raft settings: {e}")))?;
     let mut mesh = MeshConfig::new(args.id);
     mesh.bind_ip = args.bind_ip;
     mesh.loopback_only = args.bind_ip.is_loopback() && args.ice_server.is_empty();
@@ -76,12 +71,11 @@ fn node_config(args: NodeArgs) -> anyhow::Result<NodeConfig> {
             ^ u64::from(std::process::id())
     });
     Ok(NodeConfig {
-        raft: raft_cfg,
+        raft,
         signaling_url: args.signaling_url,
         cluster: args.cluster,
-        membership_poll: (args.membership_poll > 0)
-            .then(|| Duration::from_millis(args.membership_poll)),
-        presence_failover: args.presence_failover,
+        membership_poll: args.settings.membership_poll(),
+        presence_failover: args.settings.presence_failover,
         control: args.control,
         data_dir: args.data_dir,
         mesh,

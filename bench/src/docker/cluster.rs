@@ -279,8 +279,10 @@ pub async fn start_nodes(
     specs: &[NodeSpec],
     concurrency: usize,
 ) -> Result<Vec<NodeContainer>, DockerError> {
-    futures_util::stream::iter(specs)
-        .map(|spec| start_node(docker, spec))
+    // By index: a closure over `&NodeSpec` makes the future's lifetime higher-ranked, which
+    // the `Send` future of an async-trait launcher cannot prove.
+    futures_util::stream::iter(0..specs.len())
+        .map(|i| start_node(docker, &specs[i]))
         .buffered(concurrency.max(1))
         .try_collect()
         .await

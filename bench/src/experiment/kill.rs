@@ -19,7 +19,7 @@ pub(crate) async fn run(
     phase("killing");
     let victims = pick_victims(session, count)?;
     let t0 = Instant::now();
-    session.kill(&victims)?;
+    session.kill(&victims).await?;
     phase("recovering");
     let done = session.wait_confirmed(|t| t.converged(false)).await?;
     Ok(done.saturating_duration_since(t0))

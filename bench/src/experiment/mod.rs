@@ -24,7 +24,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::control_client::ControlError;
-use crate::launcher::{ClusterSpec, LaunchError, Launcher, NodeConfig};
+use node::settings::Settings;
+
+use crate::launcher::{ClusterSpec, LaunchError, Launcher};
 use crate::matrix::{RunSpec, TestKind};
 use safety::Verdict;
 use session::{Session, STATUS_BOUND};
@@ -70,7 +72,9 @@ pub enum RunError {
 #[derive(Clone, Debug)]
 pub struct RunSettings {
     /// The nodes' settings (the election timeout is replaced per run).
-    pub node: NodeConfig,
+    pub node: Settings,
+    /// The nodes' `--log-level`.
+    pub node_log_level: String,
     /// Base URL of the signaling server.
     pub signaling_url: String,
     /// The per-run timeout (`None`: [`default_timeout`] for the size).
@@ -158,20 +162,20 @@ pub async fn run_one(
         p.clone_into(&mut current.borrow_mut());
         phase(p);
     };
-    let node = NodeConfig {
-        election_timeout_ms: spec.election_timeout_ms,
-        ..settings.node.clone()
-    };
     let cluster_spec = ClusterSpec {
         nodes: spec.nodes as u32,
         cluster,
         signaling_url: settings.signaling_url.clone(),
-        node,
+        settings: Settings {
+            election_timeout_ms: spec.election_timeout_ms,
+            ..settings.node.clone()
+        },
+        log_level: settings.node_log_level.clone(),
         seed,
     };
     phase("launching");
     let deadline = Instant::now() + settings.timeout_for(spec.nodes);
-    let launched = match launcher.launch(&cluster_spec) {
+    let launched = match launcher.launch(&cluster_spec).await {
         Ok(c) => c,
         Err(e) => {
             report.outcome = RunOutcome::Error(e.to_string());
@@ -231,7 +235,7 @@ pub async fn run_one(
 
     phase("stopping");
     let cluster = session.cluster_mut();
-    cluster.stop_all();
+    cluster.stop_all().await;
     if report.outcome != RunOutcome::Ok || settings.keep_logs {
         cluster.keep_logs();
         report.logs = Some(cluster.logs_dir().to_path_buf());

@@ -112,7 +112,7 @@ impl Session {
             if live.iter().all(|&i| self.clients[i].is_some()) {
                 return Ok(());
             }
-            self.check_exits()?;
+            self.check_exits().await?;
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
@@ -144,7 +144,7 @@ impl Session {
             if ready {
                 return Ok(());
             }
-            self.check_exits()?;
+            self.check_exits().await?;
             tokio::time::sleep(READY_POLL).await;
         }
     }
@@ -224,12 +224,12 @@ impl Session {
 
     /// SIGKILLs these nodes (immediately, one after the other) and stops
     /// tracking them.
-    pub(crate) fn kill(&mut self, victims: &[usize]) -> Result<(), RunError> {
+    pub(crate) async fn kill(&mut self, victims: &[usize]) -> Result<(), RunError> {
         for &i in victims {
             self.tracker.mark_dead(i);
             self.killed.push(i);
             self.clients[i] = None;
-            self.cluster.kill(&self.ids[i])?;
+            self.cluster.kill(&self.ids[i]).await?;
         }
         Ok(())
     }
@@ -297,7 +297,7 @@ impl Session {
                     }
                     Some(Signal::Ended(i)) => {
                         if !self.killed.contains(&i) {
-                            self.check_exits()?;
+                            self.check_exits().await?;
                             return Err(RunError::StreamEnded(self.ids[i].clone()));
                         }
                     }
@@ -305,7 +305,7 @@ impl Session {
                     // The session holds a sender, so the queue never closes.
                     None => return Err(RunError::Unreachable("event queue".into())),
                 },
-                _ = exits.tick() => self.check_exits()?,
+                _ = exits.tick() => self.check_exits().await?,
             }
         }
     }
@@ -326,8 +326,8 @@ impl Session {
     }
 
     /// An error if a node the bench did not kill has ended.
-    pub(crate) fn check_exits(&mut self) -> Result<(), RunError> {
-        match self.cluster.exited().into_iter().next() {
+    pub(crate) async fn check_exits(&mut self) -> Result<(), RunError> {
+        match self.cluster.exited().await.into_iter().next() {
             Some((id, how)) => Err(RunError::NodeExited { id, how }),
             None => Ok(()),
         }

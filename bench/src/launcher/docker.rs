@@ -16,13 +16,13 @@
 //! network of a run are removed when the cluster is stopped or dropped, and on
 //! an interrupt (see [`super::registered_docker_runs`]); `raftrtc cleanup`
 //! sweeps whatever a crashed bench left, by label.
-//!
-//! The [`Launcher`] trait is synchronous; the engine API is async, so each
-//! call runs on the bench's (multi-threaded) runtime via `block_in_place`.
+//! Dropping a cluster that was not stopped spawns its removal on the runtime (a
+//! destructor cannot wait); the run loop always awaits [`Cluster::stop_all`].
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use bollard::Docker;
 use tempfile::TempDir;
 
@@ -36,11 +36,6 @@ use crate::docker::{self, DockerError, Limits, NodeSpec, CONTAINER_CONTROL_DIR};
 const START_CONCURRENCY: usize = 4;
 /// How often [`Cluster::exited`] asks the engine (it is polled often).
 const EXIT_CHECK_EVERY: Duration = Duration::from_millis(250);
-
-/// Runs an engine call from the synchronous launcher interface.
-fn block<F: std::future::Future>(future: F) -> F::Output {
-    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(future))
-}
 
 /// Starts nodes as containers of the node image.
 #[derive(Clone)]
@@ -78,12 +73,13 @@ fn via_gateway(url: &str, gateway: std::net::Ipv4Addr) -> String {
     }
 }
 
+#[async_trait]
 impl Launcher for DockerLauncher {
     fn name(&self) -> &'static str {
         "docker"
     }
 
-    fn launch(&self, spec: &ClusterSpec) -> Result<Box<dyn Cluster>, LaunchError> {
+    async fn launch(&self, spec: &ClusterSpec) -> Result<Box<dyn Cluster>, LaunchError> {
         let run = spec.cluster.clone();
         docker::validate_run_id(&run)?;
         let dir = tempfile::Builder::new()
@@ -106,7 +102,7 @@ impl Launcher for DockerLauncher {
             last_exit_check: Instant::now(),
             stopped: false,
         };
-        let network = block(docker::create_network(&self.docker, &run))?;
+        let network = docker::create_network(&self.docker, &run).await?;
         let url = via_gateway(&spec.signaling_url, network.gateway);
         let spec = ClusterSpec {
             signaling_url: url,
@@ -135,7 +131,7 @@ impl Launcher for DockerLauncher {
             });
         }
         // Dropping `cluster` on an error removes whatever was created.
-        let containers = block(docker::start_nodes(&self.docker, &specs, START_CONCURRENCY))?;
+        let containers = docker::start_nodes(&self.docker, &specs, START_CONCURRENCY).await?;
         for (member, container) in cluster.members.iter().zip(&containers) {
             cluster.log_tasks.push(docker::follow_logs(
                 self.docker.clone(),
@@ -171,27 +167,28 @@ impl DockerCluster {
     }
 }
 
+#[async_trait]
 impl Cluster for DockerCluster {
     fn members(&self) -> &[Member] {
         &self.members
     }
 
-    fn kill(&mut self, id: &str) -> Result<(), LaunchError> {
+    async fn kill(&mut self, id: &str) -> Result<(), LaunchError> {
         let name = self
             .container_of(id)
             .cloned()
             .ok_or_else(|| LaunchError::UnknownNode(id.to_owned()))?;
         self.killed.push(name.clone());
-        block(docker::kill(&self.docker, &name))?;
+        docker::kill(&self.docker, &name).await?;
         Ok(())
     }
 
-    fn exited(&mut self) -> Vec<(String, String)> {
+    async fn exited(&mut self) -> Vec<(String, String)> {
         if self.stopped || self.last_exit_check.elapsed() < EXIT_CHECK_EVERY {
             return Vec::new();
         }
         self.last_exit_check = Instant::now();
-        let Ok(stopped) = block(docker::stopped_containers(&self.docker, &self.run)) else {
+        let Ok(stopped) = docker::stopped_containers(&self.docker, &self.run).await else {
             return Vec::new();
         };
         let mut gone = Vec::new();
@@ -210,12 +207,12 @@ impl Cluster for DockerCluster {
         gone
     }
 
-    fn stop_all(&mut self) {
+    async fn stop_all(&mut self) {
         if self.stopped {
             return;
         }
         self.stopped = true;
-        if let Err(e) = block(docker::remove_run(&self.docker, &self.run)) {
+        if let Err(e) = docker::remove_run(&self.docker, &self.run).await {
             eprintln!("raftrtc: could not remove docker run {}: {e}", self.run);
         }
         for task in self.log_tasks.drain(..) {
@@ -236,8 +233,23 @@ impl Cluster for DockerCluster {
 }
 
 impl Drop for DockerCluster {
+    /// A cluster dropped without [`Cluster::stop_all`] (an error on the way) is removed in the
+    /// background; the interrupt handler and `raftrtc cleanup` cover a runtime that is gone.
     fn drop(&mut self) {
-        self.stop_all();
+        for task in self.log_tasks.drain(..) {
+            task.abort();
+        }
+        if !self.stopped {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                let (docker, run) = (self.docker.clone(), self.run.clone());
+                runtime.spawn(async move {
+                    if let Err(e) = docker::remove_run(&docker, &run).await {
+                        eprintln!("raftrtc: could not remove docker run {run}: {e}");
+                    }
+                    unregister_docker_run(&run);
+                });
+            }
+        }
         unregister_run_dir(&self.dir_path);
     }
 }

@@ -16,46 +16,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use crate::cli::ReplicationArg;
-
-/// Node settings shared by every node of a run (the `raftrtc node` flags).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NodeConfig {
-    /// Election timeout ET in ms.
-    pub election_timeout_ms: u64,
-    /// Heartbeat = ET / ratio.
-    pub heartbeat_ratio: u32,
-    /// Entry pacing.
-    pub replication: ReplicationArg,
-    /// Pre-vote before elections.
-    pub pre_vote: bool,
-    /// Leaders step down without a majority.
-    pub check_quorum: bool,
-    /// The leader's membership poll period in ms (0: on events only).
-    pub membership_poll_ms: u64,
-    /// Followers act on the signaling server's PEER-LEFT for their leader.
-    pub presence_failover: bool,
-    /// The nodes' `--log-level`.
-    pub log_level: String,
-}
-
-impl NodeConfig {
-    /// The default profile (immediate replication, pre-vote, check-quorum
-    /// and PEER-LEFT failover on, membership on events, heartbeat ET/5); the election
-    /// timeout is set per run.
-    pub fn default_profile() -> Self {
-        Self {
-            election_timeout_ms: 0,
-            heartbeat_ratio: 5,
-            replication: ReplicationArg::Immediate,
-            pre_vote: true,
-            check_quorum: true,
-            membership_poll_ms: 0,
-            presence_failover: true,
-            log_level: "info".into(),
-        }
-    }
-}
+use async_trait::async_trait;
+use node::settings::Settings;
 
 /// Everything a launcher needs to start one run's cluster.
 #[derive(Clone, Debug)]
@@ -66,8 +28,10 @@ pub struct ClusterSpec {
     pub cluster: String,
     /// Base URL of the signaling server.
     pub signaling_url: String,
-    /// Node settings.
-    pub node: NodeConfig,
+    /// What every node shares (the election timeout included).
+    pub settings: Settings,
+    /// The nodes' `--log-level`.
+    pub log_level: String,
     /// The run's seed; node `i` gets `seed + i`.
     pub seed: u64,
 }
@@ -139,28 +103,34 @@ pub enum LaunchError {
 }
 
 /// Starts the nodes of one run.
-pub trait Launcher {
+///
+/// Async because launching talks to an engine (Docker's API) or waits for processes; a
+/// launcher never blocks the bench's runtime.
+#[async_trait]
+pub trait Launcher: Send + Sync {
     /// The launcher's name, as written in the CSV's `launcher` column.
     fn name(&self) -> &'static str;
 
     /// Starts `spec.nodes` nodes, paused (Raft not started), each with its
-    /// control socket; returns at once, before the sockets exist.
-    fn launch(&self, spec: &ClusterSpec) -> Result<Box<dyn Cluster>, LaunchError>;
+    /// control socket; returns once they are started, before the sockets exist.
+    async fn launch(&self, spec: &ClusterSpec) -> Result<Box<dyn Cluster>, LaunchError>;
 }
 
-/// The nodes of one run. Dropping it stops every node.
+/// The nodes of one run. Dropping it kills every node (best effort; call
+/// [`Cluster::stop_all`] to wait until they are gone).
+#[async_trait]
 pub trait Cluster: Send {
     /// The nodes, in launch order.
     fn members(&self) -> &[Member];
 
-    /// Kills one node at once (SIGKILL / `docker kill`), without waiting.
-    fn kill(&mut self, id: &str) -> Result<(), LaunchError>;
+    /// Kills one node (SIGKILL / `docker kill`), without waiting for it to be reaped.
+    async fn kill(&mut self, id: &str) -> Result<(), LaunchError>;
 
     /// Nodes that ended on their own since the last call: `(id, how)`.
-    fn exited(&mut self) -> Vec<(String, String)>;
+    async fn exited(&mut self) -> Vec<(String, String)>;
 
     /// Kills and reaps every node that is still there.
-    fn stop_all(&mut self);
+    async fn stop_all(&mut self);
 
     /// Where the logs are (the run directory).
     fn logs_dir(&self) -> &Path;
@@ -169,41 +139,24 @@ pub trait Cluster: Send {
     fn keep_logs(&mut self);
 }
 
-/// The `raftrtc node` flags for node `i` of `spec`.
+/// The `raftrtc node` flags for node `i` of `spec`: the shared [`Settings`], then what is this
+/// node's own.
 pub(crate) fn node_args(spec: &ClusterSpec, i: u32, id: &str, control: &Path) -> Vec<String> {
-    let n = &spec.node;
-    let mut args = vec![
+    let mut args = spec.settings.to_args();
+    args.extend([
         "--id".to_string(),
         id.to_string(),
         "--signaling-url".to_string(),
         spec.signaling_url.clone(),
         "--cluster".to_string(),
         spec.cluster.clone(),
-        "--election-timeout".to_string(),
-        n.election_timeout_ms.to_string(),
-        "--heartbeat-ratio".to_string(),
-        n.heartbeat_ratio.to_string(),
-        "--replication".to_string(),
-        match n.replication {
-            ReplicationArg::Immediate => "immediate",
-            ReplicationArg::Heartbeat => "heartbeat",
-        }
-        .to_string(),
-        "--pre-vote".to_string(),
-        n.pre_vote.to_string(),
-        "--check-quorum".to_string(),
-        n.check_quorum.to_string(),
-        "--membership-poll".to_string(),
-        n.membership_poll_ms.to_string(),
-        "--presence-failover".to_string(),
-        n.presence_failover.to_string(),
         "--control".to_string(),
         control.display().to_string(),
         "--log-level".to_string(),
-        n.log_level.clone(),
+        spec.log_level.clone(),
         "--seed".to_string(),
         spec.seed.wrapping_add(u64::from(i)).to_string(),
-    ];
+    ]);
     if i == 0 {
         args.push("--first".to_string());
     }
@@ -268,4 +221,85 @@ pub fn kill_registered() -> Vec<PathBuf> {
         let _ = process::sigkill(pid);
     }
     registry(&RUN_DIRS).iter().cloned().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+    use node::raft::Replication;
+    use node::settings::Profile;
+
+    use super::*;
+    use crate::cli::{Cli, Command, NodeArgs};
+
+    fn spec(settings: Settings) -> ClusterSpec {
+        ClusterSpec {
+            nodes: 3,
+            cluster: "c1".into(),
+            signaling_url: "http://127.0.0.1:1/".into(),
+            settings,
+            log_level: "debug".into(),
+            seed: 41,
+        }
+    }
+
+    fn parsed(args: Vec<String>) -> NodeArgs {
+        let argv = ["raftrtc".to_string(), "node".to_string()]
+            .into_iter()
+            .chain(args);
+        match Cli::try_parse_from(argv)
+            .expect("the node flags parse")
+            .command
+        {
+            Command::Node(n) => n,
+            other => panic!("not a node command: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn settings_survive_the_trip_through_the_node_command_line() {
+        let odd = Settings {
+            election_timeout_ms: 777,
+            heartbeat_ratio: 3,
+            replication: Replication::Heartbeat,
+            pre_vote: false,
+            check_quorum: true,
+            membership_poll_ms: 40,
+            presence_failover: false,
+        };
+        for settings in [Profile::Default.settings(), Profile::Paper.settings(), odd] {
+            let s = spec(settings.clone());
+            let node = parsed(node_args(&s, 2, "n2", Path::new("/r/n2.sock")));
+            assert_eq!(node.settings, settings);
+            assert_eq!(node.id, "n2");
+            assert_eq!(node.cluster, "c1");
+            assert_eq!(node.seed, Some(43), "node i gets seed + i");
+            assert_eq!(node.log_level, "debug");
+            assert!(!node.first);
+        }
+    }
+
+    #[test]
+    fn only_the_first_node_bootstraps() {
+        let s = spec(Settings::default());
+        assert!(parsed(node_args(&s, 0, "n0", Path::new("/r/n0.sock"))).first);
+        assert!(!parsed(node_args(&s, 1, "n1", Path::new("/r/n1.sock"))).first);
+    }
+
+    #[test]
+    fn a_node_without_settings_flags_gets_the_default_profile() {
+        let node = parsed(
+            [
+                "--id",
+                "a",
+                "--signaling-url",
+                "http://x/",
+                "--control",
+                "/c",
+            ]
+            .map(String::from)
+            .to_vec(),
+        );
+        assert_eq!(node.settings, Profile::Default.settings());
+    }
 }

@@ -11,11 +11,12 @@
 //! or dropped.
 
 use std::fs::File;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 
+use async_trait::async_trait;
 use tempfile::TempDir;
+use tokio::process::{Child, Command};
 
 use super::{
     node_args, register_child, register_run_dir, unregister_child, unregister_run_dir, Cluster,
@@ -43,12 +44,13 @@ impl ProcessLauncher {
     }
 }
 
+#[async_trait]
 impl Launcher for ProcessLauncher {
     fn name(&self) -> &'static str {
         "process"
     }
 
-    fn launch(&self, spec: &ClusterSpec) -> Result<Box<dyn Cluster>, LaunchError> {
+    async fn launch(&self, spec: &ClusterSpec) -> Result<Box<dyn Cluster>, LaunchError> {
         let dir = tempfile::Builder::new()
             .prefix("raftrtc-run-")
             .tempdir()
@@ -84,7 +86,8 @@ impl Launcher for ProcessLauncher {
                 .args(node_args(spec, i as u32, &id, &control))
                 .stdin(Stdio::null())
                 .stdout(out)
-                .stderr(err);
+                .stderr(err)
+                .kill_on_drop(true);
             die_with_parent(&mut cmd);
             // Dropping `cluster` on an error below kills what already runs.
             let child = cmd.spawn().map_err(|source| LaunchError::Spawn {
@@ -92,9 +95,12 @@ impl Launcher for ProcessLauncher {
                 exe: self.exe.clone(),
                 source,
             })?;
-            register_child(child.id());
+            // A child just spawned has not been reaped: its id is there.
+            let pid = child.id().unwrap_or_default();
+            register_child(pid);
             cluster.children.push(Node {
                 id: id.clone(),
+                pid,
                 child,
                 state: NodeState::Running,
             });
@@ -157,6 +163,8 @@ enum NodeState {
 #[derive(Debug)]
 struct Node {
     id: String,
+    /// Kept apart from `child`, which forgets its id once reaped.
+    pid: u32,
     child: Child,
     state: NodeState,
 }
@@ -171,19 +179,20 @@ pub struct ProcessCluster {
     dir_path: PathBuf,
 }
 
+#[async_trait]
 impl Cluster for ProcessCluster {
     fn members(&self) -> &[Member] {
         &self.members
     }
 
-    fn kill(&mut self, id: &str) -> Result<(), LaunchError> {
+    async fn kill(&mut self, id: &str) -> Result<(), LaunchError> {
         let node = self
             .children
             .iter_mut()
             .find(|n| n.id == id)
             .ok_or_else(|| LaunchError::UnknownNode(id.to_string()))?;
         if node.state == NodeState::Running {
-            sigkill(node.child.id()).map_err(|source| LaunchError::Kill {
+            sigkill(node.pid).map_err(|source| LaunchError::Kill {
                 id: id.to_string(),
                 source,
             })?;
@@ -192,14 +201,14 @@ impl Cluster for ProcessCluster {
         Ok(())
     }
 
-    fn exited(&mut self) -> Vec<(String, String)> {
+    async fn exited(&mut self) -> Vec<(String, String)> {
         let mut gone = Vec::new();
         for node in &mut self.children {
             if node.state != NodeState::Running {
                 continue;
             }
             if let Ok(Some(status)) = node.child.try_wait() {
-                unregister_child(node.child.id());
+                unregister_child(node.pid);
                 node.state = NodeState::Exited;
                 gone.push((node.id.clone(), status.to_string()));
             }
@@ -207,18 +216,18 @@ impl Cluster for ProcessCluster {
         gone
     }
 
-    fn stop_all(&mut self) {
+    async fn stop_all(&mut self) {
         for node in &mut self.children {
             if node.state == NodeState::Reaped {
                 continue;
             }
             if matches!(node.state, NodeState::Running | NodeState::Killed) {
                 // Best effort: an error here means the process is gone.
-                let _ = sigkill(node.child.id());
+                let _ = sigkill(node.pid);
             }
-            unregister_child(node.child.id());
             // Bounded: the process was SIGKILLed (or already ended).
-            let _ = node.child.wait();
+            let _ = node.child.wait().await;
+            unregister_child(node.pid);
             node.state = NodeState::Reaped;
         }
     }
@@ -235,59 +244,39 @@ impl Cluster for ProcessCluster {
 }
 
 impl Drop for ProcessCluster {
+    /// Kills what still runs without waiting: tokio reaps the children in the background.
     fn drop(&mut self) {
-        self.stop_all();
+        for node in &self.children {
+            if matches!(node.state, NodeState::Running | NodeState::Killed) {
+                let _ = sigkill(node.pid);
+            }
+            unregister_child(node.pid);
+        }
         unregister_run_dir(&self.dir_path);
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use node::settings::Settings;
+
     use super::*;
-    use crate::cli::ReplicationArg;
-    use crate::launcher::NodeConfig;
 
     fn spec(nodes: u32) -> ClusterSpec {
         ClusterSpec {
             nodes,
             cluster: "c1".into(),
             signaling_url: "http://127.0.0.1:1/".into(),
-            node: NodeConfig {
-                election_timeout_ms: 250,
-                heartbeat_ratio: 5,
-                replication: ReplicationArg::Heartbeat,
-                pre_vote: false,
-                check_quorum: true,
-                membership_poll_ms: 100,
-                presence_failover: false,
-                log_level: "info".into(),
-            },
+            settings: Settings::default(),
+            log_level: "info".into(),
             seed: 41,
         }
     }
 
-    #[test]
-    fn only_the_first_node_bootstraps_and_seeds_differ() {
-        let s = spec(3);
-        let a0 = node_args(&s, 0, "n0", Path::new("/r/n0.sock"));
-        let a2 = node_args(&s, 2, "n2", Path::new("/r/n2.sock"));
-        assert!(a0.contains(&"--first".to_string()));
-        assert!(!a2.contains(&"--first".to_string()));
-        let after = |args: &[String], flag: &str| {
-            let i = args.iter().position(|a| a == flag).unwrap();
-            args[i + 1].clone()
-        };
-        assert_eq!(after(&a0, "--seed"), "41");
-        assert_eq!(after(&a2, "--seed"), "43");
-        assert_eq!(after(&a2, "--replication"), "heartbeat");
-        assert_eq!(after(&a2, "--pre-vote"), "false");
-        assert_eq!(after(&a2, "--membership-poll"), "100");
-        assert_eq!(after(&a2, "--presence-failover"), "false");
-        assert_eq!(after(&a2, "--cluster"), "c1");
-    }
-
-    #[test]
-    fn children_are_killed_and_reaped_and_logs_kept_on_request() {
+    #[tokio::test]
+    async fn children_are_killed_and_reaped_and_logs_kept_on_request() {
         // A script stands in for `raftrtc`: it logs its arguments and sleeps.
         let dir = tempfile::tempdir().unwrap();
         let script = dir.path().join("fake-node");
@@ -295,7 +284,7 @@ mod tests {
         std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .unwrap();
         let launcher = ProcessLauncher::with_program(script);
-        let mut cluster = launcher.launch(&spec(3)).unwrap();
+        let mut cluster = launcher.launch(&spec(3)).await.unwrap();
         assert_eq!(cluster.members().len(), 3);
         assert!(cluster.members()[1].control.ends_with("n1.sock"));
         let log_of_n0 = cluster.members()[0].log.clone();
@@ -303,37 +292,41 @@ mod tests {
             if std::fs::metadata(&log_of_n0).is_ok_and(|m| m.len() > 0) {
                 break;
             }
-            std::thread::sleep(std::time::Duration::from_millis(10));
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        cluster.kill("n1").unwrap();
-        assert!(cluster.kill("n9").is_err());
-        assert!(cluster.exited().is_empty(), "a killed node is not a crash");
+        cluster.kill("n1").await.unwrap();
+        assert!(cluster.kill("n9").await.is_err());
+        assert!(
+            cluster.exited().await.is_empty(),
+            "a killed node is not a crash"
+        );
         cluster.keep_logs();
         let kept = cluster.logs_dir().to_path_buf();
-        cluster.stop_all();
+        cluster.stop_all().await;
         drop(cluster);
         assert!(kept.join("n0.log").exists());
         let log = std::fs::read_to_string(kept.join("n0.log")).unwrap();
-        assert!(log.starts_with("started node --id n0"), "{log}");
+        assert!(log.starts_with("started node --election-timeout"), "{log}");
+        assert!(log.contains("--id n0"), "{log}");
         std::fs::remove_dir_all(kept).unwrap();
     }
 
-    #[test]
-    fn a_node_that_ends_on_its_own_is_reported_once() {
+    #[tokio::test]
+    async fn a_node_that_ends_on_its_own_is_reported_once() {
         let launcher = ProcessLauncher::with_program(PathBuf::from("/bin/false"));
-        let mut cluster = launcher.launch(&spec(1)).unwrap();
+        let mut cluster = launcher.launch(&spec(1)).await.unwrap();
         let dir = cluster.logs_dir().to_path_buf();
         let mut gone = Vec::new();
         for _ in 0..200 {
-            gone.extend(cluster.exited());
+            gone.extend(cluster.exited().await);
             if !gone.is_empty() {
                 break;
             }
-            std::thread::sleep(std::time::Duration::from_millis(10));
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
         assert_eq!(gone.len(), 1);
         assert_eq!(gone[0].0, "n0");
-        assert!(cluster.exited().is_empty());
+        assert!(cluster.exited().await.is_empty());
         drop(cluster);
         assert!(!dir.exists(), "the run directory goes unless kept");
     }

@@ -18,6 +18,36 @@ pub enum Replication {
     Heartbeat,
 }
 
+impl Replication {
+    /// The name used on the command line and in result files.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Replication::Immediate => "immediate",
+            Replication::Heartbeat => "heartbeat",
+        }
+    }
+}
+
+impl std::fmt::Display for Replication {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Replication {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "immediate" => Ok(Replication::Immediate),
+            "heartbeat" => Ok(Replication::Heartbeat),
+            _ => Err(format!(
+                "`{s}` is not a replication pacing (immediate or heartbeat)"
+            )),
+        }
+    }
+}
+
 /// Configuration of one node's Raft core.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -112,6 +142,14 @@ mod tests {
         let c = Config::new("a");
         assert_eq!(c.validate(), Ok(()));
         assert_eq!(c.heartbeat_interval(), Duration::from_millis(50));
+    }
+
+    #[test]
+    fn replication_names_round_trip() {
+        for r in [Replication::Immediate, Replication::Heartbeat] {
+            assert_eq!(r.to_string().parse::<Replication>(), Ok(r));
+        }
+        assert!("eager".parse::<Replication>().is_err());
     }
 
     #[test]

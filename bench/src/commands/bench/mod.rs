@@ -1,0 +1,17 @@
+//! The one benchmark loop every experiment subcommand shares, split by job:
+//!
+//! - [`options`]: the flags resolved into [`Options`] (profile, plan, defaults, validation);
+//! - [`run`]: the run loop, one run after another, a CSV row appended after each, the summary;
+//! - [`interrupt`]: Ctrl-C / SIGTERM kill every node before the bench exits;
+//! - [`row`]: what a run produced, mapped to its CSV row.
+//!
+//! Exit status: 0 if every run was `ok`, 1 if any was not (or something failed at run time),
+//! 2 for a usage error found before anything started (see [`super::UsageError`]).
+
+mod interrupt;
+mod options;
+mod row;
+mod run;
+
+pub use options::{Defaults, Options};
+pub use run::run_plan;
