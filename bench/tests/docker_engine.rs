@@ -11,9 +11,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bench::docker;
+use bench::launcher::docker::container_node_args;
+use bench::launcher::ClusterSpec;
 use bollard::query_parameters::InspectContainerOptions;
 use node::control::ControlClient;
 use node::raft::Role;
+use node::settings::Settings;
 
 /// Cluster tests take turns: elections on a 2-core machine are timing-sensitive.
 static CLUSTERS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -63,31 +66,17 @@ fn run_id(name: &str) -> String {
     format!("t{}-{name}-{nanos}", std::process::id())
 }
 
-/// The flags of node `i` in a container.
+/// The flags of node `i` in a container, as the Docker launcher gives them.
 fn node_args(i: usize, signaling: SocketAddr, cluster: &str) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "--id",
-        &format!("n{i}"),
-        "--signaling-url",
-        &format!("http://{signaling}/"),
-        "--cluster",
-        cluster,
-        "--bind-ip",
-        "0.0.0.0",
-        "--election-timeout",
-        "250",
-        "--control",
-        &format!("{}/control.sock", docker::CONTAINER_CONTROL_DIR),
-        "--log-level",
-        "info",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    if i == 0 {
-        args.push("--first".to_owned());
-    }
-    args
+    let spec = ClusterSpec {
+        nodes: 1 + i as u32,
+        cluster: cluster.to_owned(),
+        signaling_url: format!("http://{signaling}/"),
+        settings: Settings::default(),
+        log_level: "info".to_owned(),
+        seed: 1,
+    };
+    container_node_args(&spec, i as u32)
 }
 
 /// Removes the run and checks that nothing with its label is left.

@@ -60,6 +60,15 @@ impl DockerLauncher {
     }
 }
 
+/// The `raftrtc node` flags of node `i` inside its container: its control socket in the
+/// bind-mounted directory, WebRTC on every interface of the container.
+pub fn container_node_args(spec: &ClusterSpec, i: u32) -> Vec<String> {
+    let control = Path::new(CONTAINER_CONTROL_DIR).join("control.sock");
+    let mut args = node_args(spec, i, &super::node_id(i), &control);
+    args.extend(["--bind-ip".to_string(), "0.0.0.0".to_string()]);
+    args
+}
+
 /// `http://0.0.0.0:9000/` with the host replaced by `gateway`.
 fn via_gateway(url: &str, gateway: std::net::Ipv4Addr) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -108,13 +117,11 @@ impl Launcher for DockerLauncher {
             signaling_url: url,
             ..spec.clone()
         };
-        let container_control = Path::new(CONTAINER_CONTROL_DIR).join("control.sock");
         let mut specs = Vec::new();
         for (i, id) in spec.ids().into_iter().enumerate() {
             let host_dir = dir_path.join(&id);
             std::fs::create_dir(&host_dir).map_err(LaunchError::RunDir)?;
-            let mut args = node_args(&spec, i as u32, &id, &container_control);
-            args.extend(["--bind-ip".to_string(), "0.0.0.0".to_string()]);
+            let args = container_node_args(&spec, i as u32);
             specs.push(NodeSpec {
                 run: run.clone(),
                 node: i,

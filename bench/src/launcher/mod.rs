@@ -39,8 +39,13 @@ pub struct ClusterSpec {
 impl ClusterSpec {
     /// The node ids of this run, in launch order.
     pub fn ids(&self) -> Vec<String> {
-        (0..self.nodes).map(|i| format!("n{i}")).collect()
+        (0..self.nodes).map(node_id).collect()
     }
+}
+
+/// The id of node `i` of a run.
+pub fn node_id(i: u32) -> String {
+    format!("n{i}")
 }
 
 /// One launched node, as the experiments see it.
@@ -141,7 +146,7 @@ pub trait Cluster: Send {
 
 /// The `raftrtc node` flags for node `i` of `spec`: the shared [`Settings`], then what is this
 /// node's own.
-pub(crate) fn node_args(spec: &ClusterSpec, i: u32, id: &str, control: &Path) -> Vec<String> {
+pub fn node_args(spec: &ClusterSpec, i: u32, id: &str, control: &Path) -> Vec<String> {
     let mut args = spec.settings.to_args();
     args.extend([
         "--id".to_string(),
