@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use bench::docker;
 use bollard::query_parameters::InspectContainerOptions;
 use node::control::ControlClient;
-use node::raft::Role;
+use raftrtc_raft::Role;
 
 /// Cluster tests take turns: elections on a 2-core machine are timing-sensitive.
 static CLUSTERS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

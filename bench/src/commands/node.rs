@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use node::mesh::MeshConfig;
-use node::raft;
 use node::runtime::{self, NodeConfig};
 
 use crate::cli::{NodeArgs, ReplicationArg};
@@ -54,12 +53,12 @@ fn init_logging(level: &str) -> anyhow::Result<()> {
 
 /// Turns the flags into a validated node configuration (usage errors here).
 fn node_config(args: NodeArgs) -> anyhow::Result<NodeConfig> {
-    let mut raft_cfg = raft::Config::new(args.id.clone());
+    let mut raft_cfg = raftrtc_raft::Config::new(args.id.clone());
     raft_cfg.election_timeout = Duration::from_millis(args.election_timeout);
     raft_cfg.heartbeat_ratio = args.heartbeat_ratio;
     raft_cfg.replication = match args.replication {
-        ReplicationArg::Immediate => raft::Replication::Immediate,
-        ReplicationArg::Heartbeat => raft::Replication::Heartbeat,
+        ReplicationArg::Immediate => raftrtc_raft::Replication::Immediate,
+        ReplicationArg::Heartbeat => raftrtc_raft::Replication::Heartbeat,
     };
     raft_cfg.pre_vote = args.pre_vote;
     raft_cfg.check_quorum = args.check_quorum;

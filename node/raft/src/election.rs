@@ -14,7 +14,7 @@
 //! - a follower told by a failure detector that its leader is gone
 //!   ([`Raft::peer_departed`]) campaigns within a heartbeat interval.
 
-use super::{
+use crate::{
     Event, LogIndex, Message, NodeId, Raft, RaftError, RequestVote, Role, Storage, Term,
     VoteResponse,
 };
@@ -275,7 +275,7 @@ impl<S: Storage> Raft<S> {
             .then(|| self.now + self.cfg.election_timeout);
         self.reset_progress();
         // A no-op of the new term lets the leader commit everything before it.
-        self.append_new(super::EntryKind::Noop)?;
+        self.append_new(crate::EntryKind::Noop)?;
         self.maybe_commit()
     }
 
