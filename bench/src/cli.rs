@@ -291,8 +291,9 @@ pub struct NodeArgs {
     /// Milliseconds between the leader's membership checks (0: on events only).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=60_000))]
     pub membership_poll: u64,
-    /// On a PEER-LEFT for its leader, a follower campaigns within a heartbeat
-    /// instead of an election timeout (false: timers only, as Raft.js).
+    /// On a PEER-LEFT for its leader, followers campaign in member order, each
+    /// after (rank + 1) x ET/25 instead of an election timeout (false: timers
+    /// only, as Raft.js).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub presence_failover: bool,
     /// Path of the control socket (Unix, mode 0600).
