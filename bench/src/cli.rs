@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use node::raft::Replication;
 use node::settings::{Profile, Settings};
+use raftrtc_raft::Replication;
 
 use crate::matrix::{parse_kill, parse_messages, parse_sizes, parse_timeouts_ms, TestKind};
 

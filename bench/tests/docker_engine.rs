@@ -15,8 +15,8 @@ use bench::launcher::docker::container_node_args;
 use bench::launcher::ClusterSpec;
 use bollard::query_parameters::InspectContainerOptions;
 use node::control::ControlClient;
-use node::raft::Role;
 use node::settings::Settings;
+use raftrtc_raft::Role;
 
 /// Cluster tests take turns: elections on a 2-core machine are timing-sensitive.
 static CLUSTERS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use node::control::protocol::Status;
 use node::control::ControlClient;
-use node::raft::Role;
+use raftrtc_raft::Role;
 use signaling::{Server, ServerConfig, ServerHandle};
 
 const ET_MS: u64 = 250;

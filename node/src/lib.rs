@@ -1,8 +1,6 @@
-//! One raftrtc node: the sans-IO Raft core and everything that wraps it.
+//! One raftrtc node: everything that wraps the sans-IO Raft core
+//! ([`raftrtc_raft`]) into a process.
 //!
-//! - [`raft`]: the deterministic Raft core (no I/O, no async, no clock);
-//! - [`sim`]: a seeded simulator that drives several cores through a faulty
-//!   network and checks Raft's safety properties after every step;
 //! - [`mesh`]: WebRTC data-channel connections to every peer;
 //! - [`wire`]: the encoding of Raft messages on a data channel;
 //! - [`storage`]: durable storage for the core (term, vote, log);
@@ -14,9 +12,7 @@
 pub mod clock;
 pub mod control;
 pub mod mesh;
-pub mod raft;
 pub mod runtime;
 pub mod settings;
-pub mod sim;
 pub mod storage;
 pub mod wire;

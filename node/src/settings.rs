@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use crate::raft::{self, Replication};
+use raftrtc_raft::{self as raft, Replication};
 
 /// A named preset of [`Settings`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]

@@ -8,7 +8,7 @@
 //! encoding coexist. The sender is never part of the bytes: the receiver
 //! takes it from the data channel the message arrived on.
 
-use crate::raft::Message;
+use raftrtc_raft::Message;
 
 /// The current encoding version.
 pub const VERSION: u8 = 1;
@@ -63,7 +63,7 @@ pub fn decode(bytes: &[u8], limit: usize) -> Result<Message, WireError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::raft::{AppendEntries, Entry, EntryKind, RequestVote};
+    use raftrtc_raft::{AppendEntries, Entry, EntryKind, RequestVote};
 
     #[test]
     fn messages_round_trip() {

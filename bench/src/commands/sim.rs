@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use node::sim::{run_many, run_schedule, SimOptions};
+use raftrtc_raft::sim::{run_many, run_schedule, SimOptions};
 
 use crate::cli::SimArgs;
 

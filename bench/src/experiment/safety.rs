@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 
-use node::raft::Role;
+use raftrtc_raft::Role;
 
 use crate::control_client::Status;
 

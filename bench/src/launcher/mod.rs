@@ -231,8 +231,8 @@ pub fn kill_registered() -> Vec<PathBuf> {
 #[cfg(test)]
 mod tests {
     use clap::Parser;
-    use node::raft::Replication;
     use node::settings::Profile;
+    use raftrtc_raft::Replication;
 
     use super::*;
     use crate::cli::{Cli, Command, NodeArgs};

@@ -26,9 +26,8 @@
 
 use std::collections::BTreeMap;
 
+use raftrtc_raft::{LogIndex, NodeId, Role, Term};
 use serde::{Deserialize, Serialize};
-
-use crate::raft::{LogIndex, NodeId, Role, Term};
 
 /// Longest accepted request line, in bytes.
 pub const MAX_LINE_BYTES: usize = 1024 * 1024;

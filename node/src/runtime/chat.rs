@@ -12,13 +12,13 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use tokio::sync::oneshot;
-
-use crate::control::protocol::{Response, Submitted};
-use crate::raft::{
+use raftrtc_raft::{
     ClientOutcome, ClientReply, Command, CommandResult, LogIndex, ProposeError, Raft, RequestId,
     Role, Storage,
 };
+use tokio::sync::oneshot;
+
+use crate::control::protocol::{Response, Submitted};
 
 /// The key the chat appends to.
 pub const CHAT_KEY: &str = "chat";

@@ -4,13 +4,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::mesh::MeshConfig;
-use crate::raft;
 
 /// The configuration of one node process.
 #[derive(Clone, Debug)]
 pub struct NodeConfig {
     /// The Raft core's knobs (its `id` is the node's id).
-    pub raft: raft::Config,
+    pub raft: raftrtc_raft::Config,
     /// Base URL of the PeerJS signaling server.
     pub signaling_url: String,
     /// The cluster (PeerJS key).
@@ -21,8 +20,10 @@ pub struct NodeConfig {
     /// pending, as Raft.js polled the peer list.
     pub membership_poll: Option<Duration>,
     /// Treat a PEER-LEFT from signaling as a failure detector: followers whose
-    /// leader left campaign within a heartbeat interval instead of an election
-    /// timeout ([`raft::Raft::peer_departed`]). Off reproduces Raft.js, which
+    /// leader left campaign in member order, each after `(rank + 1) · ET/25`
+    /// (`rank`: its place among the members not reported gone), instead of
+    /// after an election timeout of silence
+    /// ([`raftrtc_raft::Raft::peer_departed`]). Off reproduces Raft.js, which
     /// noticed a dead leader by its timers only.
     pub presence_failover: bool,
     /// The control socket.

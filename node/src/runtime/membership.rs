@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::raft::{MembershipError, NodeId, Raft, Role, Storage};
+use raftrtc_raft::{MembershipError, NodeId, Raft, Role, Storage};
 
 /// What the driver asked for, for logging.
 #[derive(Debug, PartialEq, Eq)]
@@ -65,7 +65,7 @@ pub fn change_pending<S: Storage>(raft: &Raft<S>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::raft::{Config, MemStorage};
+    use raftrtc_raft::{Config, MemStorage};
     use rand::SeedableRng;
     use std::time::Duration;
 

@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use raftrtc_raft::{Event, MemStorage, Message, Raft, RaftError, Role, Storage, StorageError};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use signaling::{Client, ClientConfig, ClientEvent, Relay};
@@ -26,7 +27,6 @@ use crate::clock::monotonic_ns;
 use crate::control::protocol::{Command, EventLine, NodeEvent, Response, Status};
 use crate::control::{ControlRequest, ControlServer};
 use crate::mesh::{Mesh, MeshEvent, SignalKind};
-use crate::raft::{self, Event, MemStorage, Message, Raft, Storage};
 use crate::wire;
 
 pub use config::NodeConfig;
@@ -47,10 +47,10 @@ pub enum NodeError {
     Mesh(#[from] crate::mesh::MeshError),
     /// The Raft core failed (storage): the node stops rather than lie.
     #[error("raft: {0}")]
-    Raft(#[from] raft::RaftError),
+    Raft(#[from] RaftError),
     /// The durable storage could not be opened.
     #[error("storage: {0}")]
-    Storage(#[from] raft::StorageError),
+    Storage(#[from] StorageError),
 }
 
 type DynStorage = Box<dyn Storage + Send>;
@@ -464,13 +464,13 @@ impl Node {
             for event in out.events {
                 let node_event = match event {
                     Event::RoleChanged { role, term } => {
-                        if role == raft::Role::Candidate {
+                        if role == Role::Candidate {
                             self.counters.elections += 1;
                         }
                         NodeEvent::RoleChanged { role, term }
                     }
                     Event::TermChanged { term } => {
-                        if raft.role() == raft::Role::Candidate {
+                        if raft.role() == Role::Candidate {
                             self.counters.elections += 1;
                         }
                         NodeEvent::TermChanged { term }
@@ -537,10 +537,10 @@ impl Node {
     }
 }
 
-fn command_size(command: &raft::Command) -> usize {
+fn command_size(command: &raftrtc_raft::Command) -> usize {
     match command {
-        raft::Command::Get { key } => key.len(),
-        raft::Command::Set { key, value } => key.len() + value.len(),
-        raft::Command::SeqAppend { key, value, .. } => key.len() + value.len(),
+        raftrtc_raft::Command::Get { key } => key.len(),
+        raftrtc_raft::Command::Set { key, value } => key.len() + value.len(),
+        raftrtc_raft::Command::SeqAppend { key, value, .. } => key.len() + value.len(),
     }
 }

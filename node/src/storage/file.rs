@@ -9,10 +9,10 @@ use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use raftrtc_raft::{Entry, HardState, LogIndex, Storage, StorageError};
 use tracing::warn;
 
 use super::crc32::crc32;
-use crate::raft::{Entry, HardState, LogIndex, Storage, StorageError};
 
 /// The largest record payload (one serialized entry) written or accepted.
 /// A length above this on disk is corruption, never an allocation.

@@ -1,11 +1,11 @@
 //! Durable storage for the Raft core: what `--data-dir` writes.
 //!
-//! The core ([`crate::raft`]) persists through the [`crate::raft::Storage`]
+//! The core ([`raftrtc_raft`]) persists through the [`raftrtc_raft::Storage`]
 //! trait *before* it sends anything that depends on the write (a vote, an
 //! AppendEntries acknowledgement). [`FileStorage`] makes "persisted" mean "on
 //! disk": every call that changes state is fsynced before it returns, so a node
 //! killed at any instant never has acknowledged what it then forgets. Without
-//! `--data-dir` the node runs on [`crate::raft::MemStorage`], and a restart is a
+//! `--data-dir` the node runs on [`raftrtc_raft::MemStorage`], and a restart is a
 //! brand-new server.
 //!
 //! # Files in the data directory
@@ -28,7 +28,7 @@
 //! ```text
 //! len u32 | crc32(len bytes) u32 | crc32(payload) u32 | payload (len bytes)
 //! ```
-//! The payload is the `serde_json` encoding of one [`crate::raft::Entry`]
+//! The payload is the `serde_json` encoding of one [`raftrtc_raft::Entry`]
 //! (entries are small; JSON keeps the file inspectable with `strings`), at
 //! most [`MAX_RECORD_LEN`] bytes. The length has its own checksum so that a
 //! damaged length is caught *before* it is trusted: it can neither make the
@@ -42,7 +42,7 @@
 //! (or the file ends in zeros, as some filesystems leave after a crash).
 //! Anything else — a checksum mismatch followed by more data, an oversized
 //! length, undecodable JSON, entries not numbered 1, 2, 3, ... or a term going
-//! down, a bad magic or version — is [`crate::raft::StorageError::Corrupt`]
+//! down, a bad magic or version — is [`raftrtc_raft::StorageError::Corrupt`]
 //! naming the file and byte offset: the node refuses to start rather than
 //! silently forget entries it may have acknowledged. Damage confined to the last
 //! record is indistinguishable from a torn write and is treated as one.

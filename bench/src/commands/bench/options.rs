@@ -258,7 +258,7 @@ mod tests {
             Defaults::single(),
         )
         .unwrap();
-        assert_eq!(o.node.replication, node::raft::Replication::Immediate);
+        assert_eq!(o.node.replication, raftrtc_raft::Replication::Immediate);
         assert_eq!(o.node.heartbeat_ratio, 10);
         assert!(!o.node.pre_vote, "the rest of the paper profile stays");
     }

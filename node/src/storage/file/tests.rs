@@ -2,12 +2,12 @@
 
 use std::time::{Duration, Instant};
 
+use raftrtc_raft::{Command, Config, EntryKind, Raft, Term};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tempfile::TempDir;
 
 use super::*;
-use crate::raft::{Command, Config, EntryKind, Raft, Term};
 
 fn noop(term: Term, index: LogIndex) -> Entry {
     Entry {
@@ -429,14 +429,14 @@ fn a_raft_core_restarted_on_file_storage_keeps_term_vote_and_log() {
     assert_eq!(raft.log().entries(), log.as_slice());
     // It campaigns again, wins alone, and re-applies the command.
     let mut now = Duration::ZERO;
-    while raft.role() != crate::raft::Role::Leader && now < Duration::from_secs(5) {
+    while raft.role() != raftrtc_raft::Role::Leader && now < Duration::from_secs(5) {
         now += Duration::from_millis(10);
         raft.tick(now).unwrap();
     }
     assert!(raft.term() > term);
     assert!(matches!(
         raft.state().get("k"),
-        Some(crate::raft::Value::Text(v)) if v == "v"
+        Some(raftrtc_raft::Value::Text(v)) if v == "v"
     ));
 }
 

@@ -1,4 +1,10 @@
-//! A sans-IO, deterministic Raft core.
+//! A sans-IO, deterministic Raft core, and the simulator that checks it.
+//!
+//! This crate does no I/O and depends on no async runtime, network or file
+//! system crate: the `node` crate wraps it with WebRTC, a control socket and
+//! file storage. The core's types live at the crate root; [`sim`] drives many
+//! cores through a faulty simulated network and checks Raft's safety
+//! properties after every step.
 //!
 //! [`Raft`] does no I/O, runs no tasks and reads no clock. The node feeds it
 //! the current time (a monotonic `Duration` since any origin), incoming
@@ -55,6 +61,7 @@ pub mod log;
 pub mod membership;
 pub mod message;
 mod replication;
+pub mod sim;
 pub mod state_machine;
 pub mod storage;
 

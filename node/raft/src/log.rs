@@ -1,17 +1,17 @@
 //! The replicated log: entries and the in-memory view the core works on.
 //!
 //! The core keeps the whole log in memory (the papers' logs are small: a few
-//! thousand entries at most); [`super::storage::Storage`] only persists it.
+//! thousand entries at most); [`crate::storage::Storage`] only persists it.
 //! There is no compaction: index `i` lives at position `i - 1`.
 
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use super::hash::stable_hash;
-use super::membership::MembershipChange;
-use super::message::{LogIndex, NodeId, RequestId, Term};
-use super::state_machine::Command;
+use crate::hash::stable_hash;
+use crate::membership::MembershipChange;
+use crate::message::{LogIndex, NodeId, RequestId, Term};
+use crate::state_machine::Command;
 
 /// One log entry.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -5,7 +5,7 @@
 //! duplicates, delays and reorders messages and partitions and heals, crashes
 //! and restarts (a restart keeps only what the core persisted), clients
 //! issuing `set`, `get` and `seqAppend` with retries, servers added and
-//! removed, and a failure detector ([`Raft::peer_departed`](crate::raft::Raft::peer_departed))
+//! removed, and a failure detector ([`Raft::peer_departed`](crate::Raft::peer_departed))
 //! that tells survivors of a crash only sometimes and reports live servers
 //! gone now and then. Options (pre-vote, check-quorum, replication mode, batch size) and
 //! fault rates are drawn per seed, so both the default and the papers' profile
@@ -20,7 +20,7 @@
 //! papers' pacing, two heartbeats per log entry: its one-entry-per-heartbeat
 //! catch-up is slow by design).
 //!
-//! Replay a seed with `RAFTRTC_SIM_SEED=<seed> cargo test -p node --test
+//! Replay a seed with `RAFTRTC_SIM_SEED=<seed> cargo test -p raftrtc-raft --test
 //! simulation -- --nocapture`, or `raftrtc sim --seed <seed>`.
 
 mod checker;
@@ -106,7 +106,7 @@ impl Violation {
     /// The command that replays this seed.
     pub fn replay_command(&self) -> String {
         format!(
-            "RAFTRTC_SIM_SEED={} cargo test -p node --test simulation -- --nocapture",
+            "RAFTRTC_SIM_SEED={} cargo test -p raftrtc-raft --test simulation -- --nocapture",
             self.seed
         )
     }

@@ -1,13 +1,13 @@
 //! Thousands of seeded simulated schedules, every property checked after
 //! every step.
 //!
-//! - `cargo test -p node --test simulation` runs 2,000 schedules;
+//! - `cargo test -p raftrtc-raft --test simulation` runs 2,000 schedules;
 //! - `RAFTRTC_SIM_SCHEDULES=100000` runs more (a longer soak);
 //! - `RAFTRTC_SIM_SEED=<seed>` replays one seed (or starts there).
 
 use std::io::Write;
 
-use node::sim::{run_many, SimOptions};
+use raftrtc_raft::sim::{run_many, SimOptions};
 
 fn env_u64(name: &str) -> Option<u64> {
     let value = std::env::var(name).ok()?;
@@ -57,8 +57,8 @@ fn seeded_schedules_keep_raft_safe_and_live() {
 #[test]
 fn the_same_seed_replays_the_same_schedule() {
     let opts = SimOptions::default();
-    let a = node::sim::run_schedule(42, &opts).expect("seed 42 passes");
-    let b = node::sim::run_schedule(42, &opts).expect("seed 42 passes");
+    let a = raftrtc_raft::sim::run_schedule(42, &opts).expect("seed 42 passes");
+    let b = raftrtc_raft::sim::run_schedule(42, &opts).expect("seed 42 passes");
     assert_eq!(
         (a.steps, a.messages, a.committed),
         (b.steps, b.messages, b.committed)

@@ -12,9 +12,11 @@
 //! - with check-quorum, a leader steps down after an ET without hearing from a
 //!   majority, and voters ignore vote requests while they hear from a leader;
 //! - a follower told by a failure detector that its leader is gone
-//!   ([`Raft::peer_departed`]) campaigns within a heartbeat interval.
+//!   ([`Raft::peer_departed`]) campaigns after `(rank + 1) · ET/25`, `rank`
+//!   being its place in member order among those not reported gone, so the
+//!   survivors take turns.
 
-use super::{
+use crate::{
     Event, LogIndex, Message, NodeId, Raft, RaftError, RequestVote, Role, Storage, Term,
     VoteResponse,
 };
@@ -275,7 +277,7 @@ impl<S: Storage> Raft<S> {
             .then(|| self.now + self.cfg.election_timeout);
         self.reset_progress();
         // A no-op of the new term lets the leader commit everything before it.
-        self.append_new(super::EntryKind::Noop)?;
+        self.append_new(crate::EntryKind::Noop)?;
         self.maybe_commit()
     }
 

@@ -8,13 +8,13 @@
 //! - `one_in_flight/N`: the papers' chat client, one command at a time, each
 //!   applied on the leader before the next (latency-bound).
 //!
-//! Run: `cargo bench -p node --bench core_throughput`.
+//! Run: `cargo bench -p raftrtc-raft --bench core_throughput`.
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use node::raft::{Command, Config, MemStorage, Raft, Role};
+use raftrtc_raft::{Command, Config, MemStorage, Raft, Role};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -23,7 +23,7 @@ const NODES: usize = 5;
 /// Five cores wired by an instant, lossless, in-order network.
 struct Cluster {
     nodes: Vec<Raft<MemStorage>>,
-    queue: VecDeque<(usize, usize, node::raft::Message)>,
+    queue: VecDeque<(usize, usize, raftrtc_raft::Message)>,
     next_request: u64,
 }
 

@@ -14,8 +14,8 @@ use std::hash::Hash;
 
 use serde::{Deserialize, Serialize};
 
-use super::hash::stable_hash;
-use super::message::{NodeId, RequestId};
+use crate::hash::stable_hash;
+use crate::message::{NodeId, RequestId};
 
 /// A command a client asks the cluster to apply.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

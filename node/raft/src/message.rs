@@ -6,8 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::log::Entry;
-use super::state_machine::{Command, CommandResult};
+use crate::log::Entry;
+use crate::state_machine::{Command, CommandResult};
 
 /// A node's identity: its signaling id.
 pub type NodeId = String;

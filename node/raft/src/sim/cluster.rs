@@ -11,7 +11,7 @@ use std::time::Duration;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::raft::{
+use crate::{
     Change, ClientOutcome, Command, CommandResult, Config, EntryKind, Event, LogIndex,
     MembershipChange, NodeId, ProposeError, Raft, Replication, RequestId, Role,
 };

@@ -6,8 +6,8 @@
 //! still commit, so clients retry with the *same* request id and the state
 //! machine's sessions make the retry apply at most once.
 
-use super::event::ClientReply;
-use super::{
+use crate::event::ClientReply;
+use crate::{
     ClientOutcome, ClientRequest, ClientResponse, Command, EntryKind, LogIndex, Message, NodeId,
     Raft, RaftError, RequestId, Role, Storage, Waiter,
 };

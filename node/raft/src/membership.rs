@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use super::{EntryKind, LogIndex, NodeId, Raft, RaftError, Role, Storage};
+use crate::{EntryKind, LogIndex, NodeId, Raft, RaftError, Role, Storage};
 
 /// The one server a change adds or removes.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -120,7 +120,7 @@ impl<S: Storage> Raft<S> {
         self.voted_for = Some(self.cfg.id.clone());
         self.persist_hard_state()?;
         let members = BTreeSet::from([self.cfg.id.clone()]);
-        let entry = super::Entry {
+        let entry = crate::Entry {
             term: self.term,
             index: 1,
             kind: EntryKind::Membership(MembershipChange {

@@ -15,7 +15,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
-use crate::raft::{EntryKind, LogIndex, NodeId, RequestId, Term};
+use crate::{EntryKind, LogIndex, NodeId, RequestId, Term};
 
 use super::storage::Disk;
 
@@ -293,8 +293,8 @@ impl Checker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::raft::{Entry, Storage};
     use crate::sim::storage::SimStorage;
+    use crate::{Entry, Storage};
 
     fn disk_with(terms: &[Term]) -> SimStorage {
         let mut s = SimStorage::default();

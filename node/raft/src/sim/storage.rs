@@ -8,8 +8,8 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use crate::raft::log::chain_hash;
-use crate::raft::{Entry, HardState, LogIndex, Storage, StorageError};
+use crate::log::chain_hash;
+use crate::{Entry, HardState, LogIndex, Storage, StorageError};
 
 /// The persisted state of one simulated node.
 #[derive(Debug, Default)]

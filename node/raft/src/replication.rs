@@ -2,11 +2,11 @@
 //!
 //! Leader side: one [`Progress`] per follower. A follower starts in *probe*
 //! mode (one AppendEntries at a time, until one succeeds); then, with
-//! [`Replication::Immediate`](super::Replication::Immediate), every new entry
+//! [`Replication::Immediate`](crate::Replication::Immediate), every new entry
 //! is sent at once and `next_index` advances optimistically (pipelining); a
 //! rejection falls back to probing from the follower's [`RejectHint`].
 //!
-//! [`Replication::Heartbeat`](super::Replication::Heartbeat) is Raft.js's
+//! [`Replication::Heartbeat`](crate::Replication::Heartbeat) is Raft.js's
 //! pacing (its 2015 `base.js`), kept to reproduce the papers: every append
 //! triggers one broadcast to all followers, which restarts the heartbeat
 //! timer; `next_index` only moves on replies; a new commit index reaches
@@ -18,7 +18,7 @@
 //! configuration, and only if its entry is of the leader's own term (Raft
 //! paper §5.4.2, Figure 8); earlier entries commit with it.
 
-use super::{
+use crate::{
     AppendEntries, AppendResponse, Entry, EntryKind, LogIndex, Message, NodeId, Raft, RaftError,
     RejectHint, Replication, Role, Storage,
 };
@@ -338,7 +338,7 @@ impl<S: Storage> Raft<S> {
             // (halves the messages per chat line; the last line is pushed).
             let more_follow = matches!(
                 self.waiters.get(&quorum_index),
-                Some(super::Waiter::Remote(_, _, true))
+                Some(crate::Waiter::Remote(_, _, true))
             );
             if self.cfg.replication == Replication::Immediate && !more_follow {
                 self.broadcast_append(false);

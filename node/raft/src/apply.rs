@@ -1,6 +1,6 @@
 //! Applying committed entries, in order, to the state machine.
 
-use super::{ClientOutcome, EntryKind, Event, Raft, RaftError, Role, Storage};
+use crate::{ClientOutcome, EntryKind, Event, Raft, RaftError, Role, Storage};
 
 impl<S: Storage> Raft<S> {
     /// Applies every committed entry not applied yet, emitting events and

@@ -11,7 +11,7 @@ use std::time::Duration;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::raft::Message;
+use crate::Message;
 
 /// How badly the network behaves during the fault phase of a schedule.
 #[derive(Clone, Debug)]

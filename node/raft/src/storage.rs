@@ -7,8 +7,8 @@
 //! If a call fails the core returns the error and sends nothing that relied on
 //! it; the node is expected to stop (fail-stop).
 
-use super::log::Entry;
-use super::message::{LogIndex, NodeId, Term};
+use crate::log::Entry;
+use crate::message::{LogIndex, NodeId, Term};
 
 /// The state Raft must not forget across a crash, besides the log.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -102,7 +102,7 @@ impl Storage for MemStorage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::raft::log::EntryKind;
+    use crate::log::EntryKind;
 
     fn noop(term: Term, index: LogIndex) -> Entry {
         Entry {

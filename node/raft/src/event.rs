@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::message::{ClientOutcome, Envelope, LogIndex, NodeId, RequestId, Term};
-use super::state_machine::CommandResult;
+use crate::message::{ClientOutcome, Envelope, LogIndex, NodeId, RequestId, Term};
+use crate::state_machine::CommandResult;
 
 /// A node's role.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
