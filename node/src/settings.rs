@@ -151,7 +151,8 @@ impl Settings {
         (self.membership_poll_ms > 0).then(|| Duration::from_millis(self.membership_poll_ms))
     }
 
-    /// The Raft core's configuration for node `id`; every knob comes from these settings.
+    /// The Raft core's configuration for node `id`; every knob comes from these settings, and a
+    /// bootstrapping node gets a fresh random cluster identity.
     pub fn raft_config(
         &self,
         id: &str,
@@ -164,6 +165,9 @@ impl Settings {
         cfg.pre_vote = self.pre_vote;
         cfg.check_quorum = self.check_quorum;
         cfg.bootstrap = bootstrap;
+        // From the OS's randomness, not the node's seed: a second bootstrap with the same
+        // seed must still make a cluster of another identity.
+        cfg.bootstrap_cluster_id = rand::random();
         cfg.validate()?;
         Ok(cfg)
     }

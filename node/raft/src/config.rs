@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::message::NodeId;
+use crate::message::{ClusterId, NodeId};
 
 /// When the leader sends new entries.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,6 +67,10 @@ pub struct Config {
     /// The first server: with an empty log it bootstraps a one-member cluster
     /// and leads at once.
     pub bootstrap: bool,
+    /// The identity a bootstrapped cluster gets (used only with `bootstrap` and an empty
+    /// log). The caller draws it from real randomness, not from the seeded RNG, so that two
+    /// bootstraps never share one.
+    pub bootstrap_cluster_id: ClusterId,
     /// At most this many entries per AppendEntries.
     pub max_entries_per_append: usize,
 }
@@ -83,6 +87,7 @@ impl Config {
             pre_vote: true,
             check_quorum: true,
             bootstrap: false,
+            bootstrap_cluster_id: 0,
             max_entries_per_append: 256,
         }
     }

@@ -76,8 +76,8 @@ pub use event::{ClientReply, Event, Output, Role};
 pub use log::{Entry, EntryKind, LogError, RaftLog};
 pub use membership::{Change, MembershipChange, MembershipError};
 pub use message::{
-    AppendEntries, AppendResponse, ClientOutcome, ClientRequest, ClientResponse, Envelope,
-    LogIndex, Message, NodeId, RejectHint, RequestId, RequestVote, Term, VoteResponse,
+    AppendEntries, AppendResponse, ClientOutcome, ClientRequest, ClientResponse, ClusterId,
+    Envelope, LogIndex, Message, NodeId, RejectHint, RequestId, RequestVote, Term, VoteResponse,
 };
 pub use state_machine::{Command, CommandResult, KvStore, Value};
 pub use storage::{HardState, MemStorage, Storage, StorageError};

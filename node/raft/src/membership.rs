@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{EntryKind, LogIndex, NodeId, Raft, RaftError, Role, Storage};
+use crate::{ClusterId, EntryKind, LogIndex, NodeId, Raft, RaftError, Role, Storage};
 
 /// The one server a change adds or removes.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -31,6 +31,10 @@ pub struct MembershipChange {
     pub change: Change,
     /// All members once the change is in effect.
     pub members: BTreeSet<NodeId>,
+    /// Set on the bootstrap entry (index 1) only: the identity of the cluster every log that
+    /// holds this entry belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterId>,
 }
 
 /// Why a membership change was refused.
@@ -109,9 +113,33 @@ impl<S: Storage> Raft<S> {
         change: Change,
         members: BTreeSet<NodeId>,
     ) -> Result<LogIndex, MembershipError> {
-        let index = self.append_new(EntryKind::Membership(MembershipChange { change, members }))?;
+        let index = self.append_new(EntryKind::Membership(MembershipChange {
+            change,
+            members,
+            cluster: None,
+        }))?;
         self.maybe_commit()?;
         Ok(index)
+    }
+
+    /// The identity of the cluster this server's log belongs to: the one its first entry
+    /// names. `None` while the log is empty (a new server, not yet contacted).
+    pub fn cluster_id(&self) -> Option<ClusterId> {
+        match &self.log.get(1)?.kind {
+            EntryKind::Membership(MembershipChange { cluster, .. }) => *cluster,
+            _ => None,
+        }
+    }
+
+    /// Whether a message from a peer of cluster `theirs` may reach this core: not when both
+    /// identities are known and differ. A server with an empty log takes the first leader that
+    /// reaches it; from then on its first entry fixes its identity, so a log never holds
+    /// entries of two clusters and a vote is never given across clusters.
+    pub fn accepts_cluster(&self, theirs: Option<ClusterId>) -> bool {
+        match (self.cluster_id(), theirs) {
+            (Some(mine), Some(theirs)) => mine == theirs,
+            _ => true,
+        }
     }
 
     /// Starts the cluster: term 1, a one-member configuration, leadership.
@@ -126,6 +154,7 @@ impl<S: Storage> Raft<S> {
             kind: EntryKind::Membership(MembershipChange {
                 change: Change::Add(self.cfg.id.clone()),
                 members,
+                cluster: Some(self.cfg.bootstrap_cluster_id),
             }),
         };
         self.append_entries_durably(vec![entry])?;

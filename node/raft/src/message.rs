@@ -15,6 +15,10 @@ pub type NodeId = String;
 pub type Term = u64;
 /// A position in the log; the first entry has index 1, 0 means "before the log".
 pub type LogIndex = u64;
+/// A cluster's identity, drawn once when its first server bootstraps it (as etcd's cluster id)
+/// and carried by the log's first entry: two clusters that share a signaling key still never
+/// mix their logs.
+pub type ClusterId = u64;
 /// A client-chosen request id, unique and increasing within its client session.
 pub type RequestId = u64;
 

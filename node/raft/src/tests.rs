@@ -47,6 +47,7 @@ fn membership(index: LogIndex, term: Term, members: &[&str]) -> Entry {
         kind: EntryKind::Membership(MembershipChange {
             change: Change::Add(members[members.len() - 1].into()),
             members: members.iter().map(|m| m.to_string()).collect(),
+            cluster: None,
         }),
     }
 }
@@ -878,4 +879,52 @@ fn a_commit_is_pushed_at_once_unless_the_client_has_more_requests_queued() {
     assert!(
         matches!(&messages_to(&out, "c")[..], [Message::AppendEntries(ae)] if ae.leader_commit == 4)
     );
+}
+
+#[test]
+fn a_bootstrapped_cluster_is_named_by_its_first_entry() {
+    let n = node_with(
+        Config {
+            bootstrap: true,
+            bootstrap_cluster_id: 0xfeed,
+            ..config("a")
+        },
+        MemStorage::default(),
+    );
+    assert_eq!(n.cluster_id(), Some(0xfeed));
+    assert!(n.accepts_cluster(Some(0xfeed)));
+    assert!(n.accepts_cluster(None), "a new server has no identity yet");
+    assert!(
+        !n.accepts_cluster(Some(0xbeef)),
+        "another cluster is refused"
+    );
+}
+
+#[test]
+fn a_new_server_takes_the_identity_of_the_first_leader_that_reaches_it() {
+    let mut leader = node_with(
+        Config {
+            bootstrap: true,
+            bootstrap_cluster_id: 7,
+            ..config("a")
+        },
+        MemStorage::default(),
+    );
+    let mut fresh = node("b");
+    assert_eq!(fresh.cluster_id(), None);
+    assert!(fresh.accepts_cluster(Some(8)));
+    leader.add_server("b").unwrap();
+    // A few round trips: the leader probes, the new server rejects, the leader sends the log.
+    for _ in 0..4 {
+        for envelope in leader.take_output().messages {
+            if envelope.to == "b" {
+                fresh.step(Duration::ZERO, "a", envelope.message).unwrap();
+            }
+        }
+        for envelope in fresh.take_output().messages {
+            leader.step(Duration::ZERO, "b", envelope.message).unwrap();
+        }
+    }
+    assert_eq!(fresh.cluster_id(), Some(7));
+    assert!(!fresh.accepts_cluster(Some(8)));
 }
