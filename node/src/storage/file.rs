@@ -12,8 +12,6 @@ use std::path::{Path, PathBuf};
 use raftrtc_raft::{Entry, HardState, LogIndex, Storage, StorageError};
 use tracing::warn;
 
-use super::crc32::crc32;
-
 /// The largest record payload (one serialized entry) written or accepted.
 /// A length above this on disk is corruption, never an allocation.
 pub const MAX_RECORD_LEN: usize = 16 << 20;
@@ -343,8 +341,8 @@ fn encode_record(buf: &mut Vec<u8>, entry: &Entry) -> Result<(), StorageError> {
         })?;
     let len_bytes = len.to_le_bytes();
     buf.extend_from_slice(&len_bytes);
-    buf.extend_from_slice(&crc32(&len_bytes).to_le_bytes());
-    buf.extend_from_slice(&crc32(&payload).to_le_bytes());
+    buf.extend_from_slice(&crc32fast::hash(&len_bytes).to_le_bytes());
+    buf.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
     buf.extend_from_slice(&payload);
     Ok(())
 }
@@ -379,7 +377,7 @@ fn scan_log(path: &Path, data: &[u8]) -> Result<Scan, StorageError> {
             scan.torn = Some(format!("incomplete record header ({} bytes)", rest.len()));
             break;
         };
-        if crc32(&len.to_le_bytes()) != len_crc {
+        if crc32fast::hash(&len.to_le_bytes()) != len_crc {
             if is_tail(0) {
                 scan.torn = Some("the file ends in zeros".into());
                 break;
@@ -401,7 +399,7 @@ fn scan_log(path: &Path, data: &[u8]) -> Result<Scan, StorageError> {
             ));
             break;
         };
-        if crc32(payload) != crc {
+        if crc32fast::hash(payload) != crc {
             if is_tail(RECORD_HEADER_LEN + len) {
                 scan.torn = Some("checksum mismatch in the last record".into());
                 break;
@@ -479,7 +477,7 @@ fn encode_hard_state(state: &HardState) -> Result<Vec<u8>, StorageError> {
     b.push(u8::from(state.voted_for.is_some()));
     b.extend_from_slice(&vote_len.to_le_bytes());
     b.extend_from_slice(vote.as_bytes());
-    let crc = crc32(&b);
+    let crc = crc32fast::hash(&b);
     b.extend_from_slice(&crc.to_le_bytes());
     Ok(b)
 }
@@ -508,7 +506,7 @@ fn decode_hard_state(path: &Path, data: &[u8]) -> Result<HardState, StorageError
         return Err(corrupt(path, data.len(), "file is truncated"));
     }
     let (body, tail) = data.split_at(data.len() - 4);
-    if le_u32(tail, 0) != Some(crc32(body)) {
+    if le_u32(tail, 0) != Some(crc32fast::hash(body)) {
         return Err(corrupt(path, body.len(), "checksum mismatch"));
     }
     let (Some(term), Some(&has_vote), Some(vote_len)) =

@@ -28,6 +28,10 @@
 //! ```text
 //! len u32 | crc32(len bytes) u32 | crc32(payload) u32 | payload (len bytes)
 //! ```
+//! `crc32` is CRC-32/ISO-HDLC (the zlib, PNG and Ethernet checksum), computed
+//! with the `crc32fast` crate; files written before it was adopted used a
+//! hand-written table for the same function and load unchanged.
+//!
 //! The payload is the `serde_json` encoding of one [`raftrtc_raft::Entry`]
 //! (entries are small; JSON keeps the file inspectable with `strings`), at
 //! most [`MAX_RECORD_LEN`] bytes. The length has its own checksum so that a
@@ -47,7 +51,6 @@
 //! silently forget entries it may have acknowledged. Damage confined to the last
 //! record is indistinguishable from a torn write and is treated as one.
 
-mod crc32;
 mod file;
 
 pub use file::{FileStorage, MAX_RECORD_LEN};

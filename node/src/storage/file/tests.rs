@@ -183,6 +183,39 @@ fn a_leftover_temp_file_is_ignored() {
 }
 
 #[test]
+fn crc32fast_computes_the_crc_the_log_format_was_written_with() {
+    // The standard CRC-32/ISO-HDLC check values, which the hand-written table
+    // this storage used before crc32fast was tested against.
+    assert_eq!(crc32fast::hash(b""), 0);
+    assert_eq!(crc32fast::hash(b"123456789"), 0xCBF4_3926);
+    assert_eq!(
+        crc32fast::hash(b"The quick brown fox jumps over the lazy dog"),
+        0x414F_A339
+    );
+}
+
+#[test]
+fn a_hard_state_written_by_the_hand_written_crc_still_loads() {
+    // Term 7, vote "n1", checksummed by the earlier hand-written CRC-32.
+    let mut file = b"RRTCHST\x01".to_vec();
+    file.extend_from_slice(&7u64.to_le_bytes());
+    file.push(1);
+    file.extend_from_slice(&2u32.to_le_bytes());
+    file.extend_from_slice(b"n1");
+    file.extend_from_slice(&0x96A2_D77Bu32.to_le_bytes());
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(tmp.path().join(HARD_STATE_FILE), &file).unwrap();
+    let (hs, _) = reload(tmp.path()).unwrap();
+    assert_eq!(
+        hs,
+        HardState {
+            term: 7,
+            voted_for: Some("n1".into())
+        }
+    );
+}
+
+#[test]
 fn damaged_hard_state_is_corrupt() {
     let tmp = tempfile::tempdir().unwrap();
     open(tmp.path())
@@ -319,7 +352,7 @@ fn an_oversized_length_is_corrupt_not_an_allocation() {
     let at = offsets[1] as usize;
     let len = u32::MAX.to_le_bytes();
     bad[at..at + 4].copy_from_slice(&len);
-    bad[at + 4..at + 8].copy_from_slice(&crc32(&len).to_le_bytes());
+    bad[at + 4..at + 8].copy_from_slice(&crc32fast::hash(&len).to_le_bytes());
     fs::write(log_path(tmp.path()), &bad).unwrap();
     let msg = assert_corrupt(reload(tmp.path()), "huge length");
     assert!(msg.contains("exceeds"), "{msg}");
