@@ -83,6 +83,7 @@ fn node_config(args: NodeArgs) -> anyhow::Result<NodeConfig> {
         presence_failover: args.presence_failover,
         control: args.control,
         data_dir: args.data_dir,
+        discard_lost_log: args.discard_lost_log,
         mesh,
         seed,
     })
