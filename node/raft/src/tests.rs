@@ -395,13 +395,13 @@ fn a_follower_hearing_from_its_leader_refuses_pre_votes() {
 }
 
 #[test]
-fn a_follower_told_its_leader_departed_campaigns_within_a_heartbeat_interval() {
+fn a_follower_told_its_leader_departed_campaigns_after_its_turn_of_et_over_25() {
     let mut n = following_b("a");
     assert!(n.next_deadline().unwrap() >= ET);
-    let hb = n.cfg.heartbeat_interval();
+    // a is first in member order among the survivors: its turn is the first.
     n.peer_departed(ET / 10, "b");
-    assert!(n.next_deadline().unwrap() < ET / 10 + hb);
-    n.tick(ET / 10 + hb).unwrap();
+    assert_eq!(n.next_deadline(), Some(ET / 10 + ET / 25));
+    n.tick(ET / 10 + ET / 25).unwrap();
     assert_eq!(n.role(), Role::Candidate);
     assert!(matches!(
         &messages_to(&n.take_output(), "c")[..],
