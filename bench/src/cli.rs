@@ -256,6 +256,11 @@ pub struct NodeArgs {
     /// Keep term, vote and log here, durably (default: in memory).
     #[arg(long)]
     pub data_dir: Option<std::path::PathBuf>,
+    /// Start even if the log in --data-dir lost entries it had synced (a
+    /// truncated or damaged raft.log): keep the intact entries; never vote for
+    /// a log shorter than the lost one, nor campaign before being refilled.
+    #[arg(long, requires = "data_dir")]
+    pub discard_lost_log: bool,
     /// Address to bind WebRTC (UDP) to.
     #[arg(long, default_value = "127.0.0.1")]
     pub bind_ip: std::net::IpAddr,

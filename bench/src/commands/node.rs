@@ -78,6 +78,7 @@ fn node_config(args: NodeArgs) -> anyhow::Result<NodeConfig> {
         presence_failover: args.settings.presence_failover,
         control: args.control,
         data_dir: args.data_dir,
+        discard_lost_log: args.discard_lost_log,
         mesh,
         seed,
     })

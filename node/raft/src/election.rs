@@ -5,7 +5,10 @@
 //!   every AppendEntries from the current leader and every vote granted;
 //! - a node campaigns only if its latest configuration lists it;
 //! - a vote goes to at most one candidate per term, and only to a candidate
-//!   whose log is at least as up to date (last term, then last index);
+//!   whose log is at least as up to date (last term, then last index) as
+//!   this node's, or as the longer log it lost if its storage reports one
+//!   ([`Storage::lost_log_end`](crate::Storage::lost_log_end)); such a node
+//!   does not campaign until its log is back to that length;
 //! - any higher term seen in a request or a rejection makes a node follower;
 //! - with pre-vote, a node first asks whether it *would* win, without bumping
 //!   its term; voters refuse pre-votes while they hear from a leader;
@@ -74,8 +77,10 @@ impl<S: Storage> Raft<S> {
     }
 
     pub(super) fn on_election_timeout(&mut self) -> Result<(), RaftError> {
-        if !self.members.contains(&self.cfg.id) {
-            // Not (or no longer) a member: never disturb the cluster.
+        if !self.members.contains(&self.cfg.id) || self.last_log_id() < self.lost_log_end {
+            // Not (or no longer) a member: never disturb the cluster. Or its
+            // log is shorter than one it lost: it could lead without entries
+            // it acknowledged, so it waits for a leader to fill it again.
             self.reset_election_timer();
             return Ok(());
         }
@@ -151,8 +156,11 @@ impl<S: Storage> Raft<S> {
         (self.log.last_term(), self.log.last_index())
     }
 
+    /// Whether a candidate's log is at least as up to date as ours, or as the
+    /// longer log we persisted and lost: our vote must not elect a leader
+    /// lacking entries we may have acknowledged.
     fn log_is_up_to_date(&self, last_term: Term, last_index: LogIndex) -> bool {
-        (last_term, last_index) >= (self.log.last_term(), self.log.last_index())
+        (last_term, last_index) >= self.last_log_id().max(self.lost_log_end)
     }
 
     pub(super) fn on_request_vote(&mut self, from: &str, m: RequestVote) -> Result<(), RaftError> {

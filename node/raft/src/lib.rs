@@ -117,6 +117,10 @@ pub struct Raft<S: Storage> {
     term: Term,
     voted_for: Option<NodeId>,
     log: RaftLog,
+    /// The end (term, index) of a log this node persisted and lost
+    /// ([`Storage::lost_log_end`]); (0, 0) if none. Votes are judged as if
+    /// the log still reached here, and the node campaigns only once it does.
+    lost_log_end: (Term, LogIndex),
     commit_index: LogIndex,
     last_applied: LogIndex,
 
@@ -159,6 +163,7 @@ impl<S: Storage> Raft<S> {
     ) -> Result<Self, RaftError> {
         cfg.validate()?;
         let (hard, entries) = storage.load()?;
+        let lost_log_end = storage.lost_log_end().unwrap_or((0, 0));
         let log = RaftLog::from_entries(entries)?;
         if log.last_term() > hard.term {
             return Err(RaftError::Storage(StorageError::Corrupt(format!(
@@ -176,6 +181,7 @@ impl<S: Storage> Raft<S> {
             term: hard.term,
             voted_for: hard.voted_for,
             log,
+            lost_log_end,
             commit_index: 0,
             last_applied: 0,
             role: Role::Follower,
@@ -194,7 +200,8 @@ impl<S: Storage> Raft<S> {
             waiters: BTreeMap::new(),
             out: Output::default(),
         };
-        if raft.log.is_empty() && raft.cfg.bootstrap {
+        // A server that lost its log must not found a new cluster over it.
+        if raft.log.is_empty() && raft.cfg.bootstrap && raft.lost_log_end == (0, 0) {
             raft.bootstrap()?;
         } else if !raft.log.is_empty() {
             raft.reset_election_timer();

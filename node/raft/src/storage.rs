@@ -29,6 +29,16 @@ pub trait Storage {
     fn append(&mut self, entries: &[Entry]) -> Result<(), StorageError>;
     /// Drops every persisted entry at or after `from`.
     fn truncate(&mut self, from: LogIndex) -> Result<(), StorageError>;
+    /// The id (term, index) of the last entry of a log this node persisted,
+    /// and so may have acknowledged, but then lost (a damaged disk), when it
+    /// was told to start anyway; `None` (the default) when nothing was lost.
+    ///
+    /// The core then grants votes only to candidates whose log is at least as
+    /// up to date as that lost one, and does not campaign until its own log
+    /// is: Raft's election rule still sees the log this node promised.
+    fn lost_log_end(&self) -> Option<(Term, LogIndex)> {
+        None
+    }
 }
 
 /// A boxed storage is a storage, so a node can pick one at run time.
@@ -44,6 +54,9 @@ impl<T: Storage + ?Sized> Storage for Box<T> {
     }
     fn truncate(&mut self, from: LogIndex) -> Result<(), StorageError> {
         (**self).truncate(from)
+    }
+    fn lost_log_end(&self) -> Option<(Term, LogIndex)> {
+        (**self).lost_log_end()
     }
 }
 
@@ -66,9 +79,15 @@ pub struct MemStorage {
     pub hard_state: HardState,
     /// The persisted log.
     pub entries: Vec<Entry>,
+    /// What [`Storage::lost_log_end`] reports (tests set it).
+    pub lost_log_end: Option<(Term, LogIndex)>,
 }
 
 impl Storage for MemStorage {
+    fn lost_log_end(&self) -> Option<(Term, LogIndex)> {
+        self.lost_log_end
+    }
+
     fn load(&mut self) -> Result<(HardState, Vec<Entry>), StorageError> {
         Ok((self.hard_state.clone(), self.entries.clone()))
     }

@@ -64,6 +64,7 @@ fn follower_with_log(id: &str, term: Term, terms: &[Term]) -> Raft<MemStorage> {
             voted_for: None,
         },
         entries,
+        lost_log_end: None,
     };
     node_with(config(id), storage)
 }
@@ -206,6 +207,7 @@ fn no_vote_or_acknowledgement_is_sent_when_storage_fails() {
             voted_for: None,
         },
         entries: vec![membership(1, 1, &["a", "b", "c"])],
+        lost_log_end: None,
     });
     let rng = Box::new(ChaCha8Rng::seed_from_u64(1));
     let mut n = Raft::new(config("a"), storage, rng, Duration::ZERO).unwrap();
@@ -215,6 +217,93 @@ fn no_vote_or_acknowledgement_is_sent_when_storage_fails() {
     let msg = append(1, (1, 1), vec![entry(1, 2)], 0);
     assert!(n.step(Duration::ZERO, "b", msg).is_err());
     assert!(append_reply(&n.take_output(), "b").is_none());
+}
+
+/// A member of {a, b, c} whose log holds entries 1..=2 (term 1) but whose
+/// storage lost a log that reached (term 1, index 5).
+fn follower_that_lost_its_log_tail(id: &str) -> Raft<MemStorage> {
+    let storage = MemStorage {
+        hard_state: HardState {
+            term: 1,
+            voted_for: None,
+        },
+        entries: vec![membership(1, 1, &["a", "b", "c"]), entry(1, 2)],
+        lost_log_end: Some((1, 5)),
+    };
+    node_with(config(id), storage)
+}
+
+#[test]
+fn a_node_that_lost_its_log_tail_votes_as_if_it_still_had_it() {
+    let mut n = follower_that_lost_its_log_tail("a");
+    // Ahead of the log it has, behind the one it lost: refused.
+    n.step(Duration::ZERO, "b", vote(2, 4, 1)).unwrap();
+    assert_eq!(granted(&n.take_output(), "b"), Some(false));
+    // As long as the lost log: granted.
+    n.step(Duration::ZERO, "c", vote(3, 5, 1)).unwrap();
+    assert_eq!(granted(&n.take_output(), "c"), Some(true));
+}
+
+#[test]
+fn a_node_that_lost_its_log_tail_refuses_pre_votes_for_shorter_logs() {
+    let mut cfg = config("a");
+    cfg.pre_vote = true;
+    let mut n = node_with(
+        cfg,
+        MemStorage {
+            hard_state: HardState {
+                term: 1,
+                voted_for: None,
+            },
+            entries: vec![membership(1, 1, &["a", "b", "c"])],
+            lost_log_end: Some((1, 5)),
+        },
+    );
+    let pre = |last_log_index| {
+        Message::RequestVote(RequestVote {
+            term: 2,
+            last_log_index,
+            last_log_term: 1,
+            pre_vote: true,
+        })
+    };
+    n.step(Duration::ZERO, "b", pre(4)).unwrap();
+    assert_eq!(granted(&n.take_output(), "b"), Some(false));
+    n.step(Duration::ZERO, "b", pre(5)).unwrap();
+    assert_eq!(granted(&n.take_output(), "b"), Some(true));
+}
+
+#[test]
+fn a_node_that_lost_its_log_tail_campaigns_only_once_a_leader_refilled_it() {
+    let mut n = follower_that_lost_its_log_tail("a");
+    n.tick(3 * ET).unwrap();
+    assert_eq!(n.role(), Role::Follower, "no campaign on a short log");
+    assert!(n.take_output().messages.is_empty());
+    // The leader b sends entries 3..=5: the log is as long as the lost one.
+    let refill = append(1, (2, 1), vec![entry(1, 3), entry(1, 4), entry(1, 5)], 0);
+    n.step(3 * ET, "b", refill).unwrap();
+    assert_eq!(
+        append_reply(&n.take_output(), "b").map(|r| r.success),
+        Some(true)
+    );
+    n.tick(6 * ET).unwrap();
+    assert_eq!(n.role(), Role::Candidate);
+}
+
+#[test]
+fn a_first_server_that_lost_its_log_does_not_bootstrap_a_new_cluster() {
+    let mut cfg = config("a");
+    cfg.bootstrap = true;
+    let n = node_with(
+        cfg,
+        MemStorage {
+            lost_log_end: Some((2, 7)),
+            ..MemStorage::default()
+        },
+    );
+    assert_eq!(n.role(), Role::Follower);
+    assert!(n.log().is_empty());
+    assert_eq!(n.next_deadline(), None);
 }
 
 #[test]
@@ -227,6 +316,7 @@ fn election_timer_is_drawn_from_et_to_twice_et() {
                 voted_for: None,
             },
             entries: vec![membership(1, 1, &["a", "b", "c"])],
+            lost_log_end: None,
         };
         let n = Raft::new(config("a"), storage, rng, Duration::from_secs(1)).unwrap();
         let d = n.next_deadline().unwrap() - Duration::from_secs(1);
@@ -306,13 +396,13 @@ fn a_follower_hearing_from_its_leader_refuses_pre_votes() {
 }
 
 #[test]
-fn a_follower_told_its_leader_departed_campaigns_within_a_heartbeat_interval() {
+fn a_follower_told_its_leader_departed_campaigns_after_its_turn_of_et_over_25() {
     let mut n = following_b("a");
     assert!(n.next_deadline().unwrap() >= ET);
-    let hb = n.cfg.heartbeat_interval();
+    // a is first in member order among the survivors: its turn is the first.
     n.peer_departed(ET / 10, "b");
-    assert!(n.next_deadline().unwrap() < ET / 10 + hb);
-    n.tick(ET / 10 + hb).unwrap();
+    assert_eq!(n.next_deadline(), Some(ET / 10 + ET / 25));
+    n.tick(ET / 10 + ET / 25).unwrap();
     assert_eq!(n.role(), Role::Candidate);
     assert!(matches!(
         &messages_to(&n.take_output(), "c")[..],

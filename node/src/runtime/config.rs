@@ -30,6 +30,10 @@ pub struct NodeConfig {
     pub control: PathBuf,
     /// Where to keep term, vote and log durably (`None`: in memory).
     pub data_dir: Option<PathBuf>,
+    /// Start even if the log in `data_dir` lost entries it had synced, from
+    /// the intact ones; the core then neither votes for a shorter log nor
+    /// campaigns until refilled ([`crate::storage::FileStorage::open_discarding_lost`]).
+    pub discard_lost_log: bool,
     /// WebRTC settings.
     pub mesh: MeshConfig,
     /// Seed of the core's RNG.

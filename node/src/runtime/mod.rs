@@ -27,6 +27,7 @@ use crate::clock::monotonic_ns;
 use crate::control::protocol::{Command, EventLine, NodeEvent, Response, Status};
 use crate::control::{ControlRequest, ControlServer};
 use crate::mesh::{Mesh, MeshEvent, SignalKind};
+use crate::storage::FileStorage;
 use crate::wire;
 
 pub use config::NodeConfig;
@@ -70,6 +71,8 @@ struct Node {
     signaling: Client,
     signaling_up: bool,
     raft: Option<Raft<DynStorage>>,
+    /// The storage opened at launch, handed to the core on `start`.
+    storage: Option<DynStorage>,
     epoch: Instant,
     /// Peers the signaling server says are in the cluster.
     presence: BTreeSet<String>,
@@ -94,6 +97,13 @@ const MAX_EARLY_MESSAGES: usize = 4096;
 
 /// Runs a node until `shutdown` arrives on the control socket.
 pub async fn run(cfg: NodeConfig) -> Result<(), NodeError> {
+    // Storage first: a damaged data directory stops the node at launch, with
+    // the file named, before it joins anything.
+    let storage: DynStorage = match &cfg.data_dir {
+        Some(dir) if cfg.discard_lost_log => Box::new(FileStorage::open_discarding_lost(dir)?),
+        Some(dir) => Box::new(FileStorage::open(dir)?),
+        None => Box::new(MemStorage::default()),
+    };
     let control = ControlServer::bind(&cfg.control)?;
     let (events, _) = broadcast::channel(65_536);
     let (control_tx, mut control_rx) = mpsc::channel(64);
@@ -119,6 +129,7 @@ pub async fn run(cfg: NodeConfig) -> Result<(), NodeError> {
         signaling,
         signaling_up: true,
         raft: None,
+        storage: Some(storage),
         epoch: Instant::now(),
         presence: BTreeSet::new(),
         connected: BTreeSet::new(),
@@ -387,9 +398,8 @@ impl Node {
     }
 
     fn start(&mut self) -> Result<(), NodeError> {
-        let storage: DynStorage = match &self.cfg.data_dir {
-            Some(dir) => Box::new(crate::storage::FileStorage::open(dir)?),
-            None => Box::new(MemStorage::default()),
+        let Some(storage) = self.storage.take() else {
+            return Ok(()); // Started already.
         };
         let rng = Box::new(ChaCha8Rng::seed_from_u64(self.cfg.seed));
         let mut cfg = self.cfg.raft.clone();

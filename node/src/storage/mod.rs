@@ -16,6 +16,10 @@
 //!   fsynced. A reader sees the old or the new state, never a mix.
 //! - `raft.log`: the log, append-only; a conflict truncates it at the byte
 //!   offset of the first dropped entry.
+//! - `synced`: the id (term, index) of the last log entry made durable, and
+//!   the end of a log lost and discarded (see *Recovery*). Two checksummed
+//!   slots overwritten in turn (format in `synced.rs`), so a torn write of it
+//!   leaves the previous, still true, mark.
 //!
 //! # Formats (all integers little-endian)
 //! `hardstate`:
@@ -28,6 +32,10 @@
 //! ```text
 //! len u32 | crc32(len bytes) u32 | crc32(payload) u32 | payload (len bytes)
 //! ```
+//! `crc32` is CRC-32/ISO-HDLC (the zlib, PNG and Ethernet checksum), computed
+//! with the `crc32fast` crate; files written before it was adopted used a
+//! hand-written table for the same function and load unchanged.
+//!
 //! The payload is the `serde_json` encoding of one [`raftrtc_raft::Entry`]
 //! (entries are small; JSON keeps the file inspectable with `strings`), at
 //! most [`MAX_RECORD_LEN`] bytes. The length has its own checksum so that a
@@ -35,19 +43,43 @@
 //! reader allocate a huge buffer nor pass for a record cut short by a crash.
 //!
 //! # Recovery ([`FileStorage::open`])
-//! A crash can leave at most the last record incomplete (the append that was in
-//! flight, never acknowledged). It is cut off with a `warn!`, not reported as an
-//! error, when the damage can only be that: the header is incomplete, the
-//! payload runs past the end of the file, or the last record's checksum fails
-//! (or the file ends in zeros, as some filesystems leave after a crash).
-//! Anything else — a checksum mismatch followed by more data, an oversized
-//! length, undecodable JSON, entries not numbered 1, 2, 3, ... or a term going
-//! down, a bad magic or version — is [`raftrtc_raft::StorageError::Corrupt`]
-//! naming the file and byte offset: the node refuses to start rather than
-//! silently forget entries it may have acknowledged. Damage confined to the last
-//! record is indistinguishable from a torn write and is treated as one.
+//! A crash can tear only the append in flight, which was never acknowledged;
+//! a truncated file or a rotten record can lose entries that were. The log
+//! alone cannot tell them apart (a file cut at a record boundary even looks
+//! whole), so every append is followed by a durable **synced mark**:
+//!
+//! 1. the records are written and fsynced;
+//! 2. `synced` is set to the last entry's (term, index) and fsynced;
+//! 3. only then does `append` return, and the core may acknowledge.
+//!
+//! A conflict truncation lowers the mark *before* cutting the log. So after a
+//! crash at any point the log reaches at least the mark. On open:
+//! - the log holds the marked entry (same term) and any damage after it is a
+//!   torn tail (an incomplete record, a checksum failure with nothing but
+//!   zeros after it, a zero tail): the tail is cut off with a `warn!`. Entries
+//!   past the mark that are intact are kept, fsynced, and the mark raised;
+//! - the log ends before the mark (cut short, removed, a damaged record
+//!   within it), or holds another term there, or is damaged with valid data
+//!   after the damage: [`raftrtc_raft::StorageError::Corrupt`] naming
+//!   `raft.log`, the byte offset and the mark. The node refuses to start
+//!   rather than vote and acknowledge on a log shorter than it promised.
+//!   [`FileStorage::open_discarding_lost`] (`--discard-lost-log`) instead
+//!   keeps the intact entries and records the lost end in `synced`; the
+//!   storage reports it ([`raftrtc_raft::Storage::lost_log_end`]) on every
+//!   open from then on, and the core grants votes only to logs at least that
+//!   up to date and does not campaign until a leader has refilled it. Its
+//!   acknowledgements stay honest (they name entries it now holds); its
+//!   votes keep Raft's election rule as if the entries were still there.
+//! - a missing `synced` beside a log with entries is an error too: how much
+//!   was acknowledged cannot be known (data directories written before the
+//!   mark existed are in this case; remove them to start afresh).
+//!
+//! The price is a second fsync per append (a small in-place write). A mark in
+//! the log file itself would be lost with the file's tail, and one in
+//! `hardstate` would cost an atomic replace (two fsyncs) per append.
+//! Bad magic or version in a header is always an error.
 
-mod crc32;
 mod file;
+mod synced;
 
 pub use file::{FileStorage, MAX_RECORD_LEN};

@@ -60,8 +60,35 @@ fn dir_with_log(n: LogIndex) -> (TempDir, Vec<Entry>, Vec<u64>) {
     let mut s = open(tmp.path());
     let written = entries(1, 1, n);
     s.append(&written).expect("append");
-    let offsets = s.offsets.clone();
+    let offsets = s.records.iter().map(|r| r.offset).collect();
     (tmp, written, offsets)
+}
+
+/// Like [`dir_with_log`], but the last record is written without its synced
+/// mark: the append a crash interrupted, which was never acknowledged.
+fn dir_with_unsynced_tail(n: LogIndex) -> (TempDir, Vec<Entry>, Vec<u64>) {
+    let (tmp, mut written, mut offsets) = dir_with_log(n - 1);
+    let last = set(1, n, "unsynced");
+    let mut log = log_bytes(tmp.path());
+    offsets.push(log.len() as u64);
+    encode_record(&mut log, &last).unwrap();
+    fs::write(log_path(tmp.path()), &log).unwrap();
+    written.push(last);
+    (tmp, written, offsets)
+}
+
+/// Asserts that `res` is the error of a log that lost synced entries, naming
+/// the log file; returns the message.
+fn assert_lost(
+    res: Result<(HardState, Vec<Entry>), StorageError>,
+    dir: &Path,
+    what: &str,
+) -> String {
+    let msg = assert_corrupt(res, what);
+    let log = log_path(dir).display().to_string();
+    assert!(msg.contains(&log), "{what}: the message names {log}: {msg}");
+    assert!(msg.contains("synced through index"), "{what}: {msg}");
+    msg
 }
 
 fn assert_corrupt(res: Result<(HardState, Vec<Entry>), StorageError>, what: &str) -> String {
@@ -83,7 +110,11 @@ fn round_trips_entries_and_hard_state() {
     s.save_hard_state(&hs).unwrap();
     let before = s.fsync_count();
     s.append(&written).unwrap();
-    assert_eq!(s.fsync_count(), before + 1, "one fsync per append call");
+    assert_eq!(
+        s.fsync_count(),
+        before + 2,
+        "per append call: one fsync of the records, one of the synced mark"
+    );
     assert_eq!(s.last_index(), 3);
     assert_eq!(s.load().unwrap(), (hs, written));
 }
@@ -183,6 +214,39 @@ fn a_leftover_temp_file_is_ignored() {
 }
 
 #[test]
+fn crc32fast_computes_the_crc_the_log_format_was_written_with() {
+    // The standard CRC-32/ISO-HDLC check values, which the hand-written table
+    // this storage used before crc32fast was tested against.
+    assert_eq!(crc32fast::hash(b""), 0);
+    assert_eq!(crc32fast::hash(b"123456789"), 0xCBF4_3926);
+    assert_eq!(
+        crc32fast::hash(b"The quick brown fox jumps over the lazy dog"),
+        0x414F_A339
+    );
+}
+
+#[test]
+fn a_hard_state_written_by_the_hand_written_crc_still_loads() {
+    // Term 7, vote "n1", checksummed by the earlier hand-written CRC-32.
+    let mut file = b"RRTCHST\x01".to_vec();
+    file.extend_from_slice(&7u64.to_le_bytes());
+    file.push(1);
+    file.extend_from_slice(&2u32.to_le_bytes());
+    file.extend_from_slice(b"n1");
+    file.extend_from_slice(&0x96A2_D77Bu32.to_le_bytes());
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(tmp.path().join(HARD_STATE_FILE), &file).unwrap();
+    let (hs, _) = reload(tmp.path()).unwrap();
+    assert_eq!(
+        hs,
+        HardState {
+            term: 7,
+            voted_for: Some("n1".into())
+        }
+    );
+}
+
+#[test]
 fn damaged_hard_state_is_corrupt() {
     let tmp = tempfile::tempdir().unwrap();
     open(tmp.path())
@@ -209,10 +273,14 @@ fn truncate_then_append_replaces_the_tail() {
     let tmp = tempfile::tempdir().unwrap();
     let mut s = open(tmp.path());
     s.append(&entries(1, 1, 5)).unwrap();
-    let offset_of_3 = s.offsets[2];
+    let offset_of_3 = s.records[2].offset;
     let n = s.fsync_count();
     s.truncate(3).unwrap();
-    assert_eq!(s.fsync_count(), n + 1);
+    assert_eq!(
+        s.fsync_count(),
+        n + 2,
+        "the synced mark lowered, then the log cut"
+    );
     assert_eq!(s.last_index(), 2);
     assert_eq!(
         fs::metadata(log_path(tmp.path())).unwrap().len(),
@@ -255,11 +323,11 @@ fn append_refuses_a_gap_or_an_overlap() {
 }
 
 #[test]
-fn a_torn_last_record_is_dropped() {
-    let (tmp, written, offsets) = dir_with_log(3);
+fn a_torn_append_past_the_synced_mark_is_dropped() {
+    let (tmp, written, offsets) = dir_with_unsynced_tail(3);
     let full = log_bytes(tmp.path());
     let last = offsets[2] as usize;
-    // Cut anywhere inside the last record: header or payload.
+    // Cut anywhere inside the unsynced last record: header or payload.
     for cut in last + 1..full.len() {
         fs::write(log_path(tmp.path()), &full[..cut]).unwrap();
         let (_, got) = reload(tmp.path()).unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
@@ -274,27 +342,97 @@ fn a_torn_last_record_is_dropped() {
 }
 
 #[test]
-fn a_damaged_last_record_or_a_zero_tail_is_dropped() {
-    let (tmp, written, offsets) = dir_with_log(3);
+fn a_damaged_unsynced_last_record_or_a_zero_tail_is_dropped() {
+    let (tmp, written, offsets) = dir_with_unsynced_tail(3);
     let full = log_bytes(tmp.path());
     let mut bad = full.clone();
     bad[full.len() - 2] ^= 1; // in the last payload
     fs::write(log_path(tmp.path()), &bad).unwrap();
     assert_eq!(reload(tmp.path()).unwrap().1, written[..2]);
 
+    // A complete record past the mark is kept, and the mark raised to it.
     let mut zeros = full.clone();
     zeros.extend_from_slice(&[0; 100]);
     fs::write(log_path(tmp.path()), &zeros).unwrap();
     assert_eq!(reload(tmp.path()).unwrap().1, written);
     assert_eq!(log_bytes(tmp.path()), full);
+    fs::write(log_path(tmp.path()), &full[..offsets[2] as usize]).unwrap();
+    assert_lost(reload(tmp.path()), tmp.path(), "entry 3 synced on recovery");
 
-    // The last record zeroed out after its header (a zero-filled extent).
-    let mut zeroed = full.clone();
+    // The unsynced last record zeroed out after its header (a zero-filled extent).
+    let (tmp, written, offsets) = dir_with_unsynced_tail(3);
+    let mut zeroed = log_bytes(tmp.path());
     for b in &mut zeroed[offsets[2] as usize + RECORD_HEADER_LEN..] {
         *b = 0;
     }
     fs::write(log_path(tmp.path()), &zeroed).unwrap();
     assert_eq!(reload(tmp.path()).unwrap().1, written[..2]);
+}
+
+#[test]
+fn a_log_cut_short_of_its_synced_entries_stops_with_an_error_naming_the_file() {
+    let (tmp, _, offsets) = dir_with_log(6);
+    let full = log_bytes(tmp.path());
+    let cuts = [
+        ("half the file", full.len() / 2),
+        ("at a record boundary", offsets[3] as usize),
+        ("inside the last record", full.len() - 3),
+        ("header only", LOG_HEADER.len()),
+        ("empty", 0),
+    ];
+    for (what, cut) in cuts {
+        fs::write(log_path(tmp.path()), &full[..cut]).unwrap();
+        let msg = assert_lost(reload(tmp.path()), tmp.path(), what);
+        assert!(msg.contains("--discard-lost-log"), "{msg}");
+        assert_eq!(log_bytes(tmp.path()), &full[..cut], "{what}: left as is");
+    }
+    fs::remove_file(log_path(tmp.path())).unwrap();
+    assert_lost(reload(tmp.path()), tmp.path(), "log file removed");
+}
+
+#[test]
+fn a_flipped_bit_in_the_last_synced_record_stops_with_an_error_naming_the_file() {
+    let (tmp, _, offsets) = dir_with_log(3);
+    let full = log_bytes(tmp.path());
+    // Every byte of the last record: its length, checksums and payload.
+    for i in offsets[2] as usize..full.len() {
+        let mut bad = full.clone();
+        bad[i] ^= 0x01;
+        fs::write(log_path(tmp.path()), &bad).unwrap();
+        assert_lost(reload(tmp.path()), tmp.path(), &format!("flip at {i}"));
+    }
+}
+
+#[test]
+fn discarding_lost_entries_keeps_the_intact_ones_and_remembers_the_lost_end() {
+    let (tmp, written, offsets) = dir_with_log(6);
+    let full = log_bytes(tmp.path());
+    fs::write(log_path(tmp.path()), &full[..offsets[4] as usize - 1]).unwrap();
+    let mut s = FileStorage::open_discarding_lost(tmp.path()).unwrap();
+    assert_eq!(s.load().unwrap().1, written[..3]);
+    assert_eq!(s.lost_log_end(), Some((1, 6)));
+    drop(s);
+    // The log now matches its mark: a plain open accepts it, and the lost
+    // end is still reported, after appends too, until the log passes it.
+    let mut s = open(tmp.path());
+    assert_eq!(s.load().unwrap().1, written[..3]);
+    assert_eq!(s.lost_log_end(), Some((1, 6)));
+    s.append(&[noop(1, 4)]).unwrap();
+    drop(s);
+    assert_eq!(open(tmp.path()).lost_log_end(), Some((1, 6)));
+    assert_eq!(open(tmp.path()).load().unwrap().1.len(), 4);
+    // An intact log reports no loss.
+    let (tmp, _, _) = dir_with_log(2);
+    assert_eq!(open(tmp.path()).lost_log_end(), None);
+}
+
+#[test]
+fn a_log_with_entries_but_no_synced_mark_is_refused() {
+    let (tmp, _, _) = dir_with_log(2);
+    fs::remove_file(tmp.path().join(SYNCED_FILE)).unwrap();
+    let msg = assert_corrupt(reload(tmp.path()), "no mark");
+    assert!(msg.contains(SYNCED_FILE) && msg.contains(LOG_FILE), "{msg}");
+    assert!(!tmp.path().join(SYNCED_FILE).exists(), "not recreated");
 }
 
 #[test]
@@ -319,7 +457,7 @@ fn an_oversized_length_is_corrupt_not_an_allocation() {
     let at = offsets[1] as usize;
     let len = u32::MAX.to_le_bytes();
     bad[at..at + 4].copy_from_slice(&len);
-    bad[at + 4..at + 8].copy_from_slice(&crc32(&len).to_le_bytes());
+    bad[at + 4..at + 8].copy_from_slice(&crc32fast::hash(&len).to_le_bytes());
     fs::write(log_path(tmp.path()), &bad).unwrap();
     let msg = assert_corrupt(reload(tmp.path()), "huge length");
     assert!(msg.contains("exceeds"), "{msg}");
@@ -328,6 +466,7 @@ fn an_oversized_length_is_corrupt_not_an_allocation() {
 #[test]
 fn entries_out_of_order_on_disk_are_corrupt() {
     let tmp = tempfile::tempdir().unwrap();
+    drop(open(tmp.path())); // An empty log, synced through nothing.
     let mut bytes = LOG_HEADER.to_vec();
     for e in [noop(1, 1), noop(1, 3)] {
         encode_record(&mut bytes, &e).unwrap();
