@@ -1,9 +1,12 @@
 //! Resource limits of the signaling server.
 //!
-//! Every quantity a remote peer can make the server hold — bytes per frame,
-//! peers, clusters, messages waiting for an absent peer, frames queued for a
-//! slow reader — has a ceiling here, so one misbehaving client can never grow
-//! the server's memory without bound or starve the others. The defaults suit
+//! Every quantity a remote peer can make the server hold — bytes per
+//! message, peers, clusters, messages waiting for an absent peer, frames and
+//! bytes queued for a slow reader — has a ceiling here, so one misbehaving
+//! client can never grow the server's memory without bound, and a slow one
+//! never holds up the others. (The hold limits for absent peers are shared:
+//! a client that keeps them full makes others' held messages expire at
+//! once.) The defaults suit
 //! the benchmark (clusters of up to a few hundred nodes, a few thousand
 //! clients in all); the `raftrtc signaling` command exposes the ones an
 //! operator tunes as flags.

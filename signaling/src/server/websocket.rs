@@ -297,7 +297,30 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn reads_come_out_limited_and_a_framing_error_sticks() {
+    async fn client_frames_are_read_through_the_limiter() {
+        let marker = OversizeMarker::random();
+        let (mut client, server) = tokio::io::duplex(1024);
+        let mut limited = Limited::new(server, FrameLimiter::new(1024, marker));
+        // "hi", masked with key 1 2 3 4, then an oversized text frame.
+        let mut input = vec![0x81, 0x82, 1, 2, 3, 4, b'h' ^ 1, b'i' ^ 2];
+        input.extend_from_slice(&[0x81, 0x80 | 126, 0x08, 0x00, 0, 0, 0, 0]);
+        input.extend_from_slice(&[b'x'; 2048]);
+        let writer = tokio::spawn(async move {
+            let _ = client.write_all(&input).await;
+            client
+        });
+        let mut expected = vec![0x81, 0x82, 0, 0, 0, 0, b'h', b'i'];
+        let marker_payload = marker.encode(2048);
+        expected.extend_from_slice(&[0x82, 0x80 | marker_payload.len() as u8, 0, 0, 0, 0]);
+        expected.extend_from_slice(&marker_payload);
+        let mut got = vec![0u8; expected.len()];
+        assert!(limited.read_exact(&mut got).await.is_ok());
+        assert_eq!(got, expected);
+        drop(writer.await);
+    }
+
+    #[tokio::test]
+    async fn a_framing_error_fails_this_read_and_every_later_one() {
         let marker = OversizeMarker::random();
         let (mut client, server) = tokio::io::duplex(1024);
         let mut limited = Limited::new(server, FrameLimiter::new(1024, marker));
