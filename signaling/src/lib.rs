@@ -35,10 +35,33 @@
 //! # Bad input and limits
 //!
 //! Every bound is a [`Limits`] field. A bad frame (invalid JSON, unknown
-//! type, missing field, oversized) gets an
-//! `{"type":"ERROR","payload":{"msg":"..."}}` on that socket only; the
-//! session and everyone else carry on. Disconnects, clean or not, remove the
-//! peer and notify presence members.
+//! type, missing field) gets an `{"type":"ERROR","payload":{"msg":"..."}}` on
+//! that socket only; the session and everyone else carry on. Disconnects,
+//! clean or not, remove the peer and notify presence members.
+//!
+//! A message over [`Limits::max_frame_bytes`] gets the same treatment at any
+//! size — `ERROR` with `frame too large: <size> bytes, limit is <limit>`,
+//! then the session reads on — because the server reads client frames
+//! through a limiter below the WebSocket codec that discards an oversized
+//! message as it streams in (fragments of one message count together) and
+//! never holds more than the limit. A 10 MB frame costs the server 10 MB of
+//! reading, not of memory. Only frames that break WebSocket framing itself
+//! (reserved bits or opcodes, unmasked client frames, a continuation with
+//! nothing to continue, control frames over 125 bytes) end the session: an
+//! `ERROR` naming the problem, then close code 1002.
+//!
+//! Everything a remote client can make the server queue is bounded:
+//!
+//! | queue | bound | when full |
+//! |---|---|---|
+//! | frames waiting to be written to one client | [`Limits::outbound_queue`] frames and [`Limits::outbound_queue_bytes`] bytes | the client is disconnected as too slow (`PEER-LEFT` to presence members, `LEAVE` to the sender whose frame did not fit) |
+//! | pong replies to a client that pings but does not read | the socket's write buffer, a little over the largest frame the server writes | only the latest pong is kept; a frame that no longer fits ends the session |
+//! | messages held for an absent peer | [`Limits::max_pending_per_peer`], [`Limits::max_pending_total`], [`Limits::max_pending_bytes`] | the sender gets `EXPIRE` at once |
+//! | one incoming message | [`Limits::max_frame_bytes`] | `ERROR`, message discarded |
+//!
+//! The hold limits are shared by all clusters: a client that keeps them full
+//! makes other clusters' messages for absent peers expire at once, for at
+//! most [`Limits::expire_timeout`] after it stops.
 //!
 //! # Example
 //!

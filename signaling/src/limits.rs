@@ -1,15 +1,25 @@
 //! Resource limits of the signaling server.
 //!
-//! Every quantity a remote peer can make the server hold — bytes per frame,
-//! peers, clusters, messages waiting for an absent peer, frames queued for a
-//! slow reader — has a ceiling here, so one misbehaving client can never grow
-//! the server's memory without bound or starve the others. The defaults suit
+//! Every quantity a remote peer can make the server hold — bytes per
+//! message, peers, clusters, messages waiting for an absent peer, frames and
+//! bytes queued for a slow reader — has a ceiling here, so one misbehaving
+//! client can never grow the server's memory without bound, and a slow one
+//! never holds up the others. (The hold limits for absent peers are shared:
+//! a client that keeps them full makes others' held messages expire at
+//! once.) The defaults suit
 //! the benchmark (clusters of up to a few hundred nodes, a few thousand
-//! clients in all); the `raftrtc signaling` command exposes each as a flag.
+//! clients in all); the `raftrtc signaling` command exposes the ones an
+//! operator tunes as flags.
 
 use std::time::Duration;
 
 use crate::error::ServerError;
+use crate::protocol::MAX_ID_BYTES;
+
+/// How much a relayed payload can grow when the server re-encodes it: JSON
+/// numbers are printed in full, so `1e15` (4 bytes) comes out as
+/// `1000000000000000.0` (18 bytes).
+const REENCODING_GROWTH: usize = 5;
 
 /// Ceilings and timeouts enforced by the server.
 ///
@@ -17,9 +27,10 @@ use crate::error::ServerError;
 /// and tests shrink single limits to exercise them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
-    /// Largest text frame accepted from a client, in bytes. A larger frame
-    /// is answered with an `ERROR` frame; a frame more than four times larger
-    /// is not even read into memory and the socket is closed after the error.
+    /// Largest message accepted from a client, in payload bytes (fragments
+    /// of one message count together). A larger one, of any size, is
+    /// discarded as it arrives, never held in memory, and answered with an
+    /// `ERROR` frame; the session goes on.
     pub max_frame_bytes: usize,
     /// Most peers connected at once in one cluster (one PeerJS key).
     pub max_peers_per_cluster: usize,
@@ -37,6 +48,11 @@ pub struct Limits {
     /// Frames queued for a client that does not read fast enough; a client
     /// whose queue is full is disconnected rather than buffered without end.
     pub outbound_queue: usize,
+    /// Bytes of frames queued for one client, bounded like
+    /// [`Limits::outbound_queue`]: an empty queue takes one frame of any
+    /// size, a frame that would take a non-empty queue past this bound
+    /// disconnects the client.
+    pub outbound_queue_bytes: usize,
     /// How long a message for an absent peer is held before its sender gets
     /// `EXPIRE` (PeerJS `expire_timeout`, 5 s).
     pub expire_timeout: Duration,
@@ -56,6 +72,7 @@ impl Default for Limits {
             max_pending_total: 16_384,
             max_pending_bytes: 16 * 1024 * 1024,
             outbound_queue: 1024,
+            outbound_queue_bytes: 4 * 1024 * 1024,
             expire_timeout: Duration::from_secs(5),
             alive_timeout: Duration::from_secs(60),
         }
@@ -78,6 +95,7 @@ impl Limits {
             ("max_pending_total", self.max_pending_total),
             ("max_pending_bytes", self.max_pending_bytes),
             ("outbound_queue", self.outbound_queue),
+            ("outbound_queue_bytes", self.outbound_queue_bytes),
         ];
         for (name, value) in counts {
             if value == 0 {
@@ -110,9 +128,19 @@ impl Limits {
         Ok(())
     }
 
-    /// Size above which the WebSocket layer refuses to buffer a frame at all.
-    pub(crate) fn hard_frame_bytes(&self) -> usize {
-        self.max_frame_bytes.saturating_mul(4)
+    /// Upper bound of one frame the server writes: a relayed message of
+    /// [`Limits::max_frame_bytes`] after re-encoding, with ids stamped, or a
+    /// `PEERS` snapshot of a full cluster.
+    pub(crate) fn max_outbound_frame_bytes(&self) -> usize {
+        let relay = self
+            .max_frame_bytes
+            .saturating_mul(REENCODING_GROWTH)
+            .saturating_add(4 * MAX_ID_BYTES);
+        let snapshot = self
+            .max_peers_per_cluster
+            .saturating_mul(MAX_ID_BYTES + 3)
+            .saturating_add(64);
+        relay.max(snapshot)
     }
 }
 
@@ -142,5 +170,47 @@ mod tests {
             ..Limits::default()
         };
         assert!(l.validate().is_err());
+    }
+
+    #[test]
+    fn the_outbound_frame_bound_covers_the_worst_reencoding_and_a_full_snapshot() {
+        let limits = Limits {
+            max_frame_bytes: Limits::MIN_FRAME_BYTES,
+            max_peers_per_cluster: 16,
+            ..Limits::default()
+        };
+        // The largest accepted OFFER whose payload grows most when re-encoded.
+        let dst = "d".repeat(MAX_ID_BYTES);
+        let head = format!(r#"{{"type":"OFFER","dst":"{dst}","payload":["#);
+        let numbers = (limits.max_frame_bytes - head.len() - 2) / 5;
+        let text = format!("{head}{}1]}}", "1e15,".repeat(numbers));
+        assert!(text.len() <= limits.max_frame_bytes);
+        let parsed = crate::protocol::parse_client_frame(&text, limits.max_frame_bytes);
+        let Ok(crate::protocol::ClientMessage::Relay { payload, .. }) = parsed else {
+            panic!("not a relay: {parsed:?}");
+        };
+        let src = "s".repeat(MAX_ID_BYTES);
+        let out = crate::protocol::server::relay(
+            crate::protocol::MessageType::Offer,
+            &src,
+            &dst,
+            payload.as_ref(),
+        );
+        assert!(
+            out.len() > 3 * text.len(),
+            "{} vs {}",
+            out.len(),
+            text.len()
+        );
+        assert!(out.len() <= limits.max_outbound_frame_bytes());
+
+        let crowded = Limits {
+            max_peers_per_cluster: 1024,
+            ..limits
+        };
+        let ids: Vec<String> = (0..1024).map(|i| format!("{i:0>128}")).collect();
+        let snapshot = crate::protocol::server::peers(&ids);
+        assert!(snapshot.len() > limits.max_outbound_frame_bytes());
+        assert!(snapshot.len() <= crowded.max_outbound_frame_bytes());
     }
 }

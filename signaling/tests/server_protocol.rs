@@ -274,22 +274,172 @@ async fn garbage_gets_an_error_and_the_sender_and_others_keep_being_served() {
 }
 
 #[tokio::test]
-async fn a_frame_too_big_to_read_closes_only_that_socket() {
+async fn an_oversized_frame_gets_an_error_and_the_session_goes_on() {
     let srv = server().await;
     let url = srv.url();
     let mut huge = Raw::join(&url, "c1", "huge").await;
     let mut a = Raw::join(&url, "c1", "a").await;
+    let size = 10 * 1024 * 1024;
+    huge.send_text("x".repeat(size)).await;
+    assert_eq!(
+        huge.expect_error().await,
+        format!("frame too large: {size} bytes, limit is {}", 64 * 1024)
+    );
+    // The sender is still connected and served.
+    huge.send_json(json!({"type":"OFFER","dst":"a","payload":{}}))
+        .await;
+    assert_eq!(a.recv_json().await["src"], "huge");
+    assert_eq!(srv.stats().peers, 2);
+}
+
+#[tokio::test]
+async fn a_frame_of_exactly_the_limit_is_relayed_and_one_byte_more_gets_an_error() {
+    let limit = 4096;
+    let srv = server_with(Limits {
+        max_frame_bytes: limit,
+        ..Limits::default()
+    })
+    .await;
+    let url = srv.url();
+    let mut a = Raw::join(&url, "c1", "a").await;
     let mut b = Raw::join(&url, "c1", "b").await;
-    huge.send_text("x".repeat(1024 * 1024)).await;
-    let texts = huge.expect_closed().await;
+    let frame_of = |len: usize| {
+        let head = r#"{"type":"OFFER","dst":"b","payload":""#;
+        format!("{head}{}\"}}", "x".repeat(len - head.len() - 2))
+    };
+    a.send_text(frame_of(limit)).await;
+    assert_eq!(b.recv_json().await["src"], "a");
+    a.send_text(frame_of(limit + 1)).await;
+    assert_eq!(
+        a.expect_error().await,
+        format!("frame too large: {} bytes, limit is {limit}", limit + 1)
+    );
+    b.expect_silence(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn a_fragmented_message_over_the_limit_gets_one_error_and_the_session_goes_on() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let srv = server().await;
+    let url = srv.url();
+    let mut a = Raw::join(&url, "c1", "a").await;
+    let mut b = Raw::join(&url, "c1", "b").await;
+    // 40 fragments of 4 KiB: each small, together 160 KiB.
+    let fragment = vec![b' '; 4096];
+    let mut frames = vec![Frame::message(
+        fragment.clone(),
+        OpCode::Data(Data::Text),
+        false,
+    )];
+    for i in 1..40 {
+        frames.push(Frame::message(
+            fragment.clone(),
+            OpCode::Data(Data::Continue),
+            i == 39,
+        ));
+    }
+    for frame in frames {
+        a.ws.send(Message::Frame(frame))
+            .await
+            .expect("send fragment");
+    }
+    assert_eq!(
+        a.expect_error().await,
+        format!(
+            "frame too large: {} bytes, limit is {}",
+            40 * 4096,
+            64 * 1024
+        )
+    );
+    // A fragmented message within the limit is joined and relayed.
+    let text = r#"{"type":"OFFER","dst":"b","payload":{"sdp":"fragmented"}}"#;
+    let (first, rest) = text.split_at(20);
+    a.ws.send(Message::Frame(Frame::message(
+        first.as_bytes().to_vec(),
+        OpCode::Data(Data::Text),
+        false,
+    )))
+    .await
+    .expect("send first fragment");
+    a.ws.send(Message::Frame(Frame::message(
+        rest.as_bytes().to_vec(),
+        OpCode::Data(Data::Continue),
+        true,
+    )))
+    .await
+    .expect("send last fragment");
+    assert_eq!(
+        b.recv_json().await,
+        json!({"type":"OFFER","src":"a","dst":"b","payload":{"sdp":"fragmented"}})
+    );
+    a.expect_silence(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn broken_websocket_framing_gets_an_error_then_a_protocol_close() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let srv = server().await;
+    let url = srv.url();
+    let mut bad = Raw::join(&url, "c1", "bad").await;
+    let reserved = Frame::message(b"{}".to_vec(), OpCode::Data(Data::Reserved(3)), true);
+    bad.ws.send(Message::Frame(reserved)).await.expect("send");
+    let texts = bad.expect_closed().await;
+    assert_eq!(texts.len(), 1, "{texts:?}");
     assert!(
-        texts.iter().any(|t| t.contains(r#""type":"ERROR""#)),
+        texts[0].contains(r#""type":"ERROR""#) && texts[0].contains("reserved opcode"),
         "{texts:?}"
     );
-    eventually("huge removed", || srv.stats().peers == 2).await;
-    a.send_json(json!({"type":"OFFER","dst":"b","payload":{}}))
-        .await;
-    assert_eq!(b.recv_json().await["src"], "a");
+    eventually("bad removed", || srv.stats().peers == 0).await;
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_dropped_once_its_queue_holds_too_many_bytes() {
+    let srv = server_with(Limits {
+        outbound_queue_bytes: 256 * 1024,
+        ..Limits::default()
+    })
+    .await;
+    let url = srv.url();
+    let mut watcher = Raw::join_with(&url, "key=c1&id=w&token=t&presence=1").await;
+    assert_eq!(
+        watcher.recv_text().await,
+        r#"{"type":"PEERS","payload":[]}"#
+    );
+    let mut a = Raw::join(&url, "c1", "a").await;
+    let _deaf = Raw::join(&url, "c1", "deaf").await;
+    assert_eq!(watcher.recv_json().await["type"], "PEER-JOINED");
+    assert_eq!(watcher.recv_json().await["type"], "PEER-JOINED");
+    // 60 KB frames to a peer that never reads: the socket buffers fill, then
+    // the queue's byte bound (a few frames), long before its frame bound
+    // (1024 frames, 60 MB) would.
+    let offer = json!({"type":"OFFER","dst":"deaf","payload":"x".repeat(60_000)}).to_string();
+    let mut sent = 0;
+    let left = loop {
+        assert!(sent < 500, "no LEAVE after {sent} frames");
+        a.send_text(offer.clone()).await;
+        sent += 1;
+        let reply = tokio::time::timeout(Duration::ZERO, a.recv_json()).await;
+        if let Ok(reply) = reply {
+            break reply;
+        }
+    };
+    assert_eq!(left, json!({"type":"LEAVE","src":"deaf","dst":"a"}));
+    assert_eq!(
+        watcher.recv_text().await,
+        r#"{"type":"PEER-LEFT","src":"deaf"}"#
+    );
+    assert_eq!(
+        Client::list_peers(&url, "c1").await.ok(),
+        Some(vec!["a".into(), "w".into()])
+    );
 }
 
 #[tokio::test]

@@ -9,8 +9,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -19,7 +18,7 @@ use rand::Rng;
 use tokio::sync::watch;
 
 use super::session::{self, Params};
-use super::Shared;
+use super::{websocket, Shared};
 use crate::protocol;
 
 /// Everything a request handler needs.
@@ -95,13 +94,14 @@ async fn list_peers(State(state): State<AppState>, Path(key): Path<String>) -> R
 async fn upgrade(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
-    ws: WebSocketUpgrade,
+    request: Request,
 ) -> Response {
     let params = Params::from_query(query.as_deref());
-    let hard = state.shared.limits.hard_frame_bytes();
-    ws.max_message_size(hard)
-        .max_frame_size(hard)
-        .on_upgrade(move |socket| session::run(socket, state.shared, params, state.stop))
+    let AppState { shared, stop } = state;
+    let limits = shared.limits.clone();
+    websocket::accept(request, &limits, move |socket, marker| {
+        session::run(socket, marker, shared, params, stop)
+    })
 }
 
 /// A random (version 4) UUID, the id format the official server hands out.

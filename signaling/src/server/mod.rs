@@ -6,9 +6,12 @@
 //! [`ServerHandle`] that stops everything — listener, sessions, expiry
 //! sweeper — on [`ServerHandle::shutdown`] or when dropped.
 
+mod frame_limit;
 mod http;
+mod outbound;
 mod registry;
 mod session;
+mod websocket;
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};

@@ -3,22 +3,21 @@
 //!
 //! The registry is plain data behind one mutex (never held across an
 //! `.await`). Every operation is a short critical section that hands frames to
-//! the members' outbound queues with `try_send`, so a slow reader can never
-//! block the server: a member whose queue is full is evicted, exactly like an
-//! abrupt disconnect.
+//! the members' bounded outbound queues without waiting, so a slow reader can
+//! never block the server: a member whose queue is full (in frames or bytes)
+//! is evicted, exactly like an abrupt disconnect.
+//!
+//! Messages held for absent members are bounded per destination, in total
+//! and in bytes; past any bound the sender gets `EXPIRE` at once.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::Instant;
 
-use axum::extract::ws::Utf8Bytes;
 use serde_json::Value;
-use tokio::sync::mpsc::{self, error::TrySendError};
 
+use super::outbound::{Offered, Outbound, OutboundTx};
 use crate::limits::Limits;
 use crate::protocol::{self, MessageType};
-
-/// A frame ready to write to a socket; cheap to clone for broadcasts.
-pub(crate) type Outbound = Utf8Bytes;
 
 /// Identifies one WebSocket session, so that a late cleanup from a replaced
 /// session cannot remove its successor.
@@ -82,7 +81,7 @@ pub(crate) struct Joined {
 struct Member {
     token: String,
     conn: ConnId,
-    tx: mpsc::Sender<Outbound>,
+    tx: OutboundTx,
     presence: bool,
 }
 
@@ -117,13 +116,10 @@ impl Cluster {
 }
 
 /// Queues `frame` for `m`; false only when its queue is full (too slow).
+/// A closed queue counts as taken: that session is ending and removes
+/// itself.
 fn offer(m: &Member, frame: Outbound) -> bool {
-    match m.tx.try_send(frame) {
-        Ok(()) => true,
-        Err(TrySendError::Full(_)) => false,
-        // The session is ending and will remove itself.
-        Err(TrySendError::Closed(_)) => true,
-    }
+    m.tx.offer(frame) != Offered::Full
 }
 
 /// All clusters of one server.
@@ -158,7 +154,7 @@ impl Registry {
         id: &str,
         token: &str,
         presence: bool,
-        tx: mpsc::Sender<Outbound>,
+        tx: OutboundTx,
     ) -> Result<Joined, JoinError> {
         let conn = self.next_conn;
         let exists = self.clusters.contains_key(key);
@@ -411,13 +407,16 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    fn member(cap: usize) -> (mpsc::Sender<Outbound>, mpsc::Receiver<Outbound>) {
-        mpsc::channel(cap)
+    use crate::server::outbound::{self, OutboundRx};
+    use futures_util::FutureExt;
+
+    fn member(cap: usize) -> (OutboundTx, OutboundRx) {
+        outbound::channel(cap, 1024 * 1024)
     }
 
-    fn drain(rx: &mut mpsc::Receiver<Outbound>) -> Vec<String> {
+    fn drain(rx: &mut OutboundRx) -> Vec<String> {
         let mut out = Vec::new();
-        while let Ok(f) = rx.try_recv() {
+        while let Some(Some(f)) = rx.recv().now_or_never() {
             out.push(f.as_str().to_string());
         }
         out

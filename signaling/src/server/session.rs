@@ -3,19 +3,26 @@
 //! A session admits the peer (checks `key`, `id`, `token`, joins the
 //! registry), greets it with `OPEN`, then runs one loop that reads the
 //! peer's frames, writes frames queued for it by others, watches its silence
-//! timer and the server's shutdown signal. Bad frames are answered with an
-//! `ERROR` frame on this socket only; whatever way the loop ends, the peer
-//! is removed from its cluster.
+//! timer and the server's shutdown signal. Bad frames, oversized ones
+//! included, are answered with an `ERROR` frame on this socket only and the
+//! loop reads on; whatever way the loop ends, the peer is removed from its
+//! cluster.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use tokio::sync::{mpsc, watch};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::watch;
 use tokio::time::{timeout, Instant};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tracing::{debug, trace};
 
-use super::registry::{ConnId, Origin, Outbound};
+use super::frame_limit::OversizeMarker;
+use super::outbound::{self, Outbound, OutboundRx};
+use super::registry::{ConnId, Origin};
+use super::websocket::Socket;
 use super::Shared;
 use crate::error::FrameError;
 use crate::protocol::{self, ClientMessage, MessageType};
@@ -24,13 +31,13 @@ use crate::protocol::{self, ClientMessage, MessageType};
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Close code for a normal end (RFC 6455).
-const CLOSE_NORMAL: u16 = 1000;
+const CLOSE_NORMAL: CloseCode = CloseCode::Normal;
 /// Close code when the server goes away or drops a silent peer.
-const CLOSE_GOING_AWAY: u16 = 1001;
+const CLOSE_GOING_AWAY: CloseCode = CloseCode::Away;
 /// Close code after a policy refusal (bad key, id taken, limits).
-const CLOSE_POLICY: u16 = 1008;
-/// Close code for a frame too big to read.
-const CLOSE_TOO_BIG: u16 = 1009;
+const CLOSE_POLICY: CloseCode = CloseCode::Policy;
+/// Close code after WebSocket framing the server cannot read past.
+const CLOSE_PROTOCOL: CloseCode = CloseCode::Protocol;
 
 /// What the WebSocket URL's query string asked for.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -104,9 +111,11 @@ fn admit(p: Params) -> Result<Admitted, String> {
 }
 
 /// Runs one connection to its end. Never panics; every exit path leaves the
-/// registry without this session.
+/// registry without this session. `marker` is how this socket's frame
+/// limiter reports a discarded oversized message.
 pub(crate) async fn run(
-    mut ws: WebSocket,
+    mut ws: Socket,
+    marker: OversizeMarker,
     shared: Arc<Shared>,
     params: Params,
     mut stop: watch::Receiver<bool>,
@@ -118,7 +127,10 @@ pub(crate) async fn run(
             return;
         }
     };
-    let (tx, mut rx) = mpsc::channel::<Outbound>(shared.limits.outbound_queue);
+    let (tx, mut rx) = outbound::channel(
+        shared.limits.outbound_queue,
+        shared.limits.outbound_queue_bytes,
+    );
     let joined = shared
         .registry()
         .join(&who.key, &who.id, &who.token, who.presence, tx);
@@ -145,7 +157,12 @@ pub(crate) async fn run(
         }
     }
     if ok && !*stop.borrow() {
-        serve(&mut ws, &shared, &who, conn, &mut rx, &mut stop).await;
+        let link = Link {
+            who: &who,
+            conn,
+            marker,
+        };
+        serve(&mut ws, &shared, link, &mut rx, &mut stop).await;
     }
     let stopping = *stop.borrow();
     let left = if stopping {
@@ -158,15 +175,23 @@ pub(crate) async fn run(
     }
 }
 
+/// Who is at the other end of an admitted socket.
+#[derive(Clone, Copy)]
+struct Link<'a> {
+    who: &'a Admitted,
+    conn: ConnId,
+    marker: OversizeMarker,
+}
+
 /// The main loop of an admitted peer.
 async fn serve(
-    ws: &mut WebSocket,
+    ws: &mut Socket,
     shared: &Shared,
-    who: &Admitted,
-    conn: ConnId,
-    rx: &mut mpsc::Receiver<Outbound>,
+    link: Link<'_>,
+    rx: &mut OutboundRx,
     stop: &mut watch::Receiver<bool>,
 ) {
+    let who = link.who;
     let alive = shared.limits.alive_timeout;
     let mut deadline = Instant::now() + alive;
     loop {
@@ -193,29 +218,29 @@ async fn serve(
                 close(ws, CLOSE_GOING_AWAY, "alive timeout").await;
                 return;
             }
-            incoming = ws.recv() => {
+            incoming = ws.next() => {
                 let msg = match incoming {
                     None => return,
                     Some(Ok(msg)) => msg,
                     Some(Err(e)) => {
-                        // Oversized or malformed WebSocket framing: the stream
-                        // cannot be resynchronised, so report and close.
+                        // Broken WebSocket framing (not size: the frame
+                        // limiter turns oversized messages into markers):
+                        // the stream cannot be resynchronised, so report and
+                        // close.
                         let text = format!("websocket error: {e}");
                         if write(ws, Message::Text(protocol::server::error(&text).into())).await {
-                            close(ws, CLOSE_TOO_BIG, "bad frame").await;
+                            close(ws, CLOSE_PROTOCOL, "bad framing").await;
                         }
                         return;
                     }
                 };
                 deadline = Instant::now() + alive;
-                let text = match &msg {
-                    Message::Text(t) => Ok(t.as_str()),
-                    Message::Binary(b) => std::str::from_utf8(b).map_err(|_| FrameError::NotUtf8),
-                    Message::Close(_) => return,
-                    Message::Ping(_) | Message::Pong(_) => continue,
+                let parsed = match receive(&msg, link.marker, shared.limits.max_frame_bytes) {
+                    Received::Frame(parsed) => parsed,
+                    Received::Control => continue,
+                    Received::Close => return,
                 };
-                let parsed = text.and_then(|t| protocol::parse_client_frame(t, shared.limits.max_frame_bytes));
-                match handle(shared, who, conn, parsed) {
+                match handle(shared, who, link.conn, parsed) {
                     Step::Continue => {}
                     Step::Reply(frame) => {
                         if !write(ws, Message::Text(frame)).await {
@@ -230,6 +255,34 @@ async fn serve(
             }
         }
     }
+}
+
+/// What one WebSocket message from the client amounts to.
+enum Received {
+    /// A protocol frame, parsed or refused.
+    Frame(Result<ClientMessage, FrameError>),
+    /// Ping or pong: nothing for the protocol.
+    Control,
+    /// The client closed.
+    Close,
+}
+
+/// Parses a message; a binary one may be this socket's marker for an
+/// oversized message the frame limiter discarded.
+fn receive(msg: &Message, marker: OversizeMarker, max: usize) -> Received {
+    let text = match msg {
+        Message::Text(t) => Ok(t.as_str()),
+        Message::Binary(b) => match marker.decode(b) {
+            Some(size) => Err(FrameError::TooLarge {
+                size: usize::try_from(size).unwrap_or(usize::MAX),
+                max,
+            }),
+            None => std::str::from_utf8(b).map_err(|_| FrameError::NotUtf8),
+        },
+        Message::Close(_) => return Received::Close,
+        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return Received::Control,
+    };
+    Received::Frame(text.and_then(|t| protocol::parse_client_frame(t, max)))
 }
 
 /// What the loop does after one frame.
@@ -276,7 +329,7 @@ fn handle(
 }
 
 /// Sends a refusal frame and closes; errors are irrelevant at this point.
-async fn refuse(ws: &mut WebSocket, frame: String) {
+async fn refuse(ws: &mut Socket, frame: String) {
     if write(ws, Message::Text(frame.into())).await {
         close(ws, CLOSE_POLICY, "refused").await;
     }
@@ -284,11 +337,11 @@ async fn refuse(ws: &mut WebSocket, frame: String) {
 
 /// Writes one message within [`WRITE_TIMEOUT`]; false when the peer is gone
 /// or stuck.
-async fn write(ws: &mut WebSocket, msg: Message) -> bool {
+async fn write(ws: &mut Socket, msg: Message) -> bool {
     matches!(timeout(WRITE_TIMEOUT, ws.send(msg)).await, Ok(Ok(())))
 }
 
-async fn close(ws: &mut WebSocket, code: u16, reason: &'static str) {
+async fn close(ws: &mut Socket, code: CloseCode, reason: &'static str) {
     let frame = CloseFrame {
         code,
         reason: Utf8Bytes::from_static(reason),
@@ -335,5 +388,31 @@ mod tests {
             Some(protocol::server::error(protocol::msg::INVALID_ID))
         );
         assert!(admit(Params::from_query(Some("key=k&id=a&token=t"))).is_ok());
+    }
+
+    #[test]
+    fn only_this_sockets_marker_reads_as_an_oversized_frame() {
+        let marker = OversizeMarker::random();
+        let forged = OversizeMarker::random();
+        let frame = |m: OversizeMarker| Message::Binary(m.encode(70_000).into());
+        match receive(&frame(marker), marker, 1024) {
+            Received::Frame(Err(e)) => assert_eq!(
+                e,
+                FrameError::TooLarge {
+                    size: 70_000,
+                    max: 1024
+                }
+            ),
+            _ => panic!("the marker was not recognised"),
+        }
+        match receive(&frame(forged), marker, 1024) {
+            Received::Frame(Err(e)) => assert_eq!(e, FrameError::NotUtf8),
+            _ => panic!("a forged marker was not refused as binary garbage"),
+        }
+        let json = Message::Binary(br#"{"type":"HEARTBEAT"}"#.to_vec().into());
+        assert!(matches!(
+            receive(&json, marker, 1024),
+            Received::Frame(Ok(ClientMessage::Heartbeat))
+        ));
     }
 }
