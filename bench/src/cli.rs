@@ -275,6 +275,9 @@ pub struct NodeArgs {
     pub seed: Option<u64>,
 }
 
+/// The signaling server's limits when no flag changes them: the flags' defaults.
+const LIMITS: signaling::Limits = signaling::Limits::DEFAULT;
+
 /// `raftrtc signaling`.
 #[derive(Debug, Args)]
 pub struct SignalingArgs {
@@ -285,20 +288,26 @@ pub struct SignalingArgs {
     #[arg(long, default_value = "/")]
     pub path: String,
     /// Largest accepted WebSocket frame, in bytes.
-    #[arg(long, default_value_t = 64 * 1024, value_parser = clap::value_parser!(u32).range(1024..))]
+    #[arg(long, default_value_t = LIMITS.max_frame_bytes as u32, value_parser = clap::value_parser!(u32).range(1024..))]
     pub max_frame_bytes: u32,
     /// Most peers in one cluster (PeerJS key).
-    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = LIMITS.max_peers_per_cluster as u32, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_peers_per_cluster: u32,
     /// Most clusters at once.
-    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = LIMITS.max_clusters as u32, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_clusters: u32,
     /// Most WebSocket connections at once.
-    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = LIMITS.max_connections as u32, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
     /// Most messages held for one absent peer.
-    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = LIMITS.max_pending_per_peer as u32, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_pending_per_peer: u32,
+    /// Most frames queued for one client that does not read; past it the client is dropped.
+    #[arg(long, default_value_t = LIMITS.outbound_queue as u32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub outbound_queue: u32,
+    /// Most bytes queued for one client that does not read; past it the client is dropped.
+    #[arg(long, default_value_t = LIMITS.outbound_queue_bytes as u32, value_parser = clap::value_parser!(u32).range(1024..))]
+    pub outbound_queue_bytes: u32,
     /// Seconds a message for an absent peer is held before EXPIRE.
     #[arg(long, default_value = "5", value_parser = parse_seconds)]
     pub expire_timeout: Duration,

@@ -63,23 +63,26 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_frame_bytes: 64 * 1024,
-            max_peers_per_cluster: 1024,
-            max_clusters: 1024,
-            max_connections: 10_000,
-            max_pending_per_peer: 256,
-            max_pending_total: 16_384,
-            max_pending_bytes: 16 * 1024 * 1024,
-            outbound_queue: 1024,
-            outbound_queue_bytes: 4 * 1024 * 1024,
-            expire_timeout: Duration::from_secs(5),
-            alive_timeout: Duration::from_secs(60),
-        }
+        Self::DEFAULT
     }
 }
 
 impl Limits {
+    /// The defaults, as a constant so that command-line flags can name them.
+    pub const DEFAULT: Limits = Limits {
+        max_frame_bytes: 64 * 1024,
+        max_peers_per_cluster: 1024,
+        max_clusters: 1024,
+        max_connections: 10_000,
+        max_pending_per_peer: 256,
+        max_pending_total: 16_384,
+        max_pending_bytes: 16 * 1024 * 1024,
+        outbound_queue: 1024,
+        outbound_queue_bytes: 4 * 1024 * 1024,
+        expire_timeout: Duration::from_secs(5),
+        alive_timeout: Duration::from_secs(60),
+    };
+
     /// Smallest frame limit that still fits an `OFFER` with a typical SDP.
     pub const MIN_FRAME_BYTES: usize = 1024;
 

@@ -15,6 +15,8 @@ pub fn run(args: SignalingArgs) -> anyhow::Result<ExitCode> {
         max_clusters: args.max_clusters as usize,
         max_connections: args.max_connections as usize,
         max_pending_per_peer: args.max_pending_per_peer as usize,
+        outbound_queue: args.outbound_queue as usize,
+        outbound_queue_bytes: args.outbound_queue_bytes as usize,
         expire_timeout: args.expire_timeout,
         alive_timeout: args.alive_timeout,
         ..Limits::default()
