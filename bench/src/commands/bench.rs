@@ -14,7 +14,6 @@ use signaling::{Server, ServerConfig};
 
 use super::UsageError;
 use crate::cli::{BenchArgs, CommonArgs, LauncherArg, Profile, ReplicationArg};
-use crate::csv_out::{CsvWriter, Outcome, Row};
 use crate::docker::DockerError;
 use crate::experiment::{self, RunOutcome, RunReport, RunSettings};
 use crate::launcher::docker::DockerLauncher;
@@ -22,7 +21,8 @@ use crate::launcher::process::ProcessLauncher;
 use crate::launcher::{self, Launcher, NodeConfig};
 use crate::matrix::{Plan, RunSpec, TestKind};
 use crate::progress::Progress;
-use crate::{export, stats};
+use crate::results::csv_out::{CsvWriter, Outcome, Row};
+use crate::results::{export, stats};
 
 /// Matrix defaults of a subcommand when the flags are not given.
 #[derive(Clone, Debug)]

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use crate::cli::ReportArgs;
-use crate::{paper, plot, report};
+use crate::results::{paper, plot, report};
 
 /// Prints the report; with `--markdown`, also writes it as markdown.
 pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {

@@ -17,8 +17,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::csv_out::Row;
 use crate::matrix::TestKind;
+use crate::results::csv_out::Row;
 
 /// The statistics of one matrix cell.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -96,7 +96,7 @@ pub fn summarize(rows: &[Row]) -> Vec<Summary> {
             let ok = rows.iter().filter(|r| r.outcome.is_ok()).count();
             let unsafe_runs = rows
                 .iter()
-                .filter(|r| r.outcome == crate::csv_out::Outcome::Unsafe)
+                .filter(|r| r.outcome == crate::results::csv_out::Outcome::Unsafe)
                 .count();
             let mut values: Vec<f64> = rows
                 .iter()
@@ -175,8 +175,8 @@ fn quantile_sorted(sorted: &[f64], q: f64) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::csv_out::test_row as row;
-    use crate::csv_out::Outcome;
+    use crate::results::csv_out::test_row as row;
+    use crate::results::csv_out::Outcome;
 
     fn close(a: Option<f64>, b: f64) -> bool {
         a.is_some_and(|a| (a - b).abs() < 1e-9)

@@ -25,10 +25,10 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::csv_out::Row;
 use crate::matrix::TestKind;
-use crate::paper::{self, PaperMean, PaperPoint, Source};
-use crate::stats::{self, Summary};
+use crate::results::csv_out::Row;
+use crate::results::paper::{self, PaperMean, PaperPoint, Source};
+use crate::results::stats::{self, Summary};
 
 /// The papers' means for one test and election timeout, from one paper.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -513,8 +513,8 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::csv_out::test_row as row;
-    use crate::csv_out::Outcome;
+    use crate::results::csv_out::test_row as row;
+    use crate::results::csv_out::Outcome;
     use std::path::{Path, PathBuf};
 
     fn point(source: Source, test: &str, et: u64, nodes: usize, s: Option<f64>) -> PaperPoint {
@@ -595,7 +595,7 @@ mod tests {
 
     #[test]
     fn the_real_papers_files_give_the_headline_numbers() {
-        let paper = crate::paper::load(data_dir()).unwrap();
+        let paper = crate::results::paper::load(data_dir()).unwrap();
         let rows = vec![
             row("up", 21, 250, Outcome::Ok, Some(243.4)),
             row("up", 21, 100, Outcome::Ok, Some(100.0)),

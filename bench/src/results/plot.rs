@@ -38,13 +38,13 @@ use plotters_backend::{
     BackendColor, BackendCoord, BackendStyle, BackendTextStyle, DrawingErrorKind,
 };
 
-use crate::csv_out::{read_rows, CsvError, Row};
 use crate::matrix::TestKind;
-use crate::paper::PaperPoint;
-use crate::report::{paper_reference, source_label};
+use crate::results::csv_out::{read_rows, CsvError, Row};
+use crate::results::paper::PaperPoint;
+use crate::results::report::{paper_reference, source_label};
 
 /// The font every figure's text is drawn with.
-static FONT: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
+static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 
 /// Figure size bounds, in pixels: below the minimum labels collide, above
 /// the maximum a PNG takes hundreds of MB to draw.
@@ -390,7 +390,9 @@ fn figure(test: &str, rows: &[&Row], paper: &[PaperPoint], log_scale: bool) -> F
                     .collect(),
                 means: cells
                     .iter()
-                    .filter_map(|(&n, (v, _))| crate::stats::mean(v).map(|m| (n as f64, m)))
+                    .filter_map(|(&n, (v, _))| {
+                        crate::results::stats::mean(v).map(|m| (n as f64, m))
+                    })
                     .collect(),
                 failed: cells
                     .iter()
@@ -1192,9 +1194,9 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::csv_out::test_row as row;
-    use crate::csv_out::{CsvWriter, Outcome};
-    use crate::paper::Source;
+    use crate::results::csv_out::test_row as row;
+    use crate::results::csv_out::{CsvWriter, Outcome};
+    use crate::results::paper::Source;
 
     /// A small but complete matrix: two tests, two timeouts, a failure.
     fn sample_rows() -> Vec<Row> {

@@ -300,7 +300,7 @@ pub fn means(points: &[PaperPoint]) -> Vec<PaperMean> {
                 nodes,
                 runs,
                 ok: ok.len(),
-                mean_seconds: crate::stats::mean(&ok),
+                mean_seconds: crate::results::stats::mean(&ok),
             },
         )
         .collect()

@@ -15,7 +15,7 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use crate::stats::Summary;
+use crate::results::stats::Summary;
 
 /// Writing an export file failed.
 #[derive(Debug, thiserror::Error)]
