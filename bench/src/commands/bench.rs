@@ -15,14 +15,13 @@ use signaling::{Server, ServerConfig};
 use super::UsageError;
 use crate::cli::{BenchArgs, CommonArgs, LauncherArg, Profile, ReplicationArg};
 use crate::docker::DockerError;
-use crate::experiment::{self, RunOutcome, RunReport, RunSettings};
+use crate::experiment::{self, RunReport, RunSettings};
 use crate::launcher::docker::DockerLauncher;
 use crate::launcher::process::ProcessLauncher;
 use crate::launcher::{self, Launcher, NodeConfig};
 use crate::matrix::{Plan, RunSpec, TestKind};
 use crate::progress::Progress;
-use crate::results::csv_out::{CsvWriter, Outcome, Row};
-use crate::results::{export, stats};
+use crate::results::{self, export, stats, CsvWriter, Outcome, Row};
 
 /// Matrix defaults of a subcommand when the flags are not given.
 #[derive(Clone, Debug)]
@@ -305,9 +304,7 @@ async fn run_all(
             progress.phase(&label, phase);
         })
         .await;
-        let row = to_row(
-            options, launcher, spec, seed, started_at, &report, &settings,
-        );
+        let row = to_row(options, spec, seed, started_at, &report, &settings);
         if let Some(w) = csv.as_deref_mut() {
             w.write_row(&row)?;
         }
@@ -365,7 +362,7 @@ fn label(spec: &RunSpec, runs: u32) -> String {
 fn describe(label: &str, row: &Row, report: &RunReport) -> String {
     let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1} ms"));
     let mut line = format!("{label}: {} {}", row.outcome, ms(row.duration_ms));
-    if row.test != "up" {
+    if row.test != TestKind::Up {
         line.push_str(&format!(" (up {})", ms(row.up_ms)));
     }
     if !report.killed.is_empty() {
@@ -387,7 +384,6 @@ fn describe(label: &str, row: &Row, report: &RunReport) -> String {
 
 fn to_row(
     options: &Options,
-    launcher: &dyn Launcher,
     spec: &RunSpec,
     seed: u64,
     started_at: SystemTime,
@@ -395,35 +391,32 @@ fn to_row(
     settings: &RunSettings,
 ) -> Row {
     let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1000.0);
-    let (outcome, error) = match &report.outcome {
-        RunOutcome::Ok => (Outcome::Ok, String::new()),
-        RunOutcome::Unsafe => (Outcome::Unsafe, String::new()),
-        RunOutcome::Timeout => (
-            Outcome::Timeout,
-            format!(
-                "timed out after {:?} while {}",
-                settings.timeout_for(spec.nodes),
-                report.ended_in
-            ),
+    let error = match report.outcome {
+        Outcome::Timeout => format!(
+            "timed out after {:?} while {}",
+            settings.timeout_for(spec.nodes),
+            report.ended_in
         ),
-        RunOutcome::Error(e) => (Outcome::Error, e.clone()),
+        _ => report.error.clone().unwrap_or_default(),
     };
     Row {
-        test: spec.test.name(),
-        launcher: launcher.name().to_string(),
+        test: spec.test,
+        launcher: match options.launcher {
+            LauncherArg::Process => results::Launcher::Process,
+            LauncherArg::Docker => results::Launcher::Docker,
+        },
         nodes: spec.nodes,
         election_timeout_ms: spec.election_timeout_ms,
         heartbeat_ms: spec.election_timeout_ms / u64::from(options.node.heartbeat_ratio.max(1)),
         replication: match options.node.replication {
-            ReplicationArg::Immediate => "immediate",
-            ReplicationArg::Heartbeat => "heartbeat",
-        }
-        .to_string(),
+            ReplicationArg::Immediate => results::Replication::Immediate,
+            ReplicationArg::Heartbeat => results::Replication::Heartbeat,
+        },
         run: spec.run,
         seed,
         killed: spec.test.killed(spec.nodes),
         messages: spec.test.messages(),
-        outcome,
+        outcome: report.outcome,
         duration_ms: ms(report.duration),
         up_ms: ms(report.up),
         elections: report.verdict.as_ref().map(|v| v.elections),
@@ -434,7 +427,10 @@ fn to_row(
             .map_or_else(|| "unchecked".to_string(), |v| v.properties()),
         version: env!("CARGO_PKG_VERSION").to_string(),
         started_at: rfc3339(started_at),
-        profile: options.profile.name().to_string(),
+        profile: match options.profile {
+            Profile::Default => results::Profile::Default,
+            Profile::Paper => results::Profile::Paper,
+        },
         error,
         logs: report
             .logs
