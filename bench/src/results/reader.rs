@@ -7,8 +7,11 @@
 //! accepted.
 //!
 //! A torn last line is one a killed bench left: the file does not end in a
-//! newline. [`RowReader`] reports it as [`CsvError::Torn`], the last item;
-//! [`read_csvs`] skips it (the file may still be being appended to).
+//! newline, and the last record does not parse as a whole row (it has an
+//! unclosed quote, the wrong number of fields or a value that does not fit).
+//! A last row that is whole but lacks only its newline is a row like any
+//! other. [`RowReader`] reports a torn line as [`CsvError::Torn`], the last
+//! item; [`read_csvs`] skips it (the file may still be being appended to).
 
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
@@ -69,7 +72,7 @@ impl<R: Read + Seek> RowReader<R> {
             reader.done = true;
             return Ok(reader);
         }
-        if reader.is_unterminated_last() {
+        if reader.is_unterminated_last() && !reader.is_whole_header(&header) {
             // A header cut short: nothing after it, so no rows.
             reader.done = true;
             return Ok(reader);
@@ -90,6 +93,11 @@ impl<R: Read + Seek> RowReader<R> {
     /// Whether the record just read ends the file without a newline.
     fn is_unterminated_last(&self) -> bool {
         !self.ends_with_newline && self.csv.position().byte() >= self.len
+    }
+
+    fn is_whole_header(&self, header: &ByteRecord) -> bool {
+        let present = |c: &String| header.iter().any(|h| h == c.as_bytes());
+        required_columns().iter().all(present)
     }
 
     fn check_header(&self, header: &ByteRecord) -> Result<(), CsvError> {
@@ -142,10 +150,33 @@ impl<R: Read + Seek> RowReader<R> {
         if !self.is_unterminated_last() {
             return self.parse(record, line);
         }
-        Err(CsvError::Torn {
-            path: self.path.clone(),
-            line,
-        })
+        let start = record.position().map_or(0, |p| p.byte());
+        let whole = match self.tail(start) {
+            Ok(raw) => is_whole_row(&raw, &self.header),
+            Err(source) => {
+                return Err(CsvError::Io {
+                    path: self.path.clone(),
+                    source,
+                })
+            }
+        };
+        if whole {
+            self.parse(record, line)
+        } else {
+            Err(CsvError::Torn {
+                path: self.path.clone(),
+                line,
+            })
+        }
+    }
+
+    /// The file's bytes from `start` to the end (the last record).
+    fn tail(&mut self, start: u64) -> io::Result<Vec<u8>> {
+        let input = self.csv.get_mut();
+        input.seek(SeekFrom::Start(start))?;
+        let mut raw = Vec::new();
+        input.read_to_end(&mut raw)?;
+        Ok(raw)
     }
 
     fn parse(&self, record: &ByteRecord, line: u64) -> Result<Row, CsvError> {
@@ -237,6 +268,24 @@ fn measure<R: Read + Seek>(input: &mut R) -> io::Result<(u64, bool)> {
     Ok((len, last[0] == b'\n'))
 }
 
+/// Whether `raw`, a file's last record without its newline, is a whole row
+/// under `header`: no unclosed quote (an odd number of `"`), every column
+/// there, every value fitting its column. The writer cuts the line when it
+/// is not; readers skip it.
+pub(super) fn is_whole_row(raw: &[u8], header: &ByteRecord) -> bool {
+    if raw.iter().filter(|&&b| b == b'"').count() % 2 == 1 {
+        return false;
+    }
+    let mut csv = ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(raw);
+    let mut record = ByteRecord::new();
+    matches!(csv.read_byte_record(&mut record), Ok(true))
+        && record.len() == header.len()
+        && record.deserialize::<Row>(Some(header)).is_ok()
+}
+
 /// Every row of a CSV; a torn last line is an error.
 pub fn read_rows(path: impl AsRef<Path>) -> Result<Vec<Row>, CsvError> {
     RowReader::open(path)?.collect()
@@ -325,6 +374,13 @@ mod tests {
             "r.csv line 3 is incomplete (no newline at the end of the file): \
              a bench was probably stopped while writing it"
         );
+    }
+
+    #[test]
+    fn a_whole_last_row_without_its_newline_is_read() {
+        let text = format!("{HEADER}{GOOD}{}", GOOD.trim_end());
+        assert_eq!(parse(&text).unwrap().len(), 2);
+        assert_eq!(parse(HEADER.trim_end()).unwrap(), vec![]);
     }
 
     #[test]

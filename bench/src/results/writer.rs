@@ -8,9 +8,11 @@
 //! `write_all` followed by `sync_data`.
 //!
 //! If an earlier bench was killed in the middle of a row, the file ends
-//! without a newline. Opening it again cuts that last line off and says so
-//! through [`CsvWriter::dropped_torn_line`]. Opening streams through the
-//! file once, so a large file costs time, not memory.
+//! without a newline. Opening it again cuts that last line off if it is
+//! torn (see [`super::reader`]: it does not parse as a whole row) and says
+//! so through [`CsvWriter::dropped_torn_line`]; a whole row that only lacks
+//! its newline gets the newline and stays. Opening streams through the file
+//! once, so a large file costs time, not memory.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -20,6 +22,7 @@ use std::path::{Path, PathBuf};
 use csv::{ByteRecord, ReaderBuilder, Terminator, WriterBuilder};
 
 use super::error::CsvError;
+use super::reader::is_whole_row;
 use super::row::{columns, Row};
 
 /// Appends rows to a results CSV, one synced line per run.
@@ -85,13 +88,15 @@ impl CsvWriter {
             }
             Some(h) if h != expected => Err(self.header_mismatch(h)),
             Some(_) if !unterminated => Ok(()),
-            Some(_) if scan.last_is_header => {
-                self.dropped_torn_line = Some(1);
-                self.restart()
-            }
-            Some(_) => {
-                self.dropped_torn_line = Some(scan.last_line);
-                self.file.set_len(scan.last_start).map_err(|e| self.io(e))
+            Some(h) => {
+                let raw =
+                    read_from(&self.file, scan.last_start, scan.len).map_err(|e| self.io(e))?;
+                if scan.last_is_header || is_whole_row(&raw, h) {
+                    self.write_bytes(b"\n")
+                } else {
+                    self.dropped_torn_line = Some(scan.last_line);
+                    self.file.set_len(scan.last_start).map_err(|e| self.io(e))
+                }
             }
         }
     }
@@ -323,6 +328,43 @@ mod tests {
         w.write_row(&row(3, 2, Some(2.0))).unwrap();
         let runs: Vec<u32> = read_rows(&path).unwrap().iter().map(|r| r.run).collect();
         assert_eq!(runs, [1, 2]);
+    }
+
+    #[test]
+    fn a_whole_last_row_without_its_newline_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("results.csv");
+        write(&path, &[row(3, 1, Some(1.0)), row(3, 2, Some(2.0))]);
+        let text = fs::read_to_string(&path).unwrap();
+        fs::write(&path, text.trim_end_matches('\n')).unwrap();
+
+        let mut w = CsvWriter::open_append(&path).unwrap();
+        assert_eq!(w.dropped_torn_line(), None);
+        w.write_row(&row(3, 3, Some(3.0))).unwrap();
+        let runs: Vec<u32> = read_rows(&path).unwrap().iter().map(|r| r.run).collect();
+        assert_eq!(runs, [1, 2, 3]);
+    }
+
+    #[test]
+    fn a_last_row_missing_columns_or_cut_inside_quotes_is_torn() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("results.csv");
+        let mut quoted = row(3, 2, None);
+        quoted.logs = "/tmp/a, b".to_string();
+        write(&path, &[row(3, 1, Some(1.0)), quoted]);
+        let whole = fs::read_to_string(&path).unwrap();
+        // Cut inside the quoted last field: every column is there, but the
+        // quote is open.
+        let cut_in_quotes = &whole[..whole.len() - 4];
+        // Cut before the last column: one field short.
+        let second = whole[..whole.len() - 1].rfind('\n').unwrap() + 1;
+        let one_short = &whole[..whole[second..].rfind(',').unwrap() + second];
+        for text in [cut_in_quotes, one_short] {
+            fs::write(&path, text).unwrap();
+            let w = CsvWriter::open_append(&path).unwrap();
+            assert_eq!(w.dropped_torn_line(), Some(3), "{text}");
+            assert_eq!(fs::read_to_string(&path).unwrap(), whole[..second]);
+        }
     }
 
     #[test]
