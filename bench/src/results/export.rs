@@ -15,7 +15,7 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use super::stats::Summary;
+use super::stats::{Setup, Summary};
 use super::table::{Align, Table};
 
 /// Writing an export file failed.
@@ -33,14 +33,13 @@ pub enum ExportError {
 
 /// The summary's table: see the module docs for which columns show.
 fn table(summaries: &[Summary]) -> Table {
-    let varies = |f: fn(&Summary) -> String| {
-        summaries
-            .first()
-            .is_some_and(|first| summaries.iter().any(|s| f(s) != f(first)))
+    let first = summaries.first().map(Summary::setup);
+    let varies = |same: fn(&Setup, &Setup) -> bool| {
+        first.is_some_and(|first| summaries.iter().any(|s| !same(&s.setup(), &first)))
     };
-    let show_launcher = varies(|s| s.launcher.to_string());
-    let show_replication = varies(|s| s.replication.to_string());
-    let show_profile = varies(|s| s.profile.to_string());
+    let show_launcher = varies(|a, b| a.launcher == b.launcher);
+    let show_replication = varies(|a, b| a.replication == b.replication);
+    let show_profile = varies(|a, b| a.profile == b.profile);
     let show_unsafe = summaries.iter().any(|s| s.unsafe_runs > 0);
 
     let mut headers = vec!["test"];

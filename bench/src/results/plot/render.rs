@@ -83,9 +83,8 @@ impl Legend {
         }
         let mut notes = vec!["○ one run   — mean of the ok runs".to_string()];
         if figure.spread() {
-            notes.push(format!(
-                "over {POINTS_PER_SIZE} runs at a size: {POINTS_PER_SIZE} drawn, spread by rank"
-            ));
+            // As short as the first note, so the panel keeps its width.
+            notes.push(format!("○ ≤ {POINTS_PER_SIZE} per size, spread by rank"));
         }
         Legend { entries, notes }
     }
