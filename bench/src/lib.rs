@@ -4,19 +4,14 @@
 //! - [`launcher`] starts a run's nodes (processes or containers), [`docker`] is the engine API;
 //! - [`experiment`] drives one run (up / kill / propagate) through [`control_client`];
 //! - [`matrix`] is the plan of runs, [`progress`] the terminal bars;
-//! - [`csv_out`], [`stats`], [`export`], [`paper`], [`plot`], [`report`] write and analyse rows.
+//! - [`results`] writes the per-run CSV and analyses it (stats, exports, report, figures).
 
 pub mod cli;
 pub mod commands;
 pub mod control_client;
-pub mod csv_out;
 pub mod docker;
 pub mod experiment;
-pub mod export;
 pub mod launcher;
 pub mod matrix;
-pub mod paper;
-pub mod plot;
 pub mod progress;
-pub mod report;
-pub mod stats;
+pub mod results;

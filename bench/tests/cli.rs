@@ -8,8 +8,16 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 
+use bench::matrix::TestKind;
+use bench::results::{read_rows, Outcome, Row};
+
 mod common;
-use common::{rows, text};
+use common::text;
+
+/// The rows the bench wrote to `csv`.
+fn rows(csv: &Path) -> Vec<Row> {
+    read_rows(csv).unwrap_or_else(|e| panic!("{e}"))
+}
 
 static CLUSTERS: Mutex<()> = Mutex::new(());
 
@@ -61,10 +69,10 @@ fn assert_all_ok(out: &Output, csv: &Path, expected_rows: usize) {
     let rows = rows(csv);
     assert_eq!(rows.len(), expected_rows, "{}", text(out));
     for row in &rows {
-        assert_eq!(row["outcome"], "ok", "{row:?}\n{}", text(out));
-        assert_eq!(row["properties"], "ok", "{row:?}");
-        let duration: f64 = row["duration_ms"].parse().expect("a duration");
-        let up: f64 = row["up_ms"].parse().expect("an up time");
+        assert_eq!(row.outcome, Outcome::Ok, "{row:?}\n{}", text(out));
+        assert_eq!(row.properties, "ok", "{row:?}");
+        let duration = row.duration_ms.expect("a duration");
+        let up = row.up_ms.expect("an up time");
         assert!(duration > 0.0 && up > 0.0, "{row:?}");
     }
 }
@@ -88,11 +96,11 @@ fn up_at_three_nodes_writes_one_ok_row() {
     ]);
     assert_all_ok(&out, &csv, 1);
     let row = &rows(&csv)[0];
-    assert_eq!(row["test"], "up");
-    assert_eq!(row["nodes"], "3");
-    assert_eq!(row["launcher"], "process");
-    assert_eq!(row["seed"], "7");
-    assert_eq!(row["heartbeat_ms"], "50");
+    assert_eq!(row.test, TestKind::Up);
+    assert_eq!(row.nodes, 3);
+    assert_eq!(row.launcher, bench::results::Launcher::Process);
+    assert_eq!(row.seed, 7);
+    assert_eq!(row.heartbeat_ms, 50);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("median"), "a summary table: {stdout}");
 }
@@ -115,17 +123,19 @@ fn a_too_short_timeout_is_a_timeout_row_exit_1_and_no_orphans() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let rows = rows(&csv);
     assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0]["outcome"], "timeout", "{:?}", rows[0]);
-    assert!(!rows[0]["logs"].is_empty(), "logs are kept on failure");
-    assert!(Path::new(&rows[0]["logs"]).join("n0.log").exists());
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(rows[0].outcome, Outcome::Timeout, "{:?}", rows[0]);
     assert!(
-        stdout.contains(&rows[0]["logs"]),
-        "the logs path is printed"
+        rows[0].error.starts_with("timed out after"),
+        "{:?}",
+        rows[0]
     );
+    assert!(!rows[0].logs.is_empty(), "logs are kept on failure");
+    assert!(Path::new(&rows[0].logs).join("n0.log").exists());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(&rows[0].logs), "the logs path is printed");
     let left = processes_mentioning(&format!("raftrtc-{pid}-"));
     assert!(left.is_empty(), "node processes left running: {left:?}");
-    let _ = std::fs::remove_dir_all(&rows[0]["logs"]);
+    let _ = std::fs::remove_dir_all(&rows[0].logs);
 }
 
 #[test]
@@ -155,7 +165,7 @@ fn smoke_passes() {
 #[test]
 fn kill_leader_and_kill_half_at_five_nodes() {
     let dir = tempfile::tempdir().unwrap();
-    for (kill, killed) in [("leader", "1"), ("half", "2")] {
+    for (kill, killed) in [("leader", 1), ("half", 2)] {
         let csv = dir.path().join(format!("kill-{kill}.csv"));
         let (out, _) = bench(&[
             "kill",
@@ -171,8 +181,8 @@ fn kill_leader_and_kill_half_at_five_nodes() {
             csv.to_str().unwrap(),
         ]);
         assert_all_ok(&out, &csv, 1);
-        assert_eq!(rows(&csv)[0]["killed"], killed);
-        assert_eq!(rows(&csv)[0]["test"], format!("kill_{kill}"));
+        assert_eq!(rows(&csv)[0].killed, killed);
+        assert_eq!(rows(&csv)[0].test.name(), format!("kill_{kill}"));
     }
 }
 
@@ -194,8 +204,8 @@ fn propagate_one_and_a_hundred_at_five_nodes() {
         csv.to_str().unwrap(),
     ]);
     assert_all_ok(&out, &csv, 2);
-    let tests: Vec<String> = rows(&csv).iter().map(|r| r["test"].clone()).collect();
-    assert_eq!(tests, ["propagate_1", "propagate_100"]);
+    let tests: Vec<TestKind> = rows(&csv).iter().map(|r| r.test).collect();
+    assert_eq!(tests, [TestKind::Propagate(1), TestKind::Propagate(100)]);
 }
 
 #[test]

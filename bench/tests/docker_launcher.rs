@@ -9,7 +9,7 @@ use bollard::query_parameters::{ListContainersOptions, ListNetworksOptions};
 use bollard::Docker;
 
 mod common;
-use common::{rows, run as raftrtc, text};
+use common::{run as raftrtc, text};
 
 /// Whether an engine answers (building the node image on the way).
 fn engine_ready() -> bool {
@@ -84,11 +84,11 @@ fn a_docker_cluster_comes_up_survives_a_leader_kill_and_propagates_a_line() {
         let out = raftrtc(&args, &[]);
         assert!(out.status.success(), "{test:?}: {}", text(&out));
     }
-    let rows = rows(std::path::Path::new(csv));
+    let rows = bench::results::read_rows(csv).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(rows.len(), 3, "{rows:?}");
     for row in &rows {
-        assert_eq!(row["launcher"], "docker", "{row:?}");
-        assert_eq!(row["outcome"], "ok", "{row:?}");
+        assert_eq!(row.launcher, bench::results::Launcher::Docker, "{row:?}");
+        assert_eq!(row.outcome, bench::results::Outcome::Ok, "{row:?}");
     }
     // Every run's containers and network are gone (runs are named after
     // the bench's pid; any of ours would contain "raftrtc-").

@@ -1,16 +1,15 @@
 //! `raftrtc plot` and `raftrtc report` end to end: the real binary on a
-//! small CSV written here, as a user would run them.
+//! small CSV written here with the library's writer, as a user would run
+//! them.
 //!
-//! The maths and drawing are unit-tested inside `plot.rs` and `report.rs`
-//! (a binary crate's modules can't be reached from here).
+//! The maths and drawing are unit-tested inside `bench::results`.
 
 use std::fs;
 use std::path::Path;
 use std::process::Output;
 
-const HEADER: &str = "test,launcher,nodes,election_timeout_ms,heartbeat_ms,replication,run,\
-seed,killed,messages,outcome,duration_ms,up_ms,elections,final_term,properties,version,\
-started_at,profile,error,logs";
+use bench::matrix::TestKind;
+use bench::results::{CsvWriter, Launcher, Outcome, Profile, Replication, Row};
 
 mod common;
 use common::text;
@@ -21,27 +20,40 @@ fn raftrtc(args: &[&str]) -> Output {
 
 /// Two tests at two sizes and two timeouts, one failed run.
 fn write_csv(dir: &Path) -> String {
-    let mut csv = format!("{HEADER}\n");
-    for (test, killed) in [("up", 0), ("kill_leader", 1)] {
+    let path = dir.join("runs.csv");
+    let mut csv = CsvWriter::open_append(&path).unwrap();
+    let row = |test, nodes: usize, et: u64, run: u32| Row {
+        test,
+        launcher: Launcher::Process,
+        nodes,
+        election_timeout_ms: et,
+        heartbeat_ms: et / 5,
+        replication: Replication::Immediate,
+        run,
+        seed: u64::from(run),
+        killed: test.killed(nodes),
+        outcome: Outcome::Ok,
+        duration_ms: Some(10.0 * nodes as f64 + f64::from(run) + et as f64 / 100.0),
+        properties: "ok".to_string(),
+        version: "0.1.0".to_string(),
+        started_at: "2026-01-01T00:00:00Z".to_string(),
+        profile: Profile::Default,
+        ..Row::default()
+    };
+    for test in [TestKind::Up, TestKind::KillLeader] {
         for nodes in [3, 5] {
             for et in [250, 1000] {
                 for run in 1..=3 {
-                    let ms = 10.0 * nodes as f64 + run as f64 + et as f64 / 100.0;
-                    csv.push_str(&format!(
-                        "{test},process,{nodes},{et},{},immediate,{run},{run},{killed},0,ok,\
-                         {ms:.3},{ms:.3},0,1,ok,0.1.0,2026-01-01T00:00:00Z,default,,\n",
-                        et / 5
-                    ));
+                    csv.write_row(&row(test, nodes, et, run)).unwrap();
                 }
             }
         }
     }
-    csv.push_str(
-        "up,process,5,250,50,immediate,4,4,0,0,timeout,,,3,2,,0.1.0,\
-         2026-01-01T00:00:00Z,default,timed out,/tmp/x\n",
-    );
-    let path = dir.join("runs.csv");
-    fs::write(&path, csv).unwrap();
+    let mut failed = row(TestKind::Up, 5, 250, 4);
+    failed.outcome = Outcome::Timeout;
+    failed.duration_ms = None;
+    failed.error = "timed out".to_string();
+    csv.write_row(&failed).unwrap();
     path.display().to_string()
 }
 
@@ -104,4 +116,27 @@ fn report_prints_and_writes_markdown() {
     assert!(md.contains("### kill_leader"), "{md}");
     // 5 nodes at ET 250: 3 ok of 4 runs, median 54.5 ms.
     assert!(md.contains("| 5 | 54.5 (3/4) |"), "{md}");
+}
+
+#[test]
+fn a_csv_without_the_columns_added_later_still_reports_and_plots() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("old.csv");
+    fs::write(
+        &csv,
+        "test,launcher,nodes,election_timeout_ms,heartbeat_ms,replication,run,seed,killed,\
+         messages,outcome,duration_ms,up_ms,elections,final_term,properties,version,started_at\n\
+         up,process,3,250,50,immediate,1,1,0,0,ok,12.000,12.000,0,1,ok,0.1.0,2026-01-01T00:00:00Z\n",
+    )
+    .unwrap();
+    let csv = csv.to_str().unwrap();
+    let run = raftrtc(&["report", csv]);
+    assert!(run.status.success(), "{}", text(&run));
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(stdout.contains("default profile"), "{stdout}");
+    assert!(stdout.contains("12.0 (1/1)"), "{stdout}");
+    let out = dir.path().join("figs");
+    let run = raftrtc(&["plot", csv, "--no-paper", "--out", out.to_str().unwrap()]);
+    assert!(run.status.success(), "{}", text(&run));
+    assert!(out.join("up.svg").exists());
 }

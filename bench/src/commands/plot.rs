@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use crate::cli::PlotArgs;
-use crate::paper;
-use crate::plot::{self, PlotOptions};
+use crate::results::paper;
+use crate::results::plot::{self, PlotOptions};
 
 /// Writes one PNG and one SVG per test found in the CSVs.
 pub fn run(args: PlotArgs) -> anyhow::Result<ExitCode> {

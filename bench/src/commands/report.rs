@@ -5,11 +5,15 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use crate::cli::ReportArgs;
-use crate::{paper, plot, report};
+use crate::results::stats::Cells;
+use crate::results::{paper, read_csvs, report};
 
 /// Prints the report; with `--markdown`, also writes it as markdown.
 pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
-    let rows = plot::read_csvs(&args.csvs)?;
+    // Rows stream into per-cell aggregates: memory follows the cells, not
+    // the rows.
+    let mut cells = Cells::new();
+    read_csvs(&args.csvs, |row| cells.add(&row))?;
     let paper_dir = args.paper.clone().unwrap_or_else(paper::default_dir);
     let paper = paper::load(&paper_dir).with_context(|| {
         format!(
@@ -17,7 +21,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
             paper_dir.display()
         )
     })?;
-    let report = report::report(&rows, &paper);
+    let report = report::report(&cells.summaries(), &paper);
     println!("{}", report.to_text());
     if let Some(path) = args.markdown {
         std::fs::write(&path, report.to_markdown())

@@ -28,6 +28,7 @@ use node::settings::Settings;
 
 use crate::launcher::{ClusterSpec, LaunchError, Launcher};
 use crate::matrix::{RunSpec, TestKind};
+use crate::results::Outcome;
 use safety::Verdict;
 use session::{Session, STATUS_BOUND};
 
@@ -96,24 +97,13 @@ pub fn default_timeout(nodes: usize) -> Duration {
     Duration::from_secs(10) + Duration::from_millis(500).saturating_mul(nodes as u32)
 }
 
-/// How a run ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RunOutcome {
-    /// Measured, and the properties held.
-    Ok,
-    /// The deadline passed first.
-    Timeout,
-    /// The run could not be carried out.
-    Error(String),
-    /// Measured, but a property failed.
-    Unsafe,
-}
-
 /// Everything a run produced.
 #[derive(Clone, Debug)]
 pub struct RunReport {
     /// How it ended.
-    pub outcome: RunOutcome,
+    pub outcome: Outcome,
+    /// Why the run could not be carried out (outcome `error`).
+    pub error: Option<String>,
     /// The time the test measures.
     pub duration: Option<Duration>,
     /// The cluster's up time.
@@ -126,6 +116,14 @@ pub struct RunReport {
     pub logs: Option<PathBuf>,
     /// The phase the measurement ended in (where a timeout struck).
     pub ended_in: String,
+}
+
+impl RunReport {
+    /// Marks the run as not carried out, for `reason`.
+    fn fail(&mut self, reason: String) {
+        self.outcome = Outcome::Error;
+        self.error = Some(reason);
+    }
 }
 
 /// A cluster name unique to this bench process and run.
@@ -149,7 +147,8 @@ pub async fn run_one(
 ) -> RunReport {
     let cluster = cluster_name();
     let mut report = RunReport {
-        outcome: RunOutcome::Ok,
+        outcome: Outcome::Ok,
+        error: None,
         duration: None,
         up: None,
         killed: Vec::new(),
@@ -178,7 +177,7 @@ pub async fn run_one(
     let launched = match launcher.launch(&cluster_spec).await {
         Ok(c) => c,
         Err(e) => {
-            report.outcome = RunOutcome::Error(e.to_string());
+            report.fail(e.to_string());
             return report;
         }
     };
@@ -199,11 +198,11 @@ pub async fn run_one(
             true
         }
         Ok(Err(e)) => {
-            report.outcome = RunOutcome::Error(e.to_string());
+            report.fail(e.to_string());
             false
         }
         Err(_) => {
-            report.outcome = RunOutcome::Timeout;
+            report.outcome = Outcome::Timeout;
             false
         }
     };
@@ -214,7 +213,7 @@ pub async fn run_one(
         match settled_verdict(&mut session, settle).await {
             Ok(v) => Some(v),
             Err(e) => {
-                report.outcome = RunOutcome::Error(format!("safety check: {e}"));
+                report.fail(format!("safety check: {e}"));
                 None
             }
         }
@@ -229,14 +228,14 @@ pub async fn run_one(
             _ => None,
         }
     };
-    if report.outcome == RunOutcome::Ok && report.verdict.as_ref().is_some_and(|v| !v.ok()) {
-        report.outcome = RunOutcome::Unsafe;
+    if report.outcome == Outcome::Ok && report.verdict.as_ref().is_some_and(|v| !v.ok()) {
+        report.outcome = Outcome::Unsafe;
     }
 
     phase("stopping");
     let cluster = session.cluster_mut();
     cluster.stop_all().await;
-    if report.outcome != RunOutcome::Ok || settings.keep_logs {
+    if report.outcome != Outcome::Ok || settings.keep_logs {
         cluster.keep_logs();
         report.logs = Some(cluster.logs_dir().to_path_buf());
     }

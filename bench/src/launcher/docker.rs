@@ -84,10 +84,6 @@ fn via_gateway(url: &str, gateway: std::net::Ipv4Addr) -> String {
 
 #[async_trait]
 impl Launcher for DockerLauncher {
-    fn name(&self) -> &'static str {
-        "docker"
-    }
-
     async fn launch(&self, spec: &ClusterSpec) -> Result<Box<dyn Cluster>, LaunchError> {
         let run = spec.cluster.clone();
         docker::validate_run_id(&run)?;

@@ -113,9 +113,6 @@ pub enum LaunchError {
 /// launcher never blocks the bench's runtime.
 #[async_trait]
 pub trait Launcher: Send + Sync {
-    /// The launcher's name, as written in the CSV's `launcher` column.
-    fn name(&self) -> &'static str;
-
     /// Starts `spec.nodes` nodes, paused (Raft not started), each with its
     /// control socket; returns once they are started, before the sockets exist.
     async fn launch(&self, spec: &ClusterSpec) -> Result<Box<dyn Cluster>, LaunchError>;

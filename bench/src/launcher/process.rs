@@ -46,10 +46,6 @@ impl ProcessLauncher {
 
 #[async_trait]
 impl Launcher for ProcessLauncher {
-    fn name(&self) -> &'static str {
-        "process"
-    }
-
     async fn launch(&self, spec: &ClusterSpec) -> Result<Box<dyn Cluster>, LaunchError> {
         let dir = tempfile::Builder::new()
             .prefix("raftrtc-run-")

@@ -1,9 +1,8 @@
-//! Helpers shared by the `raftrtc` end-to-end tests: running the binary,
-//! showing its output on failure, reading the CSVs it writes.
+//! Helpers shared by the `raftrtc` end-to-end tests: running the binary and
+//! showing its output on failure. (The CSVs it writes are read with the
+//! library's reader, `bench::results::read_rows`.)
 #![allow(dead_code)] // Each test crate uses its own subset.
 
-use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 /// Runs `raftrtc args...` with extra environment variables, to completion.
@@ -24,45 +23,4 @@ pub fn text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
-}
-
-/// Minimal RFC 4180 reader: records of fields, quotes doubled inside.
-pub fn read_csv(path: &Path) -> Vec<Vec<String>> {
-    let data = std::fs::read_to_string(path).expect("the CSV exists");
-    let mut records = Vec::new();
-    let (mut record, mut field) = (Vec::new(), String::new());
-    let mut chars = data.chars().peekable();
-    let mut quoted = false;
-    while let Some(c) = chars.next() {
-        match (quoted, c) {
-            (true, '"') if chars.peek() == Some(&'"') => {
-                chars.next();
-                field.push('"');
-            }
-            (true, '"') => quoted = false,
-            (true, c) => field.push(c),
-            (false, '"') => quoted = true,
-            (false, ',') => record.push(std::mem::take(&mut field)),
-            (false, '\n') => {
-                record.push(std::mem::take(&mut field));
-                records.push(std::mem::take(&mut record));
-            }
-            (false, '\r') => {}
-            (false, c) => field.push(c),
-        }
-    }
-    assert!(!quoted && field.is_empty() && record.is_empty(), "torn CSV");
-    records
-}
-
-/// The rows as maps from column name to value.
-pub fn rows(path: &Path) -> Vec<BTreeMap<String, String>> {
-    let records = read_csv(path);
-    let (header, rest) = records.split_first().expect("a header");
-    rest.iter()
-        .map(|r| {
-            assert_eq!(r.len(), header.len(), "every row has every column");
-            header.iter().cloned().zip(r.iter().cloned()).collect()
-        })
-        .collect()
 }

@@ -4,15 +4,17 @@ use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
+use node::settings::Profile;
+use raftrtc_raft::Replication;
+
 use super::Options;
-use crate::csv_out::{Outcome, Row};
-use crate::experiment::{RunOutcome, RunReport, RunSettings};
-use crate::launcher::Launcher;
+use crate::cli::LauncherArg;
+use crate::experiment::{RunReport, RunSettings};
 use crate::matrix::RunSpec;
+use crate::results::{self, Outcome, Row};
 
 pub(super) fn to_row(
     options: &Options,
-    launcher: &dyn Launcher,
     spec: &RunSpec,
     seed: u64,
     started_at: SystemTime,
@@ -20,31 +22,32 @@ pub(super) fn to_row(
     settings: &RunSettings,
 ) -> Row {
     let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1000.0);
-    let (outcome, error) = match &report.outcome {
-        RunOutcome::Ok => (Outcome::Ok, String::new()),
-        RunOutcome::Unsafe => (Outcome::Unsafe, String::new()),
-        RunOutcome::Timeout => (
-            Outcome::Timeout,
-            format!(
-                "timed out after {:?} while {}",
-                settings.timeout_for(spec.nodes),
-                report.ended_in
-            ),
+    let error = match report.outcome {
+        Outcome::Timeout => format!(
+            "timed out after {:?} while {}",
+            settings.timeout_for(spec.nodes),
+            report.ended_in
         ),
-        RunOutcome::Error(e) => (Outcome::Error, e.clone()),
+        _ => report.error.clone().unwrap_or_default(),
     };
     Row {
-        test: spec.test.name(),
-        launcher: launcher.name().to_string(),
+        test: spec.test,
+        launcher: match options.launcher {
+            LauncherArg::Process => results::Launcher::Process,
+            LauncherArg::Docker => results::Launcher::Docker,
+        },
         nodes: spec.nodes,
         election_timeout_ms: spec.election_timeout_ms,
         heartbeat_ms: spec.election_timeout_ms / u64::from(options.node.heartbeat_ratio.max(1)),
-        replication: options.node.replication.to_string(),
+        replication: match options.node.replication {
+            Replication::Immediate => results::Replication::Immediate,
+            Replication::Heartbeat => results::Replication::Heartbeat,
+        },
         run: spec.run,
         seed,
         killed: spec.test.killed(spec.nodes),
         messages: spec.test.messages(),
-        outcome,
+        outcome: report.outcome,
         duration_ms: ms(report.duration),
         up_ms: ms(report.up),
         elections: report.verdict.as_ref().map(|v| v.elections),
@@ -55,7 +58,10 @@ pub(super) fn to_row(
             .map_or_else(|| "unchecked".to_string(), |v| v.properties()),
         version: env!("CARGO_PKG_VERSION").to_string(),
         started_at: rfc3339(started_at),
-        profile: options.profile.name().to_string(),
+        profile: match options.profile {
+            Profile::Default => results::Profile::Default,
+            Profile::Paper => results::Profile::Paper,
+        },
         error,
         logs: report
             .logs

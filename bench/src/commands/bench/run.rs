@@ -10,15 +10,14 @@ use signaling::{Server, ServerConfig};
 use super::{interrupt, row, Options};
 use crate::cli::LauncherArg;
 use crate::commands::UsageError;
-use crate::csv_out::{CsvWriter, Row};
 use crate::docker::DockerError;
 use crate::experiment::{self, RunReport, RunSettings};
 use crate::launcher::docker::DockerLauncher;
 use crate::launcher::process::ProcessLauncher;
 use crate::launcher::Launcher;
-use crate::matrix::RunSpec;
+use crate::matrix::{RunSpec, TestKind};
 use crate::progress::Progress;
-use crate::{export, stats};
+use crate::results::{export, stats, CsvWriter, Row};
 
 /// Runs every run of the plan; see the module docs for the exit status.
 pub fn run_plan(options: Options) -> anyhow::Result<ExitCode> {
@@ -129,9 +128,7 @@ async fn run_all(
             progress.phase(&label, phase);
         })
         .await;
-        let row = row::to_row(
-            options, launcher, spec, seed, started_at, &report, &settings,
-        );
+        let row = row::to_row(options, spec, seed, started_at, &report, &settings);
         if let Some(w) = csv.as_deref_mut() {
             w.write_row(&row)?;
         }
@@ -158,7 +155,7 @@ fn label(spec: &RunSpec, runs: u32) -> String {
 fn describe(label: &str, row: &Row, report: &RunReport) -> String {
     let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1} ms"));
     let mut line = format!("{label}: {} {}", row.outcome, ms(row.duration_ms));
-    if row.test != "up" {
+    if row.test != TestKind::Up {
         line.push_str(&format!(" (up {})", ms(row.up_ms)));
     }
     if !report.killed.is_empty() {

@@ -1,10 +1,13 @@
-//! Summaries of the per-run rows: ok/failed counts and the distribution of
-//! `duration_ms` over the ok runs, per matrix cell.
+//! Per-cell aggregates of the rows, kept as the rows stream past, and the
+//! summaries made from them: ok/failed counts and the distribution of
+//! `duration_ms` over the ok runs.
 //!
-//! A cell (group) is test x nodes x election timeout, and also launcher,
-//! replication and profile, so CSVs that mix those never average two
-//! different setups together; the exporters show those three columns only
-//! when they differ.
+//! A cell is test x setup (launcher, replication, profile) x election
+//! timeout x nodes, so CSVs that mix setups never average two different
+//! setups together; the exporters show the setup columns only when they
+//! differ. A cell keeps its counts and its ok runs' durations (8 bytes a
+//! run: medians need the values), never the rows, so `plot` and `report`
+//! on a million rows hold a few MB.
 //!
 //! Percentiles use linear interpolation between closest ranks (Hyndman &
 //! Fan type 7, the default of NumPy, R and spreadsheets): the q-quantile of
@@ -17,20 +20,141 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::csv_out::Row;
+use super::row::{test_column, Launcher, Outcome, Profile, Replication, Row};
 use crate::matrix::TestKind;
 
-/// The statistics of one matrix cell.
+/// What runs were made with besides the test and its sizes: runs that
+/// differ in any of these are never put together.
+///
+/// Ordered by launcher, replication, profile, as listings are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Setup {
+    /// What ran the nodes.
+    pub launcher: Launcher,
+    /// The leader's pacing.
+    pub replication: Replication,
+    /// The settings preset.
+    pub profile: Profile,
+}
+
+impl Setup {
+    /// The setup a row ran with.
+    pub fn of(row: &Row) -> Setup {
+        Setup {
+            launcher: row.launcher,
+            replication: row.replication,
+            profile: row.profile,
+        }
+    }
+}
+
+/// What identifies a cell, ordered as cells are listed: by test (up, kill
+/// leader, kill half, kill N, propagate M), then setup, election timeout and
+/// cluster size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CellKey {
+    /// The experiment.
+    pub test: TestKind,
+    /// What it ran with.
+    pub setup: Setup,
+    /// Election timeout.
+    pub election_timeout_ms: u64,
+    /// Cluster size.
+    pub nodes: usize,
+}
+
+/// The runs of one cell, aggregated.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Cell {
+    /// All runs.
+    pub runs: usize,
+    /// Runs with outcome `ok`.
+    pub ok: usize,
+    /// Runs that violated a safety property.
+    pub unsafe_runs: usize,
+    /// `duration_ms` of every ok run that has one, in the order read.
+    pub durations: Vec<f64>,
+}
+
+impl Cell {
+    /// Runs with any outcome but `ok`.
+    pub fn failed(&self) -> usize {
+        self.runs - self.ok
+    }
+}
+
+/// Every cell of the rows seen so far; see the module docs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Cells {
+    cells: BTreeMap<CellKey, Cell>,
+}
+
+impl Cells {
+    /// No cells yet.
+    pub fn new() -> Cells {
+        Cells::default()
+    }
+
+    /// The cells of `rows`.
+    pub fn of<'a>(rows: impl IntoIterator<Item = &'a Row>) -> Cells {
+        let mut cells = Cells::new();
+        for row in rows {
+            cells.add(row);
+        }
+        cells
+    }
+
+    /// Counts `row` in its cell. An `ok` row without a `duration_ms` counts
+    /// as ok but adds no value to the statistics.
+    pub fn add(&mut self, row: &Row) {
+        let key = CellKey {
+            test: row.test,
+            setup: Setup::of(row),
+            election_timeout_ms: row.election_timeout_ms,
+            nodes: row.nodes,
+        };
+        let cell = self.cells.entry(key).or_default();
+        cell.runs += 1;
+        if row.outcome.is_ok() {
+            cell.ok += 1;
+            cell.durations.extend(row.duration_ms);
+        }
+        if row.outcome == Outcome::Unsafe {
+            cell.unsafe_runs += 1;
+        }
+    }
+
+    /// The cells in listing order (see [`CellKey`]).
+    pub fn iter(&self) -> impl Iterator<Item = (&CellKey, &Cell)> {
+        self.cells.iter()
+    }
+
+    /// Whether no row was added.
+    pub fn is_empty(&self) -> bool {
+        self.cells.is_empty()
+    }
+
+    /// One [`Summary`] per cell, in listing order.
+    pub fn summaries(&self) -> Vec<Summary> {
+        self.cells
+            .iter()
+            .map(|(key, cell)| Summary::of(key, cell))
+            .collect()
+    }
+}
+
+/// The statistics of one cell.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Summary {
-    /// The test's name (`up`, `kill_leader`, ...).
-    pub test: String,
-    /// `process` or `docker`.
-    pub launcher: String,
-    /// `immediate` or `heartbeat`.
-    pub replication: String,
-    /// `default` or `paper` (empty for CSVs without the column).
-    pub profile: String,
+    /// The experiment (`up`, `kill_leader`, ...).
+    #[serde(with = "test_column")]
+    pub test: TestKind,
+    /// What ran the nodes.
+    pub launcher: Launcher,
+    /// The leader's pacing.
+    pub replication: Replication,
+    /// The settings preset.
+    pub profile: Profile,
     /// Cluster size.
     pub nodes: usize,
     /// Election timeout.
@@ -55,74 +179,42 @@ pub struct Summary {
     pub max_ms: Option<f64>,
 }
 
-/// What identifies a cell, ordered as summaries are listed: by test (up,
-/// kill leader, kill half, kill N, propagate M, then unknown names), then
-/// launcher, replication, profile, election timeout and cluster size.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct Key {
-    unknown_test: bool,
-    kind: Option<TestKind>,
-    test: String,
-    launcher: String,
-    replication: String,
-    profile: String,
-    election_timeout_ms: u64,
-    nodes: usize,
+impl Summary {
+    fn of(key: &CellKey, cell: &Cell) -> Summary {
+        let mut values = cell.durations.clone();
+        values.sort_by(f64::total_cmp);
+        Summary {
+            test: key.test,
+            launcher: key.setup.launcher,
+            replication: key.setup.replication,
+            profile: key.setup.profile,
+            nodes: key.nodes,
+            election_timeout_ms: key.election_timeout_ms,
+            runs: cell.runs,
+            ok: cell.ok,
+            failed: cell.failed(),
+            unsafe_runs: cell.unsafe_runs,
+            mean_ms: mean(&values),
+            median_ms: quantile_sorted(&values, 0.5),
+            p90_ms: quantile_sorted(&values, 0.9),
+            min_ms: values.first().copied(),
+            max_ms: values.last().copied(),
+        }
+    }
+
+    /// The setup of the cell.
+    pub fn setup(&self) -> Setup {
+        Setup {
+            launcher: self.launcher,
+            replication: self.replication,
+            profile: self.profile,
+        }
+    }
 }
 
 /// Groups rows into cells and summarizes each; see [`Summary`].
-///
-/// An `ok` row without a `duration_ms` counts as ok but adds no value to the
-/// statistics.
 pub fn summarize(rows: &[Row]) -> Vec<Summary> {
-    let mut groups: BTreeMap<Key, Vec<&Row>> = BTreeMap::new();
-    for row in rows {
-        let kind = row.test.parse::<TestKind>().ok();
-        let key = Key {
-            unknown_test: kind.is_none(),
-            kind,
-            test: row.test.clone(),
-            launcher: row.launcher.clone(),
-            replication: row.replication.clone(),
-            profile: row.profile.clone(),
-            election_timeout_ms: row.election_timeout_ms,
-            nodes: row.nodes,
-        };
-        groups.entry(key).or_default().push(row);
-    }
-    groups
-        .into_iter()
-        .map(|(key, rows)| {
-            let ok = rows.iter().filter(|r| r.outcome.is_ok()).count();
-            let unsafe_runs = rows
-                .iter()
-                .filter(|r| r.outcome == crate::csv_out::Outcome::Unsafe)
-                .count();
-            let mut values: Vec<f64> = rows
-                .iter()
-                .filter(|r| r.outcome.is_ok())
-                .filter_map(|r| r.duration_ms)
-                .collect();
-            values.sort_by(f64::total_cmp);
-            Summary {
-                test: key.test,
-                launcher: key.launcher,
-                replication: key.replication,
-                profile: key.profile,
-                nodes: key.nodes,
-                election_timeout_ms: key.election_timeout_ms,
-                runs: rows.len(),
-                ok,
-                failed: rows.len() - ok,
-                unsafe_runs,
-                mean_ms: mean(&values),
-                median_ms: quantile_sorted(&values, 0.5),
-                p90_ms: quantile_sorted(&values, 0.9),
-                min_ms: values.first().copied(),
-                max_ms: values.last().copied(),
-            }
-        })
-        .collect()
+    Cells::of(rows).summaries()
 }
 
 /// The arithmetic mean; `None` for no values.
@@ -175,8 +267,7 @@ fn quantile_sorted(sorted: &[f64], q: f64) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::csv_out::test_row as row;
-    use crate::csv_out::Outcome;
+    use crate::results::row::test_row as row;
 
     fn close(a: Option<f64>, b: f64) -> bool {
         a.is_some_and(|a| (a - b).abs() < 1e-9)
@@ -244,6 +335,22 @@ mod tests {
     }
 
     #[test]
+    fn a_cell_keeps_counts_and_ok_durations_in_the_order_read() {
+        let mut cells = Cells::new();
+        for r in [
+            row("up", 3, 250, Outcome::Ok, Some(30.0)),
+            row("up", 3, 250, Outcome::Error, None),
+            row("up", 3, 250, Outcome::Ok, Some(10.0)),
+        ] {
+            cells.add(&r);
+        }
+        let (key, cell) = cells.iter().next().unwrap();
+        assert_eq!((key.nodes, key.election_timeout_ms), (3, 250));
+        assert_eq!(cell.durations, [30.0, 10.0]);
+        assert_eq!((cell.runs, cell.ok, cell.failed()), (3, 2, 1));
+    }
+
+    #[test]
     fn a_cell_with_no_ok_run_has_no_statistics() {
         let s = summarize(&[row("up", 21, 100, Outcome::Timeout, None)]);
         assert_eq!((s[0].ok, s[0].failed), (0, 1));
@@ -255,10 +362,9 @@ mod tests {
     #[test]
     fn cells_are_split_by_setup_and_listed_in_test_then_timeout_then_size_order() {
         let mut docker = row("up", 3, 250, Outcome::Ok, Some(1.0));
-        docker.launcher = "docker".to_string();
+        docker.launcher = Launcher::Docker;
         let rows = vec![
             row("propagate_100", 3, 250, Outcome::Ok, Some(1.0)),
-            row("zzz_custom", 3, 250, Outcome::Ok, Some(1.0)),
             row("kill_half", 3, 250, Outcome::Ok, Some(1.0)),
             row("up", 5, 250, Outcome::Ok, Some(1.0)),
             row("up", 21, 100, Outcome::Ok, Some(1.0)),
@@ -269,21 +375,20 @@ mod tests {
         ];
         let got: Vec<_> = summarize(&rows)
             .into_iter()
-            .map(|s| (s.test, s.launcher, s.election_timeout_ms, s.nodes))
+            .map(|s| (s.test.name(), s.launcher, s.election_timeout_ms, s.nodes))
             .collect();
-        let want: Vec<(String, String, u64, usize)> = [
-            ("up", "docker", 250, 3),
-            ("up", "process", 100, 21),
-            ("up", "process", 250, 3),
-            ("up", "process", 250, 5),
-            ("kill_leader", "process", 250, 3),
-            ("kill_half", "process", 250, 3),
-            ("propagate_1", "process", 250, 3),
-            ("propagate_100", "process", 250, 3),
-            ("zzz_custom", "process", 250, 3),
+        let want: Vec<(String, Launcher, u64, usize)> = [
+            ("up", Launcher::Docker, 250, 3),
+            ("up", Launcher::Process, 100, 21),
+            ("up", Launcher::Process, 250, 3),
+            ("up", Launcher::Process, 250, 5),
+            ("kill_leader", Launcher::Process, 250, 3),
+            ("kill_half", Launcher::Process, 250, 3),
+            ("propagate_1", Launcher::Process, 250, 3),
+            ("propagate_100", Launcher::Process, 250, 3),
         ]
         .into_iter()
-        .map(|(t, l, e, n)| (t.to_string(), l.to_string(), e, n))
+        .map(|(t, l, e, n)| (t.to_string(), l, e, n))
         .collect();
         assert_eq!(got, want);
     }

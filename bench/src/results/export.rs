@@ -15,7 +15,8 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use crate::stats::Summary;
+use super::stats::{Setup, Summary};
+use super::table::{Align, Table};
 
 /// Writing an export file failed.
 #[derive(Debug, thiserror::Error)]
@@ -30,32 +31,18 @@ pub enum ExportError {
     },
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Align {
-    Left,
-    Right,
-}
-
-/// Headers, alignments and cells of the summary table.
-struct Table {
-    headers: Vec<&'static str>,
-    aligns: Vec<Align>,
-    rows: Vec<Vec<String>>,
-}
-
+/// The summary's table: see the module docs for which columns show.
 fn table(summaries: &[Summary]) -> Table {
-    let varies = |f: fn(&Summary) -> &str| {
-        summaries
-            .first()
-            .is_some_and(|first| summaries.iter().any(|s| f(s) != f(first)))
+    let first = summaries.first().map(Summary::setup);
+    let varies = |same: fn(&Setup, &Setup) -> bool| {
+        first.is_some_and(|first| summaries.iter().any(|s| !same(&s.setup(), &first)))
     };
-    let show_launcher = varies(|s| &s.launcher);
-    let show_replication = varies(|s| &s.replication);
-    let show_profile = varies(|s| &s.profile);
+    let show_launcher = varies(|a, b| a.launcher == b.launcher);
+    let show_replication = varies(|a, b| a.replication == b.replication);
+    let show_profile = varies(|a, b| a.profile == b.profile);
     let show_unsafe = summaries.iter().any(|s| s.unsafe_runs > 0);
 
     let mut headers = vec!["test"];
-    let mut aligns = vec![Align::Left];
     for (show, name) in [
         (show_launcher, "launcher"),
         (show_replication, "replication"),
@@ -63,9 +50,9 @@ fn table(summaries: &[Summary]) -> Table {
     ] {
         if show {
             headers.push(name);
-            aligns.push(Align::Left);
         }
     }
+    let text_columns = headers.len();
     headers.extend(["nodes", "ET (ms)", "ok"]);
     if show_unsafe {
         headers.push("unsafe");
@@ -77,21 +64,22 @@ fn table(summaries: &[Summary]) -> Table {
         "min (ms)",
         "max (ms)",
     ]);
+    let mut aligns = vec![Align::Left; text_columns];
     aligns.resize(headers.len(), Align::Right);
 
     let ms = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.1}"));
     let rows = summaries
         .iter()
         .map(|s| {
-            let mut cells = vec![s.test.clone()];
+            let mut cells = vec![s.test.name()];
             if show_launcher {
-                cells.push(s.launcher.clone());
+                cells.push(s.launcher.to_string());
             }
             if show_replication {
-                cells.push(s.replication.clone());
+                cells.push(s.replication.to_string());
             }
             if show_profile {
-                cells.push(s.profile.clone());
+                cells.push(s.profile.to_string());
             }
             cells.push(s.nodes.to_string());
             cells.push(s.election_timeout_ms.to_string());
@@ -108,7 +96,7 @@ fn table(summaries: &[Summary]) -> Table {
         })
         .collect();
     Table {
-        headers,
+        headers: headers.into_iter().map(String::from).collect(),
         aligns,
         rows,
     }
@@ -117,63 +105,12 @@ fn table(summaries: &[Summary]) -> Table {
 /// The summary as an aligned plain-text table (two spaces between columns,
 /// text left-aligned, numbers right-aligned, no trailing spaces).
 pub fn render_table(summaries: &[Summary]) -> String {
-    let t = table(summaries);
-    let mut widths: Vec<usize> = t.headers.iter().map(|h| h.chars().count()).collect();
-    for row in &t.rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let header: Vec<String> = t.headers.iter().map(|h| h.to_string()).collect();
-    for row in std::iter::once(&header).chain(&t.rows) {
-        let mut line = String::new();
-        for (i, cell) in row.iter().enumerate() {
-            if i > 0 {
-                line.push_str("  ");
-            }
-            let pad = widths[i].saturating_sub(cell.chars().count());
-            match t.aligns[i] {
-                Align::Left => {
-                    line.push_str(cell);
-                    line.extend(std::iter::repeat_n(' ', pad));
-                }
-                Align::Right => {
-                    line.extend(std::iter::repeat_n(' ', pad));
-                    line.push_str(cell);
-                }
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
+    table(summaries).to_text()
 }
 
 /// The summary as a GitHub-flavoured markdown table.
 pub fn to_markdown(summaries: &[Summary]) -> String {
-    let t = table(summaries);
-    let mut out = String::new();
-    let line = |cells: &mut dyn Iterator<Item = String>| {
-        let cells: Vec<String> = cells.collect();
-        format!("| {} |\n", cells.join(" | "))
-    };
-    out.push_str(&line(&mut t.headers.iter().map(|h| h.to_string())));
-    out.push_str(&line(&mut t.aligns.iter().map(|a| match a {
-        Align::Left => ":---".to_string(),
-        Align::Right => "---:".to_string(),
-    })));
-    for row in &t.rows {
-        out.push_str(&line(&mut row.iter().map(|c| escape_markdown(c))));
-    }
-    out
-}
-
-/// Escapes what would break a table cell: pipes, backslashes, newlines.
-fn escape_markdown(cell: &str) -> String {
-    cell.replace('\\', "\\\\")
-        .replace('|', "\\|")
-        .replace(['\r', '\n'], " ")
+    table(summaries).to_markdown()
 }
 
 /// The summary as JSON: `{"results": [ {summary fields...}, ... ]}`, times
@@ -217,12 +154,14 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
 mod tests {
     use super::*;
 
+    use crate::results::row::{Launcher, Profile, Replication};
+
     fn summary(test: &str, nodes: usize, ok: usize, runs: usize, mean: Option<f64>) -> Summary {
         Summary {
-            test: test.to_string(),
-            launcher: "process".to_string(),
-            replication: "immediate".to_string(),
-            profile: "default".to_string(),
+            test: test.parse().unwrap(),
+            launcher: Launcher::Process,
+            replication: Replication::Immediate,
+            profile: Profile::Default,
             nodes,
             election_timeout_ms: 250,
             runs,
@@ -259,7 +198,7 @@ propagate_100      9      250  0/3          -            -         -         -  
     #[test]
     fn setup_columns_and_unsafe_appear_when_they_differ() {
         let mut s = sample();
-        s[1].launcher = "docker".to_string();
+        s[1].launcher = Launcher::Docker;
         s[2].unsafe_runs = 1;
         let want = "\
 test           launcher  nodes  ET (ms)   ok  unsafe  mean (ms)  median (ms)  p90 (ms)  min (ms)  max (ms)
@@ -282,12 +221,11 @@ propagate_100  process       9      250  0/3       1          -            -    
     fn markdown_is_a_github_table() {
         let mut s = sample();
         s.truncate(2);
-        s[1].test = "a|b".to_string();
         let want = "\
 | test | nodes | ET (ms) | ok | mean (ms) | median (ms) | p90 (ms) | min (ms) | max (ms) |
 | :--- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
 | up | 3 | 250 | 7/7 | 333.3 | 333.3 | 343.3 | 323.3 | 353.3 |
-| a\\|b | 21 | 250 | 6/7 | 2434.0 | 2434.0 | 2444.0 | 2424.0 | 2454.0 |
+| kill_leader | 21 | 250 | 6/7 | 2434.0 | 2434.0 | 2444.0 | 2424.0 | 2454.0 |
 ";
         assert_eq!(to_markdown(&s), want);
     }

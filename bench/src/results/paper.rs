@@ -36,8 +36,6 @@ use std::fs;
 use std::io;
 use std::path::Path;
 
-use serde::Serialize;
-
 use crate::matrix::TestKind;
 use crate::matrix::TestKind::{KillHalf, KillLeader, Propagate, Up};
 use Source::{Dec2015, Sep2015};
@@ -46,8 +44,7 @@ use Source::{Dec2015, Sep2015};
 pub const RUNS_PER_CELL: usize = 7;
 
 /// Which paper a measurement comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Source {
     /// One Docker container per node, 8 cores (the Dec 2015 paper).
     Dec2015,
@@ -75,12 +72,12 @@ impl Source {
 }
 
 /// One run of the papers' experiments.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PaperPoint {
     /// Which paper.
     pub source: Source,
-    /// The test, named as `matrix::TestKind::name` names ours.
-    pub test: String,
+    /// The experiment, as ours are named.
+    pub test: TestKind,
     /// The election timeout of the run.
     pub election_timeout_ms: u64,
     /// Cluster size.
@@ -90,12 +87,12 @@ pub struct PaperPoint {
 }
 
 /// The papers' result for one cell: our recomputation of their means.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PaperMean {
     /// Which paper.
     pub source: Source,
-    /// The test's name.
-    pub test: String,
+    /// The experiment.
+    pub test: TestKind,
     /// Election timeout.
     pub election_timeout_ms: u64,
     /// Cluster size.
@@ -198,7 +195,7 @@ pub fn load(dir: impl AsRef<Path>) -> Result<Vec<PaperPoint>, PaperError> {
         }
         points.extend(runs.into_iter().map(|(nodes, seconds)| PaperPoint {
             source: f.source,
-            test: f.test.name(),
+            test: f.test,
             election_timeout_ms: f.election_timeout_ms,
             nodes,
             seconds,
@@ -276,16 +273,10 @@ fn pad_missing_runs(runs: &mut Vec<(usize, Option<f64>)>) {
 /// The papers' mean per (source, test, timeout, size) over successful
 /// runs, with ok/total counts; ordered by source, test, timeout, size.
 pub fn means(points: &[PaperPoint]) -> Vec<PaperMean> {
-    type Key = (Source, Option<TestKind>, String, u64, usize);
+    type Key = (Source, TestKind, u64, usize);
     let mut groups: BTreeMap<Key, (usize, Vec<f64>)> = BTreeMap::new();
     for p in points {
-        let key = (
-            p.source,
-            p.test.parse().ok(),
-            p.test.clone(),
-            p.election_timeout_ms,
-            p.nodes,
-        );
+        let key = (p.source, p.test, p.election_timeout_ms, p.nodes);
         let (runs, ok) = groups.entry(key).or_default();
         *runs += 1;
         ok.extend(p.seconds);
@@ -293,14 +284,14 @@ pub fn means(points: &[PaperPoint]) -> Vec<PaperMean> {
     groups
         .into_iter()
         .map(
-            |((source, _, test, election_timeout_ms, nodes), (runs, ok))| PaperMean {
+            |((source, test, election_timeout_ms, nodes), (runs, ok))| PaperMean {
                 source,
                 test,
                 election_timeout_ms,
                 nodes,
                 runs,
                 ok: ok.len(),
-                mean_seconds: crate::stats::mean(&ok),
+                mean_seconds: super::stats::mean(&ok),
             },
         )
         .collect()
@@ -337,7 +328,7 @@ mod tests {
             .iter()
             .find(|m| {
                 m.source == source
-                    && m.test == test
+                    && m.test.name() == test
                     && m.election_timeout_ms == et
                     && m.nodes == nodes
             })
@@ -454,7 +445,9 @@ mod tests {
             let published_sizes = parse_dat(name, &text).unwrap().len();
             let ours = means
                 .iter()
-                .filter(|m| m.source == source && m.test == test && m.election_timeout_ms == et)
+                .filter(|m| {
+                    m.source == source && m.test.name() == test && m.election_timeout_ms == et
+                })
                 .filter(|m| m.mean_seconds.is_some())
                 .count();
             assert_eq!(ours, published_sizes, "{name}");
@@ -468,7 +461,7 @@ mod tests {
         for f in &FILES {
             assert!(
                 points.iter().any(|p| p.source == f.source
-                    && p.test == f.test.name()
+                    && p.test == f.test
                     && p.election_timeout_ms == f.election_timeout_ms),
                 "{}",
                 f.name
@@ -549,16 +542,14 @@ mod tests {
         let points = load(dir.path()).unwrap();
         let kl500: Vec<_> = points
             .iter()
-            .filter(|p| {
-                p.source == Dec2015 && p.test == "kill_leader" && p.election_timeout_ms == 500
-            })
+            .filter(|p| p.source == Dec2015 && p.test == KillLeader && p.election_timeout_ms == 500)
             .collect();
         assert_eq!(kl500.len(), 14);
         assert_eq!(kl500.iter().filter(|p| p.seconds.is_some()).count(), 3);
         // dec2015 start files (duplicated rows) are not padded.
         let up250 = points
             .iter()
-            .filter(|p| p.source == Dec2015 && p.test == "up" && p.election_timeout_ms == 250)
+            .filter(|p| p.source == Dec2015 && p.test == Up && p.election_timeout_ms == 250)
             .count();
         assert_eq!(up250, 1);
     }

@@ -20,18 +20,16 @@
 //! Runs that differ in launcher, replication or profile are never averaged
 //! together (see `stats::summarize`): each combination gets its own table.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use serde::Serialize;
-
-use crate::csv_out::Row;
+use super::paper::{self, PaperMean, PaperPoint, Source};
+use super::stats::{self, Setup, Summary};
+use super::table::{Align, Table};
 use crate::matrix::TestKind;
-use crate::paper::{self, PaperMean, PaperPoint, Source};
-use crate::stats::{self, Summary};
 
 /// The papers' means for one test and election timeout, from one paper.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PaperReference {
     /// The paper the numbers come from.
     pub source: Source,
@@ -57,7 +55,7 @@ pub fn source_label(source: Source) -> &'static str {
 /// The papers' means for `test` at election timeout `et_ms`: the Dec 2015
 /// paper's if it ran that test and timeout, else the Sep 2015 paper's, else
 /// `None`.
-pub fn paper_reference(paper: &[PaperPoint], test: &str, et_ms: u64) -> Option<PaperReference> {
+pub fn paper_reference(paper: &[PaperPoint], test: TestKind, et_ms: u64) -> Option<PaperReference> {
     let pick = |source: Source| {
         let points: Vec<PaperPoint> = paper
             .iter()
@@ -82,7 +80,7 @@ pub fn ratio(paper_mean_ms: Option<f64>, our_median_ms: Option<f64>) -> Option<f
 }
 
 /// Our result in one cell.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Ours {
     /// Median `duration_ms` of the ok runs; `None` if no run was ok.
     pub median_ms: Option<f64>,
@@ -93,7 +91,7 @@ pub struct Ours {
 }
 
 /// The paper's result in one cell.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Theirs {
     /// Mean of the successful runs, in ms; `None` if none succeeded.
     pub mean_ms: Option<f64>,
@@ -104,7 +102,7 @@ pub struct Theirs {
 }
 
 /// One (cluster size, election timeout) cell.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Cell {
     /// Ours, if we ran this size at this timeout.
     pub ours: Option<Ours>,
@@ -115,7 +113,7 @@ pub struct Cell {
 }
 
 /// One column group of a table: an election timeout.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Column {
     /// The election timeout.
     pub election_timeout_ms: u64,
@@ -128,7 +126,7 @@ pub struct Column {
 /// node at ET 250). Both are least-squares slopes over the same sizes, those
 /// where we have a median and the paper a mean, so a paper that also ran
 /// larger clusters is not compared over a different range.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Slope {
     /// The election timeout.
     pub election_timeout_ms: u64,
@@ -141,7 +139,7 @@ pub struct Slope {
 }
 
 /// One table row: a cluster size, one cell per [`Column`].
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ReportRow {
     /// Cluster size.
     pub nodes: usize,
@@ -150,16 +148,12 @@ pub struct ReportRow {
 }
 
 /// One test under one setup (launcher, replication, profile).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Section {
-    /// The test's name (`up`, `kill_leader`, ...).
-    pub test: String,
-    /// `process` or `docker`.
-    pub launcher: String,
-    /// `immediate` or `heartbeat`.
-    pub replication: String,
-    /// `default` or `paper` (empty for CSVs without the column).
-    pub profile: String,
+    /// The experiment.
+    pub test: TestKind,
+    /// What it ran with.
+    pub setup: Setup,
     /// The election timeouts we ran, ascending.
     pub columns: Vec<Column>,
     /// The cluster sizes we ran, ascending.
@@ -172,78 +166,44 @@ pub struct Section {
 impl Section {
     /// `up · process launcher, immediate replication, default profile`.
     pub fn title(&self) -> String {
-        let mut setup = Vec::new();
-        for (value, what) in [
-            (&self.launcher, "launcher"),
-            (&self.replication, "replication"),
-            (&self.profile, "profile"),
-        ] {
-            if !value.is_empty() {
-                setup.push(format!("{value} {what}"));
-            }
-        }
-        if setup.is_empty() {
-            self.test.clone()
-        } else {
-            format!("{} · {}", self.test, setup.join(", "))
-        }
+        let Setup {
+            launcher,
+            replication,
+            profile,
+        } = self.setup;
+        format!(
+            "{} · {launcher} launcher, {replication} replication, {profile} profile",
+            self.test
+        )
     }
 }
 
 /// Every test's comparison table; see the module docs.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Report {
     /// One section per test and setup, in `stats::summarize` order.
     pub sections: Vec<Section>,
 }
 
-/// Builds the comparison of `rows` with the papers' `paper` points (pass an
-/// empty slice to leave the paper columns out).
-pub fn report(rows: &[Row], paper: &[PaperPoint]) -> Report {
-    let summaries = stats::summarize(rows);
-    // Sections keep summarize's order (test kind, launcher, replication,
-    // profile); BTreeMap on an index keeps first-seen order.
-    let mut order: Vec<(String, String, String, String)> = Vec::new();
-    let mut groups: BTreeMap<usize, Vec<&Summary>> = BTreeMap::new();
-    for s in &summaries {
-        let key = (
-            s.test.clone(),
-            s.launcher.clone(),
-            s.replication.clone(),
-            s.profile.clone(),
-        );
-        let i = match order.iter().position(|k| *k == key) {
-            Some(i) => i,
-            None => {
-                order.push(key);
-                order.len() - 1
-            }
-        };
-        groups.entry(i).or_default().push(s);
-    }
-    let sections = groups
-        .into_iter()
-        .map(|(i, cells)| {
-            let (test, launcher, replication, profile) = order[i].clone();
-            section(test, launcher, replication, profile, &cells, paper)
-        })
+/// Builds the comparison of our cells' `summaries` (in listing order, as
+/// `stats` makes them) with the papers' `paper` points (pass an empty slice
+/// to leave the paper columns out).
+pub fn report(summaries: &[Summary], paper: &[PaperPoint]) -> Report {
+    let sections = summaries
+        .chunk_by(|a, b| (a.test, a.setup()) == (b.test, b.setup()))
+        .map(|cells| section(cells, paper))
         .collect();
     Report { sections }
 }
 
-fn section(
-    test: String,
-    launcher: String,
-    replication: String,
-    profile: String,
-    cells: &[&Summary],
-    paper: &[PaperPoint],
-) -> Section {
+/// One test and setup's section; `cells` are its summaries.
+fn section(cells: &[Summary], paper: &[PaperPoint]) -> Section {
+    let (test, setup) = (cells[0].test, cells[0].setup());
     let timeouts: BTreeSet<u64> = cells.iter().map(|s| s.election_timeout_ms).collect();
     let sizes: BTreeSet<usize> = cells.iter().map(|s| s.nodes).collect();
     let references: Vec<Option<PaperReference>> = timeouts
         .iter()
-        .map(|&et| paper_reference(paper, &test, et))
+        .map(|&et| paper_reference(paper, test, et))
         .collect();
     let columns = timeouts
         .iter()
@@ -290,16 +250,14 @@ fn section(
                 .collect(),
         })
         .collect();
-    let slopes = if test == TestKind::Up.name() {
+    let slopes = if test == TestKind::Up {
         slopes(&timeouts, &rows)
     } else {
         Vec::new()
     };
     Section {
         test,
-        launcher,
-        replication,
-        profile,
+        setup,
         columns,
         rows,
         slopes,
@@ -390,8 +348,8 @@ const DUPLICATES_NOTE: &str = "The Dec 2015 `up` data hold some runs twice (a bu
 papers' collect script), so its ok/total counts rows, not runs.";
 
 impl Section {
-    /// Header and cell texts of the section's table.
-    fn table(&self) -> (Vec<String>, Vec<Vec<String>>) {
+    /// The section's table: every column right-aligned.
+    fn table(&self) -> Table {
         let mut headers = vec!["nodes".to_string()];
         for c in &self.columns {
             headers.push(format!("ET {}: ours", c.election_timeout_ms));
@@ -424,11 +382,15 @@ impl Section {
                     out
                 })
                 .collect();
-        (headers, rows)
+        Table {
+            aligns: vec![Align::Right; headers.len()],
+            headers,
+            rows,
+        }
     }
 
     fn uses_duplicated_up_rows(&self) -> bool {
-        self.test == TestKind::Up.name()
+        self.test == TestKind::Up
             && self
                 .columns
                 .iter()
@@ -446,14 +408,7 @@ impl Report {
         let _ = writeln!(out, "{EXPLANATION}\n");
         for section in &self.sections {
             let _ = writeln!(out, "### {}\n", section.title());
-            let (headers, rows) = section.table();
-            let _ = writeln!(out, "| {} |", headers.join(" | "));
-            let aligns: Vec<&str> = headers.iter().map(|_| "---:").collect();
-            let _ = writeln!(out, "|{}|", aligns.join("|"));
-            for row in rows {
-                let cells: Vec<String> = row.iter().map(|c| c.replace('|', "\\|")).collect();
-                let _ = writeln!(out, "| {} |", cells.join(" | "));
-            }
+            out.push_str(&section.table().to_markdown());
             if !section.slopes.is_empty() {
                 let _ = writeln!(out, "\nSlope (least squares):\n");
                 for slope in &section.slopes {
@@ -478,25 +433,8 @@ impl Report {
         let _ = writeln!(out, "{}\n", EXPLANATION.replace('`', ""));
         for section in &self.sections {
             let _ = writeln!(out, "{}", section.title());
-            let (headers, rows) = section.table();
-            let width = |s: &str| s.chars().count();
-            let mut widths: Vec<usize> = headers.iter().map(|h| width(h)).collect();
-            for row in &rows {
-                for (w, cell) in widths.iter_mut().zip(row) {
-                    *w = (*w).max(width(cell));
-                }
-            }
-            let line = |cells: &[String]| {
-                let padded: Vec<String> = cells
-                    .iter()
-                    .zip(&widths)
-                    .map(|(c, &w)| format!("{}{c}", " ".repeat(w.saturating_sub(width(c)))))
-                    .collect();
-                padded.join("  ").trim_end().to_string()
-            };
-            let _ = writeln!(out, "  {}", line(&headers));
-            for row in &rows {
-                let _ = writeln!(out, "  {}", line(row));
+            for line in section.table().to_text().lines() {
+                let _ = writeln!(out, "  {line}");
             }
             for slope in &section.slopes {
                 let _ = writeln!(out, "  slope {}", slope.describe());
@@ -513,14 +451,19 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::csv_out::test_row as row;
-    use crate::csv_out::Outcome;
+    use crate::results::row::test_row as row;
+    use crate::results::row::{Launcher, Outcome, Row};
     use std::path::{Path, PathBuf};
+
+    /// The report of rows, through the cells `report` is made from.
+    fn report_of(rows: &[Row], paper: &[PaperPoint]) -> Report {
+        report(&stats::summarize(rows), paper)
+    }
 
     fn point(source: Source, test: &str, et: u64, nodes: usize, s: Option<f64>) -> PaperPoint {
         PaperPoint {
             source,
-            test: test.to_string(),
+            test: test.parse().unwrap(),
             election_timeout_ms: et,
             nodes,
             seconds: s,
@@ -553,7 +496,7 @@ mod tests {
             point(Source::Dec2015, "up", 250, 3, Some(0.5)),
             point(Source::Dec2015, "up", 250, 3, None),
         ];
-        let r = report(&rows, &paper);
+        let r = report_of(&rows, &paper);
         assert_eq!(r.sections.len(), 1);
         let s = &r.sections[0];
         assert_eq!(s.columns[0].paper, Some(Source::Dec2015));
@@ -584,26 +527,29 @@ mod tests {
             point(Source::Dec2015, "up", 500, 3, Some(0.6)),
             point(Source::Sep2015, "up", 100, 3, Some(2.0)),
         ];
-        let r = paper_reference(&paper, "up", 500).unwrap();
+        let r = paper_reference(&paper, TestKind::Up, 500).unwrap();
         assert_eq!(r.source, Source::Dec2015);
         assert_eq!(r.at(3).unwrap().mean_seconds, Some(0.6));
-        let r = paper_reference(&paper, "up", 100).unwrap();
+        let r = paper_reference(&paper, TestKind::Up, 100).unwrap();
         assert_eq!(r.source, Source::Sep2015);
-        assert!(paper_reference(&paper, "up", 250).is_none());
-        assert!(paper_reference(&paper, "kill_3", 500).is_none());
+        assert!(paper_reference(&paper, TestKind::Up, 250).is_none());
+        assert!(paper_reference(&paper, TestKind::KillCount(3), 500).is_none());
     }
 
     #[test]
     fn the_real_papers_files_give_the_headline_numbers() {
-        let paper = crate::paper::load(data_dir()).unwrap();
+        let paper = paper::load(data_dir()).unwrap();
         let rows = vec![
             row("up", 21, 250, Outcome::Ok, Some(243.4)),
             row("up", 21, 100, Outcome::Ok, Some(100.0)),
             row("kill_half", 21, 100, Outcome::Ok, Some(50.0)),
             row("propagate_100", 21, 1000, Outcome::Ok, Some(375.1)),
         ];
-        let r = report(&rows, &paper);
-        let find = |test: &str| r.sections.iter().find(|s| s.test == test).unwrap();
+        let r = report_of(&rows, &paper);
+        let find = |test: &str| {
+            let test: TestKind = test.parse().unwrap();
+            r.sections.iter().find(|s| s.test == test).unwrap()
+        };
 
         let up = find("up");
         let et = |s: &Section, et: u64| {
@@ -640,7 +586,7 @@ mod tests {
             row("kill_3", 9, 250, Outcome::Ok, Some(80.0)),
         ];
         let paper = vec![point(Source::Dec2015, "up", 250, 3, Some(0.333))];
-        let r = report(&rows, &paper);
+        let r = report_of(&rows, &paper);
         let md = r.to_markdown();
         assert!(md.contains("### up · process launcher, immediate replication, default profile"));
         assert!(
@@ -652,7 +598,7 @@ mod tests {
         );
         // No paper for kill_3: only our column.
         assert!(
-            md.contains("| nodes | ET 250: ours |\n|---:|---:|\n| 9 | 80.0 (1/1) |"),
+            md.contains("| nodes | ET 250: ours |\n| ---: | ---: |\n| 9 | 80.0 (1/1) |"),
             "{md}"
         );
         assert!(md.contains("counts rows, not runs"));
@@ -667,11 +613,11 @@ mod tests {
     #[test]
     fn setups_get_their_own_sections_and_nothing_is_empty() {
         let mut docker = row("up", 3, 250, Outcome::Ok, Some(50.0));
-        docker.launcher = "docker".to_string();
+        docker.launcher = Launcher::Docker;
         let rows = vec![row("up", 3, 250, Outcome::Ok, Some(10.0)), docker];
-        let r = report(&rows, &[]);
+        let r = report_of(&rows, &[]);
         assert_eq!(r.sections.len(), 2);
-        assert_ne!(r.sections[0].launcher, r.sections[1].launcher);
+        assert_ne!(r.sections[0].setup, r.sections[1].setup);
         assert!(r.sections.iter().all(|s| s.columns[0].paper.is_none()));
 
         let empty = report(&[], &[]);
@@ -686,7 +632,7 @@ mod tests {
             row("up", 5, 250, Outcome::Timeout, None),
             row("up", 3, 500, Outcome::Ok, Some(1.234)),
         ];
-        let md = report(&rows, &[]).to_markdown();
+        let md = report_of(&rows, &[]).to_markdown();
         assert!(md.contains("| 3 |  | 1.23 (1/1) |"), "{md}");
         assert!(md.contains("| 5 | - (0/1) |  |"), "{md}");
     }
@@ -705,7 +651,7 @@ mod tests {
             point(Source::Dec2015, "up", 250, 9, Some(1.5)),
             point(Source::Dec2015, "kill_leader", 250, 3, Some(0.4)),
         ];
-        let r = report(&rows, &paper);
+        let r = report_of(&rows, &paper);
         let up = &r.sections[0];
         assert_eq!(up.slopes.len(), 1);
         let s = &up.slopes[0];

@@ -1,0 +1,362 @@
+//! The row schema: one run, one CSV row, its columns defined once by
+//! [`Row`]'s fields.
+//!
+//! The header is what the `csv` crate derives from those fields (see
+//! [`columns`]); which columns a file may lack is what serde says: those
+//! with `#[serde(default)]` and the `Option` counts, which read as unknown
+//! (see [`required_columns`]). So adding a column is adding a field: a
+//! column added after files were written gets `#[serde(default)]` and those
+//! files still read.
+//!
+//! Text values are fixed by the enums' serde names, and times are written
+//! with exactly three decimals (µs), as every committed CSV has them.
+
+use std::fmt;
+use std::sync::OnceLock;
+
+use csv::StringRecord;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::matrix::TestKind;
+
+/// Which launcher ran the nodes.
+///
+/// Variants are in alphabetical order, like every column enum here:
+/// summaries, report sections and plot series are ordered by them, and were
+/// ordered by these names when they were strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Launcher {
+    /// One Docker container per node.
+    Docker,
+    /// One child process of the bench per node.
+    Process,
+}
+
+/// How the leader paced replication (the nodes' `--replication`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Replication {
+    /// Raft.js's pacing: entries and commits go out on heartbeats.
+    Heartbeat,
+    /// Entries are sent as soon as they are appended.
+    Immediate,
+}
+
+/// The settings preset the bench ran with (`--profile`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// This implementation's settings.
+    #[default]
+    Default,
+    /// The Dec 2015 papers' settings.
+    Paper,
+}
+
+/// How a run ended: the one outcome type, from the experiment to the CSV.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// The run could not be carried out (launch failure, crash, ...); the
+    /// `error` column says why.
+    #[default]
+    Error,
+    /// The test's condition was reached and the safety check passed.
+    Ok,
+    /// The per-run timeout expired first.
+    Timeout,
+    /// The safety check found a violated property.
+    Unsafe,
+}
+
+impl Outcome {
+    /// Whether the run succeeded.
+    pub fn is_ok(self) -> bool {
+        self == Outcome::Ok
+    }
+}
+
+/// Displays a column enum as the CSV spells it: its serde name, so each
+/// spelling is written once, in the `rename_all` above.
+macro_rules! display_as_in_csv {
+    ($($ty:ty),*) => {$(
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match serde_json::to_value(self) {
+                    Ok(serde_json::Value::String(name)) => f.write_str(&name),
+                    _ => Err(fmt::Error),
+                }
+            }
+        }
+    )*};
+}
+
+display_as_in_csv!(Launcher, Replication, Profile, Outcome);
+
+/// One run: one CSV row. The fields are the columns, in the order written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Row {
+    /// The experiment, named as [`TestKind::name`] names it.
+    #[serde(with = "test_column")]
+    pub test: TestKind,
+    /// What ran the nodes.
+    pub launcher: Launcher,
+    /// Cluster size.
+    pub nodes: usize,
+    /// Election timeout (timers drawn from [ET, 2ET)).
+    pub election_timeout_ms: u64,
+    /// Heartbeat interval.
+    pub heartbeat_ms: u64,
+    /// The leader's pacing.
+    pub replication: Replication,
+    /// Repetition number within its matrix cell.
+    pub run: u32,
+    /// The seed the run's randomness came from.
+    pub seed: u64,
+    /// How many nodes were killed.
+    pub killed: usize,
+    /// How many messages were submitted.
+    pub messages: u32,
+    /// How the run ended.
+    pub outcome: Outcome,
+    /// The time the test measures, in ms (µs precision); `None` if unknown.
+    #[serde(with = "millis")]
+    pub duration_ms: Option<f64>,
+    /// The cluster's up time in this run, in ms; `None` if it never came up.
+    #[serde(with = "millis")]
+    pub up_ms: Option<f64>,
+    /// Elections seen during the run.
+    pub elections: Option<u64>,
+    /// The term at the end of the run.
+    pub final_term: Option<u64>,
+    /// The safety check's verdict (which properties held or failed).
+    pub properties: String,
+    /// The raftrtc version that ran it.
+    pub version: String,
+    /// When the run started (RFC 3339).
+    pub started_at: String,
+    /// The settings preset.
+    #[serde(default, deserialize_with = "empty_as_default")]
+    pub profile: Profile,
+    /// What went wrong, if anything.
+    #[serde(default)]
+    pub error: String,
+    /// Where the run's node logs were kept, if they were.
+    #[serde(default)]
+    pub logs: String,
+}
+
+impl Default for Row {
+    /// A row that never ran: test `up`, outcome `error`, zeros and empty
+    /// text elsewhere.
+    fn default() -> Self {
+        Row {
+            test: TestKind::Up,
+            launcher: Launcher::Process,
+            nodes: 0,
+            election_timeout_ms: 0,
+            heartbeat_ms: 0,
+            replication: Replication::Immediate,
+            run: 0,
+            seed: 0,
+            killed: 0,
+            messages: 0,
+            outcome: Outcome::default(),
+            duration_ms: None,
+            up_ms: None,
+            elections: None,
+            final_term: None,
+            properties: String::new(),
+            version: String::new(),
+            started_at: String::new(),
+            profile: Profile::default(),
+            error: String::new(),
+            logs: String::new(),
+        }
+    }
+}
+
+/// The header: every column in the order written, as the `csv` crate names
+/// [`Row`]'s fields.
+pub fn columns() -> &'static StringRecord {
+    &default_record().0
+}
+
+/// [`Row::default`] as the `csv` crate writes it: header and values.
+pub(super) fn default_record() -> &'static (StringRecord, StringRecord) {
+    static RECORD: OnceLock<(StringRecord, StringRecord)> = OnceLock::new();
+    RECORD.get_or_init(|| {
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        // Writing a plain struct into memory has no way to fail.
+        writer
+            .serialize(Row::default())
+            .expect("a Row serializes to CSV");
+        let bytes = writer.into_inner().expect("writing to memory cannot fail");
+        let mut reader = csv::Reader::from_reader(bytes.as_slice());
+        let mut values = StringRecord::new();
+        reader
+            .read_record(&mut values)
+            .expect("the row csv just wrote reads back");
+        let header = reader.headers().expect("the header csv just wrote").clone();
+        (header, values)
+    })
+}
+
+/// The columns a file must have to be read: those serde cannot do without
+/// (no `#[serde(default)]`, not an `Option`). Found by leaving each column
+/// out of a valid row in turn and seeing whether it still reads.
+pub fn required_columns() -> &'static [String] {
+    static REQUIRED: OnceLock<Vec<String>> = OnceLock::new();
+    REQUIRED.get_or_init(|| {
+        let (header, values) = default_record();
+        let without = |record: &StringRecord, skip: usize| -> StringRecord {
+            record
+                .iter()
+                .enumerate()
+                .filter(|&(i, _)| i != skip)
+                .map(|(_, v)| v)
+                .collect()
+        };
+        (0..header.len())
+            .filter(|&i| {
+                let (h, v) = (without(header, i), without(values, i));
+                v.deserialize::<Row>(Some(&h)).is_err()
+            })
+            .map(|i| header[i].to_string())
+            .collect()
+    })
+}
+
+/// A column added after files were written: missing or empty reads as the
+/// default.
+fn empty_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// The `test` column: a [`TestKind`] by its name.
+pub(crate) mod test_column {
+    use super::*;
+
+    /// Writes the test's name.
+    pub fn serialize<S: Serializer>(test: &TestKind, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(test)
+    }
+
+    /// Reads a test's name back.
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<TestKind, D::Error> {
+        let name = <&str>::deserialize(deserializer)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A time column: milliseconds with three decimals, empty when unknown.
+mod millis {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(ms: &Option<f64>, serializer: S) -> Result<S::Ok, S::Error> {
+        match ms {
+            Some(v) if v.is_finite() => serializer.collect_str(&format_args!("{v:.3}")),
+            _ => serializer.serialize_str(""),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<f64>, D::Error> {
+        let text = <&str>::deserialize(deserializer)?;
+        if text.is_empty() {
+            return Ok(None);
+        }
+        match text.parse::<f64>() {
+            Ok(v) if v.is_finite() && v >= 0.0 => Ok(Some(v)),
+            _ => Err(serde::de::Error::custom(format!(
+                "\"{text}\" is not a number of milliseconds"
+            ))),
+        }
+    }
+}
+
+/// One run's row, for the unit tests of the modules that read rows: `test`
+/// at `nodes` x `et`, with `ms` as both the measured and the up time.
+#[cfg(test)]
+pub fn test_row(test: &str, nodes: usize, et: u64, outcome: Outcome, ms: Option<f64>) -> Row {
+    Row {
+        test: test.parse().expect("a test name"),
+        launcher: Launcher::Process,
+        nodes,
+        election_timeout_ms: et,
+        heartbeat_ms: et / 5,
+        replication: Replication::Immediate,
+        outcome,
+        duration_ms: ms,
+        up_ms: ms,
+        profile: Profile::Default,
+        version: "0.1.0".to_string(),
+        started_at: "2026-01-01T00:00:00Z".to_string(),
+        ..Row::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_header_is_the_one_every_committed_csv_has() {
+        let header: Vec<&str> = columns().iter().collect();
+        assert_eq!(
+            header.join(","),
+            "test,launcher,nodes,election_timeout_ms,heartbeat_ms,replication,run,seed,\
+             killed,messages,outcome,duration_ms,up_ms,elections,final_term,properties,\
+             version,started_at,profile,error,logs"
+        );
+    }
+
+    #[test]
+    fn only_columns_added_later_or_unknown_counts_may_be_missing() {
+        let required = required_columns();
+        let optional = ["elections", "final_term", "profile", "error", "logs"];
+        assert_eq!(required.len(), columns().len() - optional.len());
+        for optional in optional {
+            assert!(!required.iter().any(|c| c == optional), "{optional}");
+        }
+        assert!(required.iter().any(|c| c == "test"));
+        assert!(required.iter().any(|c| c == "started_at"));
+    }
+
+    #[test]
+    fn enum_values_spell_as_in_the_csv() {
+        for (value, name) in [
+            (Outcome::Ok, "ok"),
+            (Outcome::Timeout, "timeout"),
+            (Outcome::Error, "error"),
+            (Outcome::Unsafe, "unsafe"),
+        ] {
+            assert_eq!(value.to_string(), name);
+            let back: Outcome =
+                serde_json::from_value(serde_json::Value::String(name.into())).unwrap();
+            assert_eq!(back, value);
+        }
+        assert_eq!(Launcher::Docker.to_string(), "docker");
+        assert_eq!(Replication::Heartbeat.to_string(), "heartbeat");
+        assert_eq!(Profile::Paper.to_string(), "paper");
+        assert!(Outcome::Ok.is_ok());
+        assert!(!Outcome::Unsafe.is_ok());
+    }
+
+    #[test]
+    fn setups_order_by_name_as_they_did_as_text() {
+        assert!(Launcher::Docker < Launcher::Process);
+        assert!(Replication::Heartbeat < Replication::Immediate);
+        assert!(Profile::Default < Profile::Paper);
+    }
+}
