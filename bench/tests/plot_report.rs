@@ -92,7 +92,12 @@ fn plot_refuses_a_malformed_csv_naming_line_and_column() {
     fs::write(&csv, body.replacen(",3,250,", ",three,250,", 1)).unwrap();
     let out = dir.path().join("figs");
     let run = raftrtc(&["plot", &csv, "--out", out.to_str().unwrap()]);
-    assert!(!run.status.success(), "{}", text(&run));
+    assert_eq!(
+        run.status.code(),
+        Some(2),
+        "bad input is a usage error: {}",
+        text(&run)
+    );
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(
         stderr.contains("line 2") && stderr.contains("\"nodes\""),

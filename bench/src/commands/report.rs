@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
+use super::UsageError;
 use crate::cli::ReportArgs;
 use crate::results::stats::Cells;
 use crate::results::{paper, read_csvs, report};
@@ -13,13 +14,13 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     // Rows stream into per-cell aggregates: memory follows the cells, not
     // the rows.
     let mut cells = Cells::new();
-    read_csvs(&args.csvs, |row| cells.add(&row))?;
+    read_csvs(&args.csvs, |row| cells.add(&row)).map_err(|e| UsageError(e.to_string()))?;
     let paper_dir = args.paper.clone().unwrap_or_else(paper::default_dir);
-    let paper = paper::load(&paper_dir).with_context(|| {
-        format!(
-            "cannot read the papers' data in {} (use --paper DIR)",
+    let paper = paper::load(&paper_dir).map_err(|e| {
+        UsageError(format!(
+            "cannot read the papers' data in {}: {e} (use --paper DIR)",
             paper_dir.display()
-        )
+        ))
     })?;
     let report = report::report(&cells.summaries(), &paper);
     println!("{}", report.to_text());
