@@ -2,13 +2,12 @@
 //!
 //! - [`cli`] declares every flag (clap derive), [`commands`] runs each subcommand;
 //! - [`launcher`] starts a run's nodes (processes or containers), [`docker`] is the engine API;
-//! - [`experiment`] drives one run (up / kill / propagate) through [`control_client`];
+//! - [`experiment`] drives one run (up / kill / propagate) through `node::control`'s client;
 //! - [`matrix`] is the plan of runs, [`progress`] the terminal bars;
 //! - [`csv_out`], [`stats`], [`export`], [`paper`], [`plot`], [`report`] write and analyse rows.
 
 pub mod cli;
 pub mod commands;
-pub mod control_client;
 pub mod csv_out;
 pub mod docker;
 pub mod experiment;

@@ -63,7 +63,7 @@ impl Cluster {
     }
 
     async fn client(&self, i: usize) -> ControlClient {
-        ControlClient::connect_within(&self.sock(i), Duration::from_secs(10))
+        ControlClient::connect(&self.sock(i), Duration::from_secs(10))
             .await
             .expect("control socket")
     }
@@ -293,13 +293,13 @@ async fn malformed_control_requests_get_an_error_line_and_the_connection_stays_u
         r#"{"cmd":"submit","lines":7}"#,
         "[]",
     ] {
-        let r = c.raw(bad).await.expect("a response line");
+        let r = c.raw(bad.as_bytes()).await.expect("a response line");
         assert!(!r.ok, "{bad:?} must be refused");
         assert!(r.error.is_some_and(|e| !e.is_empty()));
     }
     // Submitting before start is refused, not queued forever.
     let r = c
-        .raw(r#"{"cmd":"submit","lines":["x"]}"#)
+        .raw(br#"{"cmd":"submit","lines":["x"]}"#)
         .await
         .expect("a response line");
     assert!(!r.ok);
