@@ -153,7 +153,8 @@ pub struct Status {
     pub rpc_sent: BTreeMap<String, u64>,
     /// Raft messages received, by type.
     pub rpc_received: BTreeMap<String, u64>,
-    /// Data-channel messages dropped (malformed, oversized, before start).
+    /// Data-channel messages dropped (malformed, oversized, beyond the bound
+    /// kept before start, or for a peer whose outbox was full).
     pub dropped_messages: u64,
     /// Elections this node started.
     pub elections: u64,

@@ -556,7 +556,9 @@ impl Node {
             peers,
             rpc_sent: self.counters.sent.clone(),
             rpc_received: self.counters.received.clone(),
-            dropped_messages: self.counters.dropped + self.mesh.dropped_oversized(),
+            dropped_messages: self.counters.dropped
+                + self.mesh.dropped_oversized()
+                + self.mesh.dropped_behind(),
             elections: self.counters.elections,
             signaling_connected: self.signaling_up,
             link_open_ms: self.link_open_ms.clone(),
