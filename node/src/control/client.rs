@@ -8,11 +8,12 @@
 //! [`subscribe`] opens a dedicated connection and hands back a channel of
 //! events, each stamped with the caller's monotonic clock the moment its line
 //! was read — the timestamps the bench's experiments measure with. A
-//! subscriber that fell behind gets a [`NodeEvent::Lagged`] event in the
+//! subscriber that fell behind gets a
+//! [`NodeEvent::Lagged`](super::protocol::NodeEvent::Lagged) event in the
 //! stream, like any other: the caller decides how to recover.
 //!
 //! A node's output is input like any other: an unparseable or oversized
-//! line is an error (for a request) or skipped and counted (for events),
+//! line is an error (for a request) or skipped and logged (for events),
 //! never a panic.
 
 use std::path::{Path, PathBuf};

@@ -8,7 +8,7 @@
 //! client. The node starts *paused*: it joins signaling and opens data
 //! channels to every peer it learns of, but creates the Raft core only on the
 //! control socket's `start`. It stops on the socket's `shutdown`, on SIGTERM
-//! or SIGINT ([`signals`]), or when the core fails; its control socket file
+//! or SIGINT (`signals.rs`), or when the core fails; its control socket file
 //! goes with it.
 
 pub mod chat;
