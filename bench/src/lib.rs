@@ -2,13 +2,12 @@
 //!
 //! - [`cli`] declares every flag (clap derive), [`commands`] runs each subcommand;
 //! - [`launcher`] starts a run's nodes (processes or containers), [`docker`] is the engine API;
-//! - [`experiment`] drives one run (up / kill / propagate) through [`control_client`];
+//! - [`experiment`] drives one run (up / kill / propagate) through `node::control`'s client;
 //! - [`matrix`] is the plan of runs, [`progress`] the terminal bars;
 //! - [`results`] writes the per-run CSV and analyses it (stats, exports, report, figures).
 
 pub mod cli;
 pub mod commands;
-pub mod control_client;
 pub mod docker;
 pub mod experiment;
 pub mod launcher;

@@ -168,7 +168,7 @@ async fn launch(r: &Run<'_>, n: usize, limits: docker::Limits) -> (Vec<Node>, Ve
 }
 
 async fn connect(node: &Node) -> ControlClient {
-    ControlClient::connect_within(&node.control, Duration::from_secs(15))
+    ControlClient::connect(&node.control, Duration::from_secs(15))
         .await
         .expect("the control socket appears in the mounted directory")
 }

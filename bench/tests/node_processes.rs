@@ -1,10 +1,10 @@
 //! Real `raftrtc node` processes over real WebRTC, with an embedded signaling
 //! server: cluster formation, leader kill, chat propagation and ordering,
-//! control-socket robustness, and a signaling outage.
+//! control-socket robustness and ownership, signals, and a signaling outage.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use node::control::protocol::Status;
@@ -23,6 +23,11 @@ struct Cluster {
 
 impl Cluster {
     async fn launch(n: usize) -> Cluster {
+        Cluster::launch_using(Path::new(env!("CARGO_BIN_EXE_raftrtc")), n, &[]).await
+    }
+
+    /// `n` nodes of the binary `exe`, each with `extra` flags, all links open.
+    async fn launch_using(exe: &Path, n: usize, extra: &[&str]) -> Cluster {
         let signaling = Server::bind(ServerConfig::default())
             .await
             .expect("signaling server binds")
@@ -32,14 +37,13 @@ impl Cluster {
         for i in 0..n {
             let log =
                 std::fs::File::create(dir.path().join(format!("n{i}.log"))).expect("log file");
-            let mut cmd = Command::new(env!("CARGO_BIN_EXE_raftrtc"));
-            cmd.args(["node", "--id", &format!("n{i}"), "--cluster", "test"])
-                .args(["--signaling-url", &signaling.url()])
-                .args(["--election-timeout", &ET_MS.to_string()])
-                .arg("--control")
-                .arg(dir.path().join(format!("n{i}.sock")))
-                .stdout(Stdio::null())
-                .stderr(log);
+            let mut cmd = node_command(
+                exe,
+                &id(i),
+                &signaling.url(),
+                &dir.path().join(format!("n{i}.sock")),
+            );
+            cmd.args(extra).stderr(log);
             if i == 0 {
                 cmd.arg("--first");
             }
@@ -63,7 +67,7 @@ impl Cluster {
     }
 
     async fn client(&self, i: usize) -> ControlClient {
-        ControlClient::connect_within(&self.sock(i), Duration::from_secs(10))
+        ControlClient::connect(&self.sock(i), Duration::from_secs(10))
             .await
             .expect("control socket")
     }
@@ -151,6 +155,36 @@ fn id(i: usize) -> String {
     format!("n{i}")
 }
 
+/// `raftrtc node` with the flags every test uses (stderr is the caller's).
+fn node_command(exe: &Path, id: &str, signaling_url: &str, control: &Path) -> Command {
+    let mut cmd = Command::new(exe);
+    cmd.args(["node", "--id", id, "--cluster", "test"])
+        .args(["--signaling-url", signaling_url])
+        .args(["--election-timeout", &ET_MS.to_string()])
+        .arg("--control")
+        .arg(control)
+        .stdout(Stdio::null());
+    cmd
+}
+
+/// Waits for a child to exit; a child still running after `bound` is killed
+/// and the test fails (the bound only guards against a hang).
+fn exit_within(mut child: Child, bound: Duration, what: &str) -> ExitStatus {
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    match rx.recv_timeout(bound) {
+        Ok(status) => status.expect("reaped"),
+        Err(_) => {
+            // SAFETY: kill(2) has no memory-safety preconditions.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            panic!("{what}: still running after {bound:?}");
+        }
+    }
+}
+
 /// One leader, everyone else following it, all listing exactly `members`.
 fn settled(all: &[Status], members: &[String]) -> bool {
     // Nodes list members in string order (n0 n1 n10 n2 ...): compare sets.
@@ -177,7 +211,12 @@ fn converged(all: &[Status]) -> bool {
 }
 
 async fn up(n: usize) -> Cluster {
-    let cluster = Cluster::launch(n).await;
+    started(Cluster::launch(n).await).await
+}
+
+/// Starts every node and waits for one leader and full configurations.
+async fn started(cluster: Cluster) -> Cluster {
+    let n = cluster.children.len();
     cluster.start().await;
     let members: Vec<String> = (0..n).map(id).collect();
     cluster
@@ -293,19 +332,63 @@ async fn malformed_control_requests_get_an_error_line_and_the_connection_stays_u
         r#"{"cmd":"submit","lines":7}"#,
         "[]",
     ] {
-        let r = c.raw(bad).await.expect("a response line");
+        let r = c.raw(bad.as_bytes()).await.expect("a response line");
         assert!(!r.ok, "{bad:?} must be refused");
         assert!(r.error.is_some_and(|e| !e.is_empty()));
     }
+    let r = c
+        .raw(b"{\"cmd\":\"st\xffatus\"}")
+        .await
+        .expect("a response line");
+    assert!(r.error.is_some_and(|e| e.contains("not UTF-8")));
     // Submitting before start is refused, not queued forever.
     let r = c
-        .raw(r#"{"cmd":"submit","lines":["x"]}"#)
+        .raw(br#"{"cmd":"submit","lines":["x"]}"#)
         .await
         .expect("a response line");
     assert!(!r.ok);
     let status = c.status().await.expect("still usable");
     assert_eq!(status.id, "n1");
     assert!(!status.started);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_node_cannot_take_over_a_live_control_socket() {
+    let cluster = Cluster::launch(1).await;
+    let sock = cluster.sock(0);
+    let url = cluster.signaling.as_ref().expect("signaling").url();
+    let log_path = cluster.dir.path().join("second.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let second = node_command(Path::new(env!("CARGO_BIN_EXE_raftrtc")), "n1", &url, &sock)
+        .stderr(log)
+        .spawn()
+        .expect("node starts");
+    let status = exit_within(second, Duration::from_secs(20), "a node on a taken socket");
+    let message = std::fs::read_to_string(&log_path).expect("its log");
+    assert_eq!(status.code(), Some(1), "{message}");
+    let expected = format!(
+        "control socket {} is in use by a running process",
+        sock.display()
+    );
+    assert!(message.contains(&expected), "{message}");
+    let status = cluster.client(0).await.status().await;
+    assert_eq!(status.expect("the first node still answers").id, "n0");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_and_sigint_make_a_node_exit_cleanly_and_remove_its_socket_file() {
+    let mut cluster = Cluster::launch(2).await;
+    for (i, signal) in [(0, libc::SIGTERM), (1, libc::SIGINT)] {
+        let child = cluster.children[i].take().expect("running");
+        // SAFETY: kill(2) has no memory-safety preconditions.
+        assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, signal) }, 0);
+        let status = exit_within(child, Duration::from_secs(20), "a signalled node");
+        assert!(status.success(), "signal {signal}: {status:?}");
+        assert!(
+            !cluster.sock(i).exists(),
+            "signal {signal} left the socket file"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -379,6 +462,74 @@ async fn twenty_one_nodes_open_210_links_and_elect_one_leader() {
         rss_mib.iter().sum::<f64>() / rss_mib.len().max(1) as f64,
         rss_mib.iter().copied().fold(0.0, f64::max)
     );
+}
+
+/// Not part of the default run (a measurement): the memory of a node that
+/// has 200 subscribers that never read, during a 10,000-line submit at it.
+/// `RAFTRTC_NODE_BIN=<raftrtc>` measures another build of the node.
+/// `cargo test -p bench --test node_processes -- --ignored --nocapture never_read`
+#[tokio::test(flavor = "multi_thread")]
+#[ignore]
+async fn two_hundred_subscribers_that_never_read_during_a_10000_line_submit() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exe = std::env::var_os("RAFTRTC_NODE_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_raftrtc")),
+        PathBuf::from,
+    );
+    let cluster = started(Cluster::launch_using(&exe, 3, &[]).await).await;
+    let all = cluster.statuses().await;
+    let at = all
+        .iter()
+        .position(|s| s.role == Some(Role::Follower))
+        .expect("a follower");
+    let at: usize = all[at].id[1..].parse().expect("nN id");
+    let pid = cluster.children[at].as_ref().expect("running").id();
+    let before = rss_kib(pid).expect("rss");
+    let mut silent = Vec::new();
+    for _ in 0..200 {
+        let mut s = tokio::net::UnixStream::connect(cluster.sock(at))
+            .await
+            .expect("connects");
+        s.write_all(b"{\"cmd\":\"subscribe\"}\n")
+            .await
+            .expect("subscribes");
+        silent.push(s);
+    }
+    let lines: Vec<String> = (0..10_000)
+        .map(|k| format!("line {k:05} of 10000"))
+        .collect();
+    let t0 = Instant::now();
+    let mut client = cluster.client(at).await;
+    let submitted = tokio::time::timeout(Duration::from_secs(600), client.submit(lines))
+        .await
+        .expect("the submit completes")
+        .expect("submit");
+    let took = t0.elapsed();
+    let (after, peak) = (rss_kib(pid).expect("rss"), peak_rss_kib(pid).expect("hwm"));
+    let ended = futures_util::future::join_all(silent.iter_mut().map(|s| async move {
+        let mut sink = Vec::new();
+        let end = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut sink)).await;
+        matches!(end, Ok(Ok(_)))
+    }))
+    .await;
+    let mib = |k: u64| k as f64 / 1024.0;
+    println!(
+        "{}: {} lines in {took:?}; RSS {:.1} MiB before, {:.1} MiB after, peak {:.1} MiB; \
+         {} of 200 silent subscribers disconnected",
+        exe.display(),
+        submitted.lines,
+        mib(before),
+        mib(after),
+        mib(peak),
+        ended.iter().filter(|e| **e).count()
+    );
+}
+
+/// Peak resident set size of a process in KiB (VmHWM).
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// User + system CPU ticks of a process (from /proc/<pid>/stat).

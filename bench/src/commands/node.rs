@@ -1,8 +1,9 @@
 //! `raftrtc node`: one Raft node as its own process.
 //!
 //! Logs go to stderr (the launchers redirect them to the run's log files).
-//! Exit status: 0 after a `shutdown` request, 2 for invalid settings (a
-//! [`UsageError`]), 1 when the node fails while running.
+//! Exit status: 0 after a `shutdown` request, SIGTERM or SIGINT; 2 for
+//! invalid settings (a [`UsageError`]); 1 when the node fails (its control
+//! socket is in use, signaling refuses it, its storage fails).
 
 use std::process::ExitCode;
 

@@ -23,7 +23,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::control_client::ControlError;
+use node::control::protocol::Status;
+use node::control::ClientError;
 use node::settings::Settings;
 
 use crate::launcher::{ClusterSpec, LaunchError, Launcher};
@@ -45,7 +46,7 @@ pub enum RunError {
         node: String,
         /// Why.
         #[source]
-        source: ControlError,
+        source: ClientError,
     },
     /// A node the bench did not kill exited.
     #[error("node {id} exited on its own ({how})")]
@@ -54,6 +55,19 @@ pub enum RunError {
         id: String,
         /// Its exit status.
         how: String,
+    },
+    /// A node's event stream lagged, and the status taken to recover showed
+    /// the test's condition already met: the moment it was met was among
+    /// the lost events, so the run cannot be timed.
+    #[error(
+        "node {node} lost {missed} events (its event stream lagged) as the condition was met: \
+         the end time is unknown"
+    )]
+    EventsLost {
+        /// The node.
+        node: String,
+        /// How many events it reported lost.
+        missed: u64,
     },
     /// A node's event stream ended while it should be running.
     #[error("node {0} closed its event stream")]
@@ -284,9 +298,7 @@ async fn settled_verdict(session: &mut Session, bound: Duration) -> Result<Verdi
     }
 }
 
-fn strip(
-    statuses: Vec<(usize, crate::control_client::Status)>,
-) -> Vec<crate::control_client::Status> {
+fn strip(statuses: Vec<(usize, Status)>) -> Vec<Status> {
     statuses.into_iter().map(|(_, s)| s).collect()
 }
 

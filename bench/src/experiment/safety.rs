@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use raftrtc_raft::Role;
 
-use crate::control_client::Status;
+use node::control::protocol::Status;
 
 /// What the check found, plus the counters the CSV records.
 #[derive(Clone, Debug, PartialEq, Eq)]

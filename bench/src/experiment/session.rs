@@ -5,10 +5,16 @@
 //! Every wait here is bounded by the caller (the run's deadline wraps the
 //! whole measurement), and every wait also watches for a node that dies on
 //! its own, so a crash is an `error` at once rather than a `timeout` later.
+//! Likewise a node that reports lost events (its stream lagged) never leaves
+//! a stale view waiting for the deadline: the view is rebuilt from `status`
+//! and the wait goes on, or, if the lost events held the very moment being
+//! timed, the run is an `error` saying so.
 
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
+use node::control::protocol::{NodeEvent, Status};
+use node::control::{self, ClientError, ControlClient, Received};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use tokio::sync::mpsc;
@@ -16,7 +22,6 @@ use tokio::task::JoinHandle;
 
 use super::tracker::Tracker;
 use super::RunError;
-use crate::control_client::{self, ControlClient, Received, Status};
 use crate::launcher::Cluster;
 
 /// How often readiness is polled before the start.
@@ -156,7 +161,7 @@ impl Session {
         let paths = self.control_paths();
         let subscriptions = join_all(live.iter().map(|&i| {
             let path = paths[i].clone();
-            async move { (i, control_client::subscribe(&path, STATUS_BOUND).await) }
+            async move { (i, control::subscribe(&path, STATUS_BOUND).await) }
         }))
         .await;
         for (i, sub) in subscriptions {
@@ -290,6 +295,10 @@ impl Session {
             tokio::select! {
                 signal = self.rx.recv() => match signal {
                     Some(Signal::Event(i, ev)) => {
+                        if let NodeEvent::Lagged { missed } = ev.line.event {
+                            self.recover_lag(i, missed, &done).await?;
+                            continue;
+                        }
                         self.tracker.apply(i, ev.line.t_ns, &ev.line.event);
                         if done(&self.tracker) {
                             return Ok(ev.at);
@@ -308,6 +317,43 @@ impl Session {
                 _ = exits.tick() => self.check_exits().await?,
             }
         }
+    }
+
+    /// Node `i` lost `missed` events: re-anchors its view on a fresh status.
+    /// `done` was false before, so if it holds now, the change that made it
+    /// true was among the lost events and cannot be timed.
+    async fn recover_lag(
+        &mut self,
+        i: usize,
+        missed: u64,
+        done: &impl Fn(&Tracker) -> bool,
+    ) -> Result<(), RunError> {
+        tracing::warn!(node = %self.ids[i], missed, "event stream lagged; resyncing from status");
+        let status = self.status_of(i).await?;
+        self.tracker.resync(i, &status);
+        if done(&self.tracker) {
+            return Err(RunError::EventsLost {
+                node: self.ids[i].clone(),
+                missed,
+            });
+        }
+        Ok(())
+    }
+
+    /// Node `i`'s status, on a connection of its own if its client is lent
+    /// to a background submit.
+    async fn status_of(&mut self, i: usize) -> Result<Status, RunError> {
+        let asked = match self.clients[i].as_mut() {
+            Some(client) => client.status().await,
+            None => {
+                let path = self.control_paths()[i].clone();
+                match ControlClient::connect(&path, STATUS_BOUND).await {
+                    Ok(mut client) => client.status().await,
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        asked.map_err(|e| self.control_error(i, e))
     }
 
     /// Like [`Session::wait_until`], then confirms with one status round;
@@ -333,10 +379,186 @@ impl Session {
         }
     }
 
-    fn control_error(&self, i: usize, source: control_client::ControlError) -> RunError {
+    fn control_error(&self, i: usize, source: ClientError) -> RunError {
         RunError::Control {
             node: self.ids[i].clone(),
             source,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+    use std::sync::{Arc, Mutex};
+
+    use node::clock::monotonic_ns;
+    use node::control::protocol::{Command, Response};
+    use node::control::{ControlRequest, ControlServer, EventBus, Serving};
+    use raftrtc_raft::{Event, Role};
+
+    use super::*;
+    use crate::launcher::{LaunchError, Member};
+
+    /// A node stand-in: a real control socket, a status the test sets, and
+    /// a note each time the status is asked for.
+    struct FakeNode {
+        bus: EventBus,
+        status: Arc<Mutex<Status>>,
+        asked: mpsc::UnboundedReceiver<()>,
+        _serving: Serving,
+    }
+
+    impl FakeNode {
+        fn new(path: &Path, id: &str) -> Self {
+            let (tx, mut rx) = mpsc::channel::<ControlRequest>(8);
+            let (asked_tx, asked) = mpsc::unbounded_channel();
+            let status = Arc::new(Mutex::new(Status {
+                id: id.into(),
+                ..Status::default()
+            }));
+            let current = status.clone();
+            tokio::spawn(async move {
+                while let Some(request) = rx.recv().await {
+                    let mut response = Response::ok(None);
+                    if request.command == Command::Status {
+                        let mut status = current.lock().unwrap().clone();
+                        status.t_ns = monotonic_ns();
+                        response.status = Some(status);
+                        let _ = asked_tx.send(());
+                    }
+                    let _ = request.reply.send(response);
+                }
+            });
+            let bus = EventBus::new();
+            let serving = ControlServer::bind(path).unwrap().spawn(tx, bus.clone());
+            Self {
+                bus,
+                status,
+                asked,
+                _serving: serving,
+            }
+        }
+
+        /// Sets the status to "follows n0 and applied all three".
+        fn settle(&self, role: Role) {
+            let mut s = self.status.lock().unwrap();
+            s.role = Some(role);
+            s.term = 1;
+            s.leader = Some("n0".into());
+            s.applied_members = ids();
+        }
+
+        /// Publishes the events that would have led to [`FakeNode::settle`].
+        fn announce(&self, role: Role) {
+            self.bus
+                .publish(NodeEvent::Core(Event::RoleChanged { role, term: 1 }));
+            self.bus
+                .publish(NodeEvent::Core(Event::ConfigurationApplied {
+                    index: 2,
+                    members: ids(),
+                }));
+        }
+    }
+
+    fn ids() -> Vec<String> {
+        vec!["n0".into(), "n1".into(), "n2".into()]
+    }
+
+    struct FakeCluster {
+        members: Vec<Member>,
+        dir: PathBuf,
+    }
+
+    #[async_trait::async_trait]
+    impl Cluster for FakeCluster {
+        fn members(&self) -> &[Member] {
+            &self.members
+        }
+        async fn kill(&mut self, _id: &str) -> Result<(), LaunchError> {
+            Ok(())
+        }
+        async fn exited(&mut self) -> Vec<(String, String)> {
+            Vec::new()
+        }
+        async fn stop_all(&mut self) {}
+        fn logs_dir(&self) -> &Path {
+            &self.dir
+        }
+        fn keep_logs(&mut self) {}
+    }
+
+    /// Three fake nodes and a session subscribed to them.
+    async fn session(dir: &Path) -> (Session, Vec<FakeNode>) {
+        let members: Vec<Member> = ids()
+            .into_iter()
+            .map(|id| Member {
+                control: dir.join(format!("{id}.sock")),
+                log: dir.join(format!("{id}.log")),
+                id,
+            })
+            .collect();
+        let nodes = members
+            .iter()
+            .map(|m| FakeNode::new(&m.control, &m.id))
+            .collect();
+        let cluster = FakeCluster {
+            members,
+            dir: dir.to_owned(),
+        };
+        let mut session = Session::new(Box::new(cluster), 1);
+        session.connect_all().await.unwrap();
+        session.subscribe_all().await.unwrap();
+        (session, nodes)
+    }
+
+    /// Bounds a wait that, without lag handling, would only end at the run's
+    /// deadline.
+    async fn within<T>(wait: impl std::future::Future<Output = T>) -> T {
+        tokio::time::timeout(Duration::from_secs(20), wait)
+            .await
+            .expect("a lag must never end as a timeout")
+    }
+
+    #[tokio::test]
+    async fn a_lagged_stream_is_rebuilt_from_status_and_the_wait_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut session, mut nodes) = session(dir.path()).await;
+        nodes[0].announce(Role::Leader);
+        // n1's events are lost: only the notice and its status say where it is.
+        nodes[1].settle(Role::Follower);
+        while nodes[1].asked.try_recv().is_ok() {}
+        nodes[1].bus.publish(NodeEvent::Lagged { missed: 2 });
+        let [_, n1, n2] = &mut nodes[..] else {
+            unreachable!("three nodes")
+        };
+        let late = async {
+            n1.asked.recv().await;
+            n2.announce(Role::Follower);
+            Instant::now()
+        };
+        let (done, announced) =
+            within(async { tokio::join!(session.wait_until(|t| t.converged(true)), late) }).await;
+        let done = done.expect("the wait goes on after the resync");
+        assert!(done >= announced, "ended by n2's events, after the resync");
+        assert_eq!(session.tracker.node(1).unwrap().role, Some(Role::Follower));
+    }
+
+    #[tokio::test]
+    async fn a_lag_that_hid_the_moment_being_timed_is_an_error_saying_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut session, nodes) = session(dir.path()).await;
+        nodes[0].announce(Role::Leader);
+        nodes[1].announce(Role::Follower);
+        nodes[2].settle(Role::Follower);
+        nodes[2].bus.publish(NodeEvent::Lagged { missed: 3 });
+        let e = within(session.wait_until(|t| t.converged(true)))
+            .await
+            .expect_err("the end time is unknown");
+        assert!(
+            matches!(&e, RunError::EventsLost { node, missed: 3 } if node == "n2"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("lagged"), "{e}");
     }
 }

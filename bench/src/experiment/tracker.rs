@@ -8,9 +8,8 @@
 
 use std::collections::BTreeSet;
 
-use raftrtc_raft::Role;
-
-use crate::control_client::{NodeEvent, Status};
+use node::control::protocol::{NodeEvent, Status};
+use raftrtc_raft::{Event, Role};
 
 /// The bench's view of one node.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,19 +89,19 @@ impl Tracker {
             return;
         }
         match event {
-            NodeEvent::RoleChanged { role, term } => {
+            NodeEvent::Core(Event::RoleChanged { role, term }) => {
                 n.role = Some(*role);
                 n.term = *term;
                 if *role == Role::Leader {
                     n.leader = Some(n.id.clone());
                 }
             }
-            NodeEvent::TermChanged { term } => n.term = *term,
-            NodeEvent::LeaderChanged { leader, term } => {
+            NodeEvent::Core(Event::TermChanged { term }) => n.term = *term,
+            NodeEvent::Core(Event::LeaderChanged { leader, term }) => {
                 n.leader.clone_from(leader);
                 n.term = *term;
             }
-            NodeEvent::ConfigurationApplied { members, .. } => {
+            NodeEvent::Core(Event::ConfigurationApplied { members, .. }) => {
                 n.applied_members = members.iter().cloned().collect();
             }
             NodeEvent::EntryApplied { chat_len, .. } => n.chat_len = *chat_len,
@@ -111,7 +110,13 @@ impl Tracker {
             NodeEvent::Started => {
                 n.role.get_or_insert(Role::Follower);
             }
-            NodeEvent::PeerUp { .. } | NodeEvent::PeerDown { .. } => {}
+            // Nodes send applied entries as `EntryApplied` with the chat
+            // length, never the core's own event; a lag is the session's to
+            // recover from (it resyncs from `status`).
+            NodeEvent::Core(Event::EntryApplied { .. })
+            | NodeEvent::PeerUp { .. }
+            | NodeEvent::PeerDown { .. }
+            | NodeEvent::Lagged { .. } => {}
         }
     }
 
@@ -181,14 +186,14 @@ mod tests {
     }
 
     fn role(role: Role, term: u64) -> NodeEvent {
-        NodeEvent::RoleChanged { role, term }
+        NodeEvent::Core(Event::RoleChanged { role, term })
     }
 
     fn config(members: &[&str]) -> NodeEvent {
-        NodeEvent::ConfigurationApplied {
+        NodeEvent::Core(Event::ConfigurationApplied {
             index: 1,
             members: members.iter().map(|s| s.to_string()).collect(),
-        }
+        })
     }
 
     #[test]
@@ -217,7 +222,7 @@ mod tests {
         t.apply(0, 1, &NodeEvent::Started);
         t.apply(0, 2, &role(Role::Leader, 1));
         t.apply(1, 1, &NodeEvent::Started);
-        t.apply(1, 2, &NodeEvent::TermChanged { term: 1 });
+        t.apply(1, 2, &NodeEvent::Core(Event::TermChanged { term: 1 }));
         for i in 0..2 {
             t.apply(i, 3, &config(&["n0", "n1"]));
         }

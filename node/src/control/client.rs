@@ -1,193 +1,499 @@
-//! A client for the control socket, used by the bench and by tests.
+//! The client of a node's control socket (JSON lines over a Unix socket;
+//! the format is [`super::protocol`]): the only one, used by the bench and
+//! by the tests.
 //!
-//! One connection answers requests in order. [`ControlClient::subscribe`]
-//! turns a connection into an event stream, so a caller keeps one connection
-//! for requests and one for events.
+//! Why two kinds of connection: requests (`status`, `start`, `submit`) are
+//! answered in order on one connection, while `subscribe` turns its
+//! connection into an endless event stream. [`ControlClient`] does requests;
+//! [`subscribe`] opens a dedicated connection and hands back a channel of
+//! events, each stamped with the caller's monotonic clock the moment its line
+//! was read — the timestamps the bench's experiments measure with. A
+//! subscriber that fell behind gets a
+//! [`NodeEvent::Lagged`](super::protocol::NodeEvent::Lagged) event in the
+//! stream, like any other: the caller decides how to recover.
+//!
+//! A node's output is input like any other: an unparseable or oversized
+//! line is an error (for a request) or skipped and logged (for events),
+//! never a panic.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::UnixStream;
 use tokio::sync::mpsc;
 
 use super::protocol::{Command, EventLine, Request, Response, Status, Submitted};
 
-/// Why a control request failed.
+/// Longest line accepted from a node, in bytes (a status of a large cluster
+/// is a few KiB; this only bounds memory against a broken node).
+pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+
+/// How often [`ControlClient::connect`] retries while the socket is missing.
+const CONNECT_RETRY: Duration = Duration::from_millis(10);
+
+/// Events buffered per subscription before the reader waits for the caller
+/// (and the node's queue for this subscriber starts to fill).
+const EVENT_BUFFER: usize = 4096;
+
+/// What can go wrong talking to a node.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// The socket could not be reached or broke.
-    #[error("control socket: {0}")]
-    Io(#[from] std::io::Error),
-    /// The node closed the connection.
-    #[error("the node closed the control connection")]
-    Closed,
-    /// The node sent something that is not a response.
-    #[error("unreadable response {line:?}: {reason}")]
-    BadResponse {
-        /// The line received.
-        line: String,
-        /// Why it could not be read.
-        reason: String,
+    /// The socket did not accept a connection in time.
+    #[error("control socket {path} not ready after {waited:?}: {last}")]
+    NotReady {
+        /// The socket.
+        path: PathBuf,
+        /// How long we tried.
+        waited: Duration,
+        /// The last connect error.
+        last: String,
     },
-    /// The node refused the request.
-    #[error("node refused {command}: {error}")]
+    /// Reading or writing failed.
+    #[error("control socket {path}: {source}")]
+    Io {
+        /// The socket.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The node closed the connection.
+    #[error("control socket {0}: the node closed the connection")]
+    Closed(PathBuf),
+    /// A line the client could not understand.
+    #[error("control socket {path}: bad line from the node: {why}")]
+    BadLine {
+        /// The socket.
+        path: PathBuf,
+        /// Why.
+        why: String,
+    },
+    /// The node answered with an error.
+    #[error("node refused `{cmd}`: {error}")]
     Refused {
-        /// The request.
-        command: &'static str,
+        /// The command.
+        cmd: &'static str,
         /// The node's message.
         error: String,
     },
-    /// The socket did not appear in time.
-    #[error("control socket {0} did not appear in time")]
-    Timeout(String),
 }
 
-/// A connection to one node's control socket.
+/// One event as the caller received it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Received {
+    /// The caller's monotonic clock when the line was read.
+    pub at: Instant,
+    /// The event, with the node's own timestamp.
+    pub line: EventLine,
+}
+
+/// A request connection to one node.
+#[derive(Debug)]
 pub struct ControlClient {
+    path: PathBuf,
     reader: BufReader<OwnedReadHalf>,
     writer: OwnedWriteHalf,
+    buf: Vec<u8>,
+    next_id: u64,
 }
 
-/// A stamped event: when the caller received it, and the node's line.
-pub type Received = (Instant, EventLine);
-
 impl ControlClient {
-    /// Connects to the socket at `path`.
-    pub async fn connect(path: &Path) -> Result<Self, ClientError> {
-        let stream = UnixStream::connect(path).await?;
+    /// Connects, retrying while the socket does not exist or refuses, for
+    /// at most `wait`.
+    pub async fn connect(path: &Path, wait: Duration) -> Result<Self, ClientError> {
+        let stream = connect_with_retry(path, wait).await?;
         let (read, writer) = stream.into_split();
         Ok(Self {
+            path: path.to_path_buf(),
             reader: BufReader::new(read),
             writer,
+            buf: Vec::new(),
+            next_id: 1,
         })
     }
 
-    /// Connects, retrying until the socket exists or `timeout` passes.
-    pub async fn connect_within(path: &Path, timeout: Duration) -> Result<Self, ClientError> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            match Self::connect(path).await {
-                Ok(c) => return Ok(c),
-                Err(_) if Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                Err(_) => return Err(ClientError::Timeout(path.display().to_string())),
-            }
-        }
-    }
-
-    /// Sends one request and reads its response; a refusal is an error.
+    /// Sends one request and reads its response. Event lines, and responses
+    /// to earlier requests whose caller gave up waiting, are skipped: each
+    /// request carries a fresh `id` that its response echoes.
     pub async fn request(&mut self, command: Command) -> Result<Response, ClientError> {
-        let name = command_name(&command);
-        let request = Request { id: None, command };
-        let mut line = serde_json::to_string(&request).map_err(|e| ClientError::BadResponse {
-            line: String::new(),
-            reason: e.to_string(),
-        })?;
-        line.push('\n');
-        self.writer.write_all(line.as_bytes()).await?;
-        let response = self.read_response().await?;
-        if !response.ok {
-            return Err(ClientError::Refused {
-                command: name,
-                error: response.error.unwrap_or_default(),
-            });
-        }
-        Ok(response)
+        let id = serde_json::Value::from(self.next_id);
+        self.next_id += 1;
+        let line = request_line(&Request {
+            id: Some(id.clone()),
+            command,
+        });
+        self.send(line.as_bytes()).await?;
+        self.response(Some(&id)).await
     }
 
-    /// Sends a raw line (for tests of bad input) and returns the response line.
-    pub async fn raw(&mut self, line: &str) -> Result<Response, ClientError> {
-        self.writer.write_all(line.as_bytes()).await?;
-        self.writer.write_all(b"\n").await?;
-        self.read_response().await
+    /// Sends `line` as it is (plus `\n`) and reads the next response: for
+    /// tests of what a node does with bad input.
+    pub async fn raw(&mut self, line: &[u8]) -> Result<Response, ClientError> {
+        self.send(&[line, b"\n"].concat()).await?;
+        self.response(None).await
     }
 
-    async fn read_response(&mut self) -> Result<Response, ClientError> {
+    async fn send(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
+        self.writer
+            .write_all(bytes)
+            .await
+            .map_err(|source| self.io(source))
+    }
+
+    /// The next response that is `id`'s (or has no id: a request the node
+    /// could not read echoes none).
+    async fn response(&mut self, id: Option<&serde_json::Value>) -> Result<Response, ClientError> {
         loop {
-            let mut line = String::new();
-            if self.reader.read_line(&mut line).await? == 0 {
-                return Err(ClientError::Closed);
+            let Some(text) =
+                read_line(&mut self.reader, &mut self.buf)
+                    .await
+                    .map_err(|source| ClientError::Io {
+                        path: self.path.clone(),
+                        source,
+                    })?
+            else {
+                return Err(ClientError::Closed(self.path.clone()));
+            };
+            match parse_incoming(text) {
+                Ok(Incoming::Response(r)) if r.id.is_none() || r.id.as_ref() == id => {
+                    return Ok(*r)
+                }
+                Ok(Incoming::Response(_) | Incoming::Event(_)) => continue,
+                Err(why) => {
+                    return Err(ClientError::BadLine {
+                        path: self.path.clone(),
+                        why,
+                    })
+                }
             }
-            let value: serde_json::Value =
-                serde_json::from_str(&line).map_err(|e| ClientError::BadResponse {
-                    line: line.clone(),
-                    reason: e.to_string(),
-                })?;
-            if value.get("event").is_some() {
-                continue; // An event on a subscribed connection.
-            }
-            return serde_json::from_value(value).map_err(|e| ClientError::BadResponse {
-                line,
-                reason: e.to_string(),
-            });
         }
     }
 
-    /// The node's status.
+    /// The node's [`Status`].
     pub async fn status(&mut self) -> Result<Status, ClientError> {
-        let r = self.request(Command::Status).await?;
-        r.status.ok_or(ClientError::BadResponse {
-            line: String::new(),
-            reason: "status response without status".into(),
+        let r = self.checked(Command::Status, "status").await?;
+        r.status.ok_or_else(|| ClientError::BadLine {
+            path: self.path.clone(),
+            why: "a status response without a status".into(),
         })
     }
 
     /// Starts Raft on the node.
     pub async fn start(&mut self) -> Result<(), ClientError> {
-        self.request(Command::Start).await.map(|_| ())
+        self.checked(Command::Start, "start").await.map(drop)
     }
 
-    /// Submits chat lines; returns once they are applied on that node.
+    /// Submits chat lines; returns once the node applied them all.
     pub async fn submit(&mut self, lines: Vec<String>) -> Result<Submitted, ClientError> {
-        let r = self.request(Command::Submit { lines }).await?;
-        r.submitted.ok_or(ClientError::BadResponse {
-            line: String::new(),
-            reason: "submit response without result".into(),
+        let r = self.checked(Command::Submit { lines }, "submit").await?;
+        r.submitted.ok_or_else(|| ClientError::BadLine {
+            path: self.path.clone(),
+            why: "a submit response without `submitted`".into(),
         })
     }
 
-    /// Asks the node to leave and exit.
+    /// Asks the node to leave the cluster and exit.
     pub async fn shutdown(&mut self) -> Result<(), ClientError> {
-        self.request(Command::Shutdown).await.map(|_| ())
+        self.checked(Command::Shutdown, "shutdown").await.map(drop)
     }
 
-    /// Turns this connection into a stream of events, each stamped with the
-    /// caller's clock when it was read.
-    pub async fn subscribe(mut self) -> Result<mpsc::UnboundedReceiver<Received>, ClientError> {
-        self.request(Command::Subscribe).await?;
-        let (tx, rx) = mpsc::unbounded_channel();
-        let mut reader = self.reader;
-        let writer = self.writer;
-        tokio::spawn(async move {
-            let _keep_open = writer;
-            let mut line = String::new();
-            loop {
-                line.clear();
-                match reader.read_line(&mut line).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(_) => {}
-                }
-                let at = Instant::now();
-                if let Ok(event) = serde_json::from_str::<EventLine>(&line) {
-                    if tx.send((at, event)).is_err() {
-                        return;
-                    }
-                }
-            }
-        });
-        Ok(rx)
+    async fn checked(
+        &mut self,
+        command: Command,
+        name: &'static str,
+    ) -> Result<Response, ClientError> {
+        let r = self.request(command).await?;
+        if r.ok {
+            Ok(r)
+        } else {
+            Err(ClientError::Refused {
+                cmd: name,
+                error: r.error.unwrap_or_else(|| "no reason given".into()),
+            })
+        }
+    }
+
+    fn io(&self, source: std::io::Error) -> ClientError {
+        ClientError::Io {
+            path: self.path.clone(),
+            source,
+        }
     }
 }
 
-fn command_name(command: &Command) -> &'static str {
-    match command {
-        Command::Status => "status",
-        Command::Start => "start",
-        Command::Submit { .. } => "submit",
-        Command::Subscribe => "subscribe",
-        Command::Shutdown => "shutdown",
+/// Opens a dedicated connection, subscribes, and returns the node's events.
+///
+/// The channel closes when the node closes the connection (it exited or was
+/// killed). Lines that are not events are skipped (and logged at debug).
+pub async fn subscribe(
+    path: &Path,
+    wait: Duration,
+) -> Result<mpsc::Receiver<Received>, ClientError> {
+    let mut client = ControlClient::connect(path, wait).await?;
+    client.checked(Command::Subscribe, "subscribe").await?;
+    let (tx, rx) = mpsc::channel(EVENT_BUFFER);
+    let ControlClient {
+        path,
+        mut reader,
+        writer,
+        mut buf,
+        ..
+    } = client;
+    tokio::spawn(async move {
+        // Keep the write half: dropping it would half-close the connection.
+        let _writer = writer;
+        loop {
+            let text = match read_line(&mut reader, &mut buf).await {
+                Ok(Some(text)) => text,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::debug!(path = %path.display(), "event stream ended: {e}");
+                    break;
+                }
+            };
+            let at = Instant::now();
+            match parse_incoming(text) {
+                Ok(Incoming::Event(line)) => {
+                    if tx.send(Received { at, line }).await.is_err() {
+                        break;
+                    }
+                }
+                Ok(Incoming::Response(_)) => {}
+                Err(why) => tracing::debug!(path = %path.display(), "skipped a bad line: {why}"),
+            }
+        }
+    });
+    Ok(rx)
+}
+
+async fn connect_with_retry(path: &Path, wait: Duration) -> Result<UnixStream, ClientError> {
+    let started = Instant::now();
+    loop {
+        match UnixStream::connect(path).await {
+            Ok(s) => return Ok(s),
+            Err(e) if started.elapsed() >= wait => {
+                return Err(ClientError::NotReady {
+                    path: path.to_path_buf(),
+                    waited: started.elapsed(),
+                    last: e.to_string(),
+                })
+            }
+            Err(_) => tokio::time::sleep(CONNECT_RETRY).await,
+        }
+    }
+}
+
+fn request_line(request: &Request) -> String {
+    // Serializing our own enum of strings cannot fail.
+    let mut line = serde_json::to_string(request).unwrap_or_default();
+    line.push('\n');
+    line
+}
+
+/// Reads one `\n`-terminated line of at most [`MAX_RESPONSE_BYTES`]; `None` at
+/// end of stream.
+async fn read_line<'a, R>(reader: &mut R, buf: &'a mut Vec<u8>) -> std::io::Result<Option<&'a str>>
+where
+    R: tokio::io::AsyncBufRead + AsyncRead + Unpin,
+{
+    buf.clear();
+    let n = reader
+        .take(MAX_RESPONSE_BYTES as u64 + 1)
+        .read_until(b'\n', buf)
+        .await?;
+    if n == 0 {
+        return Ok(None);
+    }
+    if buf.last() != Some(&b'\n') {
+        let why = if buf.len() > MAX_RESPONSE_BYTES {
+            format!("a line longer than {MAX_RESPONSE_BYTES} bytes")
+        } else {
+            "the connection ended in the middle of a line".to_string()
+        };
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, why));
+    }
+    buf.pop();
+    if buf.last() == Some(&b'\r') {
+        buf.pop();
+    }
+    std::str::from_utf8(buf).map(Some).map_err(|_| {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, "a line that is not UTF-8")
+    })
+}
+
+/// A line from a node: a response to a request, or a pushed event.
+#[derive(Debug)]
+enum Incoming {
+    Response(Box<Response>),
+    Event(EventLine),
+}
+
+fn parse_incoming(text: &str) -> Result<Incoming, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("not JSON ({e}): {}", excerpt(text)))?;
+    if value.get("ok").is_some() {
+        serde_json::from_value(value)
+            .map(|r| Incoming::Response(Box::new(r)))
+            .map_err(|e| format!("not a response ({e}): {}", excerpt(text)))
+    } else if value.get("event").is_some() {
+        serde_json::from_value(value)
+            .map(Incoming::Event)
+            .map_err(|e| format!("not an event ({e}): {}", excerpt(text)))
+    } else {
+        Err(format!(
+            "neither a response nor an event: {}",
+            excerpt(text)
+        ))
+    }
+}
+
+fn excerpt(text: &str) -> String {
+    const MAX: usize = 120;
+    if text.len() <= MAX {
+        return text.to_string();
+    }
+    let mut end = MAX;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &text[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::protocol::NodeEvent;
+    use tokio::net::UnixListener;
+
+    /// A fake node: answers each request line with the next canned reply.
+    async fn fake_node(path: PathBuf, replies: Vec<&str>) {
+        let replies: Vec<String> = replies.into_iter().map(String::from).collect();
+        let listener = UnixListener::bind(&path).unwrap();
+        tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let (read, mut write) = stream.into_split();
+            let mut lines = BufReader::new(read).lines();
+            // Answer each request line; hang up after the last reply.
+            for reply in replies {
+                if !matches!(lines.next_line().await, Ok(Some(_))) {
+                    break;
+                }
+                write.write_all(reply.as_bytes()).await.unwrap();
+            }
+        });
+    }
+
+    #[tokio::test]
+    async fn connect_waits_for_the_socket_then_requests_work() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("n0.sock");
+        let p = path.clone();
+        let mut response = Response::ok(Some(2.into()));
+        response.status = Some(Status {
+            id: "n0".into(),
+            term: 3,
+            applied_members: vec!["n0".into()],
+            ..Status::default()
+        });
+        let mut status = serde_json::to_string(&response).unwrap();
+        status.push('\n');
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            fake_node(
+                p,
+                vec![
+                    "{\"ok\":false,\"id\":99}\n{\"t_ns\":1,\"event\":\"started\"}\n{\"ok\":true,\"id\":1}\n",
+                    &status,
+                    "{\"ok\":false,\"error\":\"not now\"}\n",
+                    "garbage\n",
+                ],
+            )
+            .await;
+        });
+        let mut c = ControlClient::connect(&path, Duration::from_secs(5))
+            .await
+            .unwrap();
+        c.start().await.unwrap();
+        let s = c.status().await.unwrap();
+        assert_eq!(s.term, 3);
+        assert_eq!(s.applied_members, vec!["n0".to_string()]);
+        let e = c.submit(vec!["x".into()]).await.unwrap_err();
+        assert!(e.to_string().contains("not now"), "{e}");
+        let e = c.status().await.unwrap_err();
+        assert!(e.to_string().contains("not JSON"), "{e}");
+        let e = c.status().await.unwrap_err();
+        // The fake node hung up: either the write or the read notices.
+        assert!(
+            matches!(e, ClientError::Closed(_) | ClientError::Io { .. }),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn connect_gives_up_after_its_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = ControlClient::connect(&dir.path().join("none.sock"), Duration::from_millis(30))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, ClientError::NotReady { .. }), "{e}");
+    }
+
+    #[tokio::test]
+    async fn subscriptions_stamp_events_and_skip_bad_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("n1.sock");
+        fake_node(
+            path.clone(),
+            vec![concat!(
+                "{\"ok\":true}\n",
+                "{\"t_ns\":5,\"event\":\"role_changed\",\"role\":\"leader\",\"term\":2}\n",
+                "{\"t_ns\":6,\"event\":\"bogus\"}\n",
+                "nonsense\n",
+                "{\"t_ns\":7,\"event\":\"entry_applied\",\"index\":3,\"term\":2,\"chat_len\":1}\n",
+            )],
+        )
+        .await;
+        let before = Instant::now();
+        let mut rx = subscribe(&path, Duration::from_secs(5)).await.unwrap();
+        let a = rx.recv().await.unwrap();
+        assert!(a.at >= before);
+        assert_eq!(a.line.t_ns, 5);
+        let b = rx.recv().await.unwrap();
+        assert!(matches!(
+            b.line.event,
+            NodeEvent::EntryApplied { chat_len: 1, .. }
+        ));
+        assert!(rx.recv().await.is_none(), "the stream ends with the node");
+    }
+
+    #[tokio::test]
+    async fn oversized_lines_are_refused() {
+        let (a, mut b) = tokio::io::duplex(64 * 1024);
+        let mut reader = BufReader::new(a);
+        tokio::spawn(async move {
+            let big = vec![b'x'; MAX_RESPONSE_BYTES + 10];
+            let _ = b.write_all(&big).await;
+        });
+        let mut buf = Vec::new();
+        let e = read_line(&mut reader, &mut buf).await.unwrap_err();
+        assert!(e.to_string().contains("longer than"), "{e}");
+    }
+
+    #[test]
+    fn requests_are_one_json_line() {
+        let line = request_line(&Request {
+            id: None,
+            command: Command::Submit {
+                lines: vec!["a".into()],
+            },
+        });
+        assert_eq!(line, "{\"cmd\":\"submit\",\"lines\":[\"a\"]}\n");
+        let line = request_line(&Request {
+            id: Some(7.into()),
+            command: Command::Status,
+        });
+        assert_eq!(line, "{\"id\":7,\"cmd\":\"status\"}\n");
     }
 }

@@ -12,6 +12,7 @@
 //! -> {"cmd":"subscribe"}
 //! <- {"ok":true}
 //! <- {"t_ns":1234,"event":"role_changed","role":"leader","term":2}   (then events, forever)
+//! <- {"t_ns":1290,"event":"lagged","missed":17}   (if this subscriber fell behind)
 //! -> {"cmd":"shutdown"}
 //! <- {"ok":true}
 //! -> nonsense
@@ -20,14 +21,17 @@
 //!
 //! A request may carry `"id"` (any JSON value); it is echoed in its response.
 //! After `subscribe` the connection carries events (and still answers
-//! requests). `t_ns` is the node's `CLOCK_MONOTONIC` in nanoseconds: the same
+//! requests). A subscriber that does not read fast enough loses events: it
+//! is told how many with a `lagged` event, and one that stays behind is
+//! disconnected (see [`super::server`]). `t_ns` is the node's `CLOCK_MONOTONIC` in nanoseconds: the same
 //! clock as the bench's on the same host, so times can be compared directly.
 //! Hashes are hex strings (64-bit integers do not survive JSON in every tool).
 
 use std::collections::BTreeMap;
 
-use raftrtc_raft::{LogIndex, NodeId, Role, Term};
 use serde::{Deserialize, Serialize};
+
+use raftrtc_raft::{Event, LogIndex, NodeId, Role, Term};
 
 /// Longest accepted request line, in bytes.
 pub const MAX_LINE_BYTES: usize = 1024 * 1024;
@@ -149,7 +153,8 @@ pub struct Status {
     pub rpc_sent: BTreeMap<String, u64>,
     /// Raft messages received, by type.
     pub rpc_received: BTreeMap<String, u64>,
-    /// Data-channel messages dropped (malformed, oversized, before start).
+    /// Data-channel messages dropped (malformed, oversized, beyond the bound
+    /// kept before start, or for a peer whose outbox was full).
     pub dropped_messages: u64,
     /// Elections this node started.
     pub elections: u64,
@@ -172,37 +177,17 @@ pub struct EventLine {
 }
 
 /// What a subscriber is told.
+///
+/// Role, term, leader and configuration changes are the core's own
+/// [`Event`]s, sent as they are ([`NodeEvent::Core`]); the rest is what only
+/// the node knows. An applied entry is the exception: subscribers get the
+/// chat length after it ([`NodeEvent::EntryApplied`]) rather than the
+/// command's result, so the runtime never sends [`Event::EntryApplied`] as is.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum NodeEvent {
     /// Raft started on this node.
     Started,
-    /// The role changed.
-    RoleChanged {
-        /// The new role.
-        role: Role,
-        /// The term.
-        term: Term,
-    },
-    /// The term changed without a role change.
-    TermChanged {
-        /// The new term.
-        term: Term,
-    },
-    /// The known leader changed.
-    LeaderChanged {
-        /// The leader, if known.
-        leader: Option<NodeId>,
-        /// The term.
-        term: Term,
-    },
-    /// A membership entry was applied.
-    ConfigurationApplied {
-        /// Its index.
-        index: LogIndex,
-        /// The members from now on.
-        members: Vec<NodeId>,
-    },
     /// An entry was applied.
     EntryApplied {
         /// Its index.
@@ -224,6 +209,16 @@ pub enum NodeEvent {
         /// Why.
         reason: String,
     },
+    /// This subscriber fell behind and `missed` events were dropped for it
+    /// just before this line: its view is stale until it asks for `status`.
+    /// A subscriber that stays behind is disconnected.
+    Lagged {
+        /// How many events it did not get.
+        missed: u64,
+    },
+    /// A role, term, leader or configuration change, as the core reports it.
+    #[serde(untagged)]
+    Core(Event),
 }
 
 /// Parses one request line; the error text is what the client is told.
@@ -269,13 +264,13 @@ mod tests {
     }
 
     #[test]
-    fn events_serialize_flat_with_a_timestamp() {
+    fn core_events_go_on_the_wire_as_the_core_serializes_them() {
         let line = EventLine {
             t_ns: 5,
-            event: NodeEvent::RoleChanged {
+            event: NodeEvent::Core(Event::RoleChanged {
                 role: Role::Leader,
                 term: 2,
-            },
+            }),
         };
         let text = serde_json::to_string(&line).unwrap();
         assert_eq!(
@@ -284,6 +279,52 @@ mod tests {
         );
         let back: EventLine = serde_json::from_str(&text).unwrap();
         assert_eq!(back, line);
+        let back: EventLine = serde_json::from_str(
+            r#"{"t_ns":6,"event":"configuration_applied","index":3,"members":["a","b"]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            back.event,
+            NodeEvent::Core(Event::ConfigurationApplied {
+                index: 3,
+                members: vec!["a".into(), "b".into()]
+            })
+        );
+    }
+
+    #[test]
+    fn node_events_and_lag_round_trip_flat_with_a_timestamp() {
+        for (text, event) in [
+            (
+                r#"{"t_ns":7,"event":"entry_applied","index":9,"term":2,"chat_len":4}"#,
+                NodeEvent::EntryApplied {
+                    index: 9,
+                    term: 2,
+                    chat_len: 4,
+                },
+            ),
+            (
+                r#"{"t_ns":7,"event":"lagged","missed":17}"#,
+                NodeEvent::Lagged { missed: 17 },
+            ),
+            (r#"{"t_ns":7,"event":"started"}"#, NodeEvent::Started),
+        ] {
+            let line = EventLine { t_ns: 7, event };
+            assert_eq!(serde_json::to_string(&line).unwrap(), text);
+            assert_eq!(serde_json::from_str::<EventLine>(text).unwrap(), line);
+        }
+    }
+
+    #[test]
+    fn unknown_or_incomplete_events_are_errors() {
+        for bad in [
+            r#"{"t_ns":1,"event":"bogus"}"#,
+            r#"{"t_ns":1,"event":"lagged"}"#,
+            r#"{"t_ns":1,"event":"role_changed","role":"boss","term":1}"#,
+            r#"{"t_ns":1}"#,
+        ] {
+            assert!(serde_json::from_str::<EventLine>(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -1,19 +1,44 @@
 //! Serving the control socket: one task per connection, requests forwarded
 //! to the node loop, events streamed to subscribers.
 //!
-//! Requests on one connection are answered in order. A malformed request gets
-//! an error line and the connection stays usable; only a line longer than
-//! [`MAX_LINE_BYTES`] closes it (after an error line), since the rest of such
-//! a line cannot be trusted to be a request boundary.
+//! Requests on one connection are answered in order. A malformed request,
+//! invalid UTF-8 included, gets an error line and the connection stays
+//! usable; only a line longer than [`MAX_LINE_BYTES`] closes it (after an
+//! error line), since the rest of such a line cannot be trusted to be a
+//! request boundary.
+//!
+//! Everything a client can make the node hold is bounded: each connection
+//! has one queue of [`QUEUE_LINES`] lines to write (responses and events), a
+//! client that does not read its responses only stops its own requests, and
+//! a subscriber that does not read its events loses them, is told, and is
+//! eventually disconnected ([`super::subscriber`]).
+//!
+//! The socket path belongs to one live node: binding refuses a path another
+//! process is listening on and replaces only a stale socket file, and the
+//! file is removed when serving stops, if it is still the one bound here.
 
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use bytes::Bytes;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::net::unix::OwnedReadHalf;
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::task::{AbortHandle, JoinHandle};
 
-use super::protocol::{parse_request, Command, EventLine, Response, MAX_LINE_BYTES};
+use super::events::{json_line, EventBus};
+use super::protocol::{parse_request, Command, Request, Response, MAX_LINE_BYTES};
+use super::subscriber;
+
+/// Lines waiting to be written to one connection. Shared references to
+/// event lines, so a full queue costs ~32 KiB plus the events it holds; a
+/// client that reads keeps it near empty.
+pub const QUEUE_LINES: usize = 1024;
+
+/// What a request is told when the node loop is gone.
+const SHUTTING_DOWN: &str = "the node is shutting down";
 
 /// A request for the node loop, with where to send the answer.
 #[derive(Debug)]
@@ -24,19 +49,17 @@ pub struct ControlRequest {
     pub reply: oneshot::Sender<Response>,
 }
 
-/// The listening control socket.
-pub struct ControlServer {
-    listener: UnixListener,
-    path: PathBuf,
-}
-
 /// Why the control socket could not be opened.
 #[derive(Debug, thiserror::Error)]
-pub enum ControlError {
-    /// Something other than a stale socket is in the way.
+pub enum BindError {
+    /// Something other than a socket is at the path.
     #[error("{0} exists and is not a socket")]
-    PathInUse(PathBuf),
-    /// Binding or setting permissions failed.
+    NotASocket(PathBuf),
+    /// A live process accepts connections on it: taking the path over would
+    /// leave that process unreachable.
+    #[error("control socket {0} is in use by a running process")]
+    InUse(PathBuf),
+    /// Binding, probing or setting permissions failed.
     #[error("control socket {path}: {source}")]
     Io {
         /// The socket path.
@@ -46,164 +69,246 @@ pub enum ControlError {
     },
 }
 
+/// The bound, not yet served, control socket.
+pub struct ControlServer {
+    listener: UnixListener,
+    file: SocketFile,
+}
+
+/// The control socket being served. Dropping it stops accepting and removes
+/// the socket file.
+pub struct Serving {
+    task: JoinHandle<()>,
+    _file: SocketFile,
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 impl ControlServer {
-    /// Binds `path` (replacing a stale socket) with mode 0600.
-    pub fn bind(path: &Path) -> Result<Self, ControlError> {
-        let io = |source| ControlError::Io {
+    /// Binds `path` with mode 0600. A socket file nobody listens on (left by
+    /// a killed process) is replaced; one a live process listens on is
+    /// refused with [`BindError::InUse`].
+    pub fn bind(path: &Path) -> Result<Self, BindError> {
+        let io = |source| BindError::Io {
             path: path.to_owned(),
             source,
         };
         if let Ok(meta) = std::fs::symlink_metadata(path) {
             if !meta.file_type().is_socket() {
-                return Err(ControlError::PathInUse(path.to_owned()));
+                return Err(BindError::NotASocket(path.to_owned()));
             }
-            std::fs::remove_file(path).map_err(io)?;
+            match std::os::unix::net::UnixStream::connect(path) {
+                Ok(_) => return Err(BindError::InUse(path.to_owned())),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    std::fs::remove_file(path).map_err(io)?;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(e)),
+            }
         }
         let listener = UnixListener::bind(path).map_err(io)?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+        let file = SocketFile::new(path).map_err(io)?;
+        Ok(Self { listener, file })
+    }
+
+    /// Accepts connections in the background until the node loop goes away
+    /// or the returned [`Serving`] is dropped.
+    pub fn spawn(self, requests: mpsc::Sender<ControlRequest>, events: EventBus) -> Serving {
+        let listener = self.listener;
+        let task = tokio::spawn(async move {
+            loop {
+                let stream = match listener.accept().await {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        tracing::warn!("control socket accept failed: {e}");
+                        continue;
+                    }
+                };
+                if requests.is_closed() {
+                    return;
+                }
+                tokio::spawn(connection(stream, requests.clone(), events.clone()));
+            }
+        });
+        Serving {
+            task,
+            _file: self.file,
+        }
+    }
+}
+
+/// The socket file this process bound, removed on drop only if it is still
+/// that file (same device and inode), so a node never deletes another's.
+struct SocketFile {
+    path: PathBuf,
+    id: (u64, u64),
+}
+
+impl SocketFile {
+    fn new(path: &Path) -> std::io::Result<Self> {
+        let meta = std::fs::symlink_metadata(path)?;
         Ok(Self {
-            listener,
             path: path.to_owned(),
+            id: (meta.dev(), meta.ino()),
         })
     }
-
-    /// Accepts connections until the node loop goes away.
-    pub async fn serve(
-        self,
-        requests: mpsc::Sender<ControlRequest>,
-        events: broadcast::Sender<EventLine>,
-    ) {
-        loop {
-            let stream = match self.listener.accept().await {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    tracing::warn!("control socket accept failed: {e}");
-                    continue;
-                }
-            };
-            if requests.is_closed() {
-                return;
-            }
-            tokio::spawn(connection(stream, requests.clone(), events.clone()));
-        }
-    }
 }
 
-impl Drop for ControlServer {
+impl Drop for SocketFile {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        if let Ok(meta) = std::fs::symlink_metadata(&self.path) {
+            if (meta.dev(), meta.ino()) == self.id {
+                let _ = std::fs::remove_file(&self.path);
+            }
+        }
     }
 }
 
-async fn connection(
-    stream: UnixStream,
-    requests: mpsc::Sender<ControlRequest>,
-    events: broadcast::Sender<EventLine>,
-) {
-    let (read, mut write) = stream.into_split();
-    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<String>();
-    let writer = tokio::spawn(async move {
-        while let Some(mut line) = out_rx.recv().await {
-            line.push('\n');
-            if write.write_all(line.as_bytes()).await.is_err() {
-                return;
-            }
-        }
-    });
-    let mut reader = BufReader::new(read);
-    let mut subscribed = false;
-    loop {
-        let mut line = String::new();
-        let limit = MAX_LINE_BYTES as u64 + 1;
-        match (&mut reader).take(limit).read_line(&mut line).await {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(e) => {
-                let _ = out_tx.send(to_line(&Response::error(
-                    None,
-                    format!("unreadable request: {e}"),
-                )));
-                break;
-            }
-        }
-        if line.len() > MAX_LINE_BYTES {
-            let _ = out_tx.send(to_line(&Response::error(
-                None,
-                format!("request longer than {MAX_LINE_BYTES} bytes"),
-            )));
-            break;
-        }
-        let text = line.trim();
-        if text.is_empty() {
-            continue;
-        }
-        let request = match parse_request(text) {
-            Ok(r) => r,
-            Err(e) => {
-                let _ = out_tx.send(to_line(&Response::error(None, e)));
-                continue;
-            }
-        };
-        let id = request.id.clone();
-        let response = match request.command {
-            Command::Subscribe => {
-                if !subscribed {
-                    subscribed = true;
-                    // Subscribe before answering, so no event after the answer is missed.
-                    tokio::spawn(forward_events(events.subscribe(), out_tx.clone()));
-                }
-                Response::ok(id)
-            }
-            command => {
-                let (reply, answer) = oneshot::channel();
-                if requests
-                    .send(ControlRequest { command, reply })
-                    .await
-                    .is_err()
-                {
-                    Response::error(id, "the node is shutting down")
-                } else {
-                    match answer.await {
-                        Ok(mut r) => {
-                            r.id = id;
-                            r
-                        }
-                        Err(_) => Response::error(id, "the node is shutting down"),
-                    }
-                }
-            }
-        };
-        if out_tx.send(to_line(&response)).is_err() {
-            break;
-        }
+/// Serves one connection: its requests, then (after the client's end of
+/// input) its event stream until either side goes away.
+async fn connection(stream: UnixStream, requests: mpsc::Sender<ControlRequest>, events: EventBus) {
+    let (read, write) = stream.into_split();
+    let (out, lines) = mpsc::channel::<Bytes>(QUEUE_LINES);
+    let writer = tokio::spawn(write_lines(write, lines));
+    let cut_off = Arc::new(Notify::new());
+    let session = Session {
+        out,
+        requests,
+        events,
+        writer: writer.abort_handle(),
+        cut_off: cut_off.clone(),
+        subscribed: false,
+    };
+    tokio::select! {
+        () = session.serve(read) => {}
+        () = cut_off.notified() => return,
     }
-    drop(out_tx);
     let _ = writer.await;
 }
 
-async fn forward_events(
-    mut events: broadcast::Receiver<EventLine>,
-    out: mpsc::UnboundedSender<String>,
+async fn write_lines(
+    mut write: tokio::net::unix::OwnedWriteHalf,
+    mut lines: mpsc::Receiver<Bytes>,
 ) {
-    loop {
-        match events.recv().await {
-            Ok(event) => {
-                if out.send(to_line(&event)).is_err() {
-                    return;
-                }
-            }
-            Err(broadcast::error::RecvError::Lagged(n)) => {
-                let msg = Response::error(None, format!("subscriber too slow: {n} events lost"));
-                if out.send(to_line(&msg)).is_err() {
-                    return;
-                }
-            }
-            Err(broadcast::error::RecvError::Closed) => return,
+    use tokio::io::AsyncWriteExt;
+    while let Some(line) = lines.recv().await {
+        if write.write_all(&line).await.is_err() {
+            return;
         }
     }
 }
 
-fn to_line<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_string(value)
-        .unwrap_or_else(|e| format!(r#"{{"ok":false,"error":"unserializable: {e}"}}"#))
+/// One connection's request side.
+struct Session {
+    out: mpsc::Sender<Bytes>,
+    requests: mpsc::Sender<ControlRequest>,
+    events: EventBus,
+    /// Aborted, with `cut_off` notified, when a subscriber is disconnected.
+    writer: AbortHandle,
+    cut_off: Arc<Notify>,
+    subscribed: bool,
 }
+
+impl Session {
+    /// Answers requests until the client ends its input or cannot be written to.
+    async fn serve(mut self, read: OwnedReadHalf) {
+        let mut reader = BufReader::new(read);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            let limit = MAX_LINE_BYTES as u64 + 1;
+            match (&mut reader).take(limit).read_until(b'\n', &mut line).await {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e) => {
+                    self.reply(Response::error(None, format!("unreadable request: {e}")))
+                        .await;
+                    return;
+                }
+            }
+            if line.last() == Some(&b'\n') {
+                line.pop();
+            }
+            if line.len() > MAX_LINE_BYTES {
+                let e = format!("request longer than {MAX_LINE_BYTES} bytes");
+                self.reply(Response::error(None, e)).await;
+                return;
+            }
+            let request = match std::str::from_utf8(&line) {
+                Ok(text) if text.trim().is_empty() => continue,
+                Ok(text) => parse_request(text.trim()),
+                Err(e) => Err(format!("request is not UTF-8: {e}")),
+            };
+            let delivered = match request {
+                Ok(request) => self.handle(request).await,
+                Err(e) => self.reply(Response::error(None, e)).await,
+            };
+            if !delivered {
+                return;
+            }
+        }
+    }
+
+    /// Answers one request; `false` if the connection can no longer be written.
+    async fn handle(&mut self, request: Request) -> bool {
+        let id = request.id;
+        match request.command {
+            Command::Subscribe if self.subscribed => self.reply(Response::ok(id)).await,
+            Command::Subscribe => {
+                // Subscribe before answering, so no event after the answer is
+                // missed; forward only after it, so none comes before it.
+                let events = self.events.subscribe();
+                if !self.reply(Response::ok(id)).await {
+                    return false;
+                }
+                self.subscribed = true;
+                let (out, bus) = (self.out.clone(), self.events.clone());
+                let (writer, cut_off) = (self.writer.clone(), self.cut_off.clone());
+                tokio::spawn(async move {
+                    if subscriber::forward(events, out, bus).await {
+                        tracing::warn!(
+                            "disconnected a control subscriber {} events behind",
+                            subscriber::DISCONNECT_AFTER_MISSED
+                        );
+                        writer.abort();
+                        cut_off.notify_one();
+                    }
+                });
+                true
+            }
+            command => {
+                let response = self.ask_node(command).await;
+                self.reply(Response { id, ..response }).await
+            }
+        }
+    }
+
+    async fn ask_node(&self, command: Command) -> Response {
+        let (reply, answer) = oneshot::channel();
+        if self
+            .requests
+            .send(ControlRequest { command, reply })
+            .await
+            .is_err()
+        {
+            return Response::error(None, SHUTTING_DOWN);
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Response::error(None, SHUTTING_DOWN))
+    }
+
+    /// Queues a response, waiting for room: a client that does not read its
+    /// answers only holds up its own requests.
+    async fn reply(&self, response: Response) -> bool {
+        self.out.send(json_line(&response)).await.is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests;

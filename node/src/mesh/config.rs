@@ -56,6 +56,11 @@ pub struct MeshConfig {
     /// counted; bigger outbound ones are refused. Default and maximum 256 KiB (the library's
     /// SCTP limit); the Raft layer must batch entries below it.
     pub max_message_bytes: usize,
+    /// Bytes a link may hold for a peer that is not taking them: the outbox the Raft loop
+    /// fills, and again the library's send buffer behind it (bytes the peer has not
+    /// acknowledged). A full outbox drops further messages (Raft resends). Default 1 MiB,
+    /// four messages of the largest size.
+    pub send_buffer_bytes: usize,
     /// Deliver messages in order (default `true`). Raft tolerates reordering, but in-order
     /// delivery keeps the replication pipeline simple.
     pub ordered: bool,
@@ -78,6 +83,7 @@ impl MeshConfig {
             ice_check_interval: Duration::from_millis(2),
             open_timeout: Duration::from_secs(10),
             max_message_bytes: MAX_MESSAGE_BYTES_LIMIT,
+            send_buffer_bytes: 4 * MAX_MESSAGE_BYTES_LIMIT,
             ordered: true,
             max_retransmits: None,
         }
@@ -141,6 +147,9 @@ impl MeshConfig {
                 self.max_message_bytes
             ));
         }
+        if self.send_buffer_bytes == 0 {
+            return fail("send_buffer_bytes must be positive".to_owned());
+        }
         Ok(())
     }
 }
@@ -165,6 +174,9 @@ mod tests {
         assert!(cfg.validate().is_err());
         cfg = MeshConfig::new("a");
         cfg.max_message_bytes = 0;
+        assert!(cfg.validate().is_err());
+        cfg = MeshConfig::new("a");
+        cfg.send_buffer_bytes = 0;
         assert!(cfg.validate().is_err());
     }
 }

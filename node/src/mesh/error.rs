@@ -25,6 +25,16 @@ pub enum MeshError {
     #[error("peer {0:?} is not connected")]
     PeerNotConnected(String),
 
+    /// The peer is not taking messages: its link's outbox is full. The message was dropped
+    /// (Raft resends).
+    #[error("peer {peer:?} is behind: {queued} bytes already queued")]
+    PeerBehind {
+        /// The peer.
+        peer: String,
+        /// Bytes waiting in its outbox.
+        queued: usize,
+    },
+
     /// An outgoing message is larger than `max_message_bytes`; the peer would drop it.
     #[error("message of {len} bytes exceeds the {max} byte limit")]
     MessageTooLarge {

@@ -37,6 +37,7 @@
 
 mod config;
 mod error;
+mod outbox;
 mod peer;
 mod settings;
 mod signal;
@@ -114,11 +115,13 @@ pub(crate) struct Shared {
     settings: LinkSettings,
     max_message_bytes: usize,
     open_timeout: Duration,
+    send_buffer_bytes: usize,
     reliable: bool,
     events: mpsc::UnboundedSender<MeshEvent>,
     links: Mutex<HashMap<String, Arc<Link>>>,
     closed: AtomicBool,
     dropped_oversized: AtomicU64,
+    dropped_behind: AtomicU64,
 }
 
 impl Shared {
@@ -185,10 +188,12 @@ impl Mesh {
             settings,
             max_message_bytes: cfg.max_message_bytes,
             open_timeout: cfg.open_timeout,
+            send_buffer_bytes: cfg.send_buffer_bytes,
             events,
             links: Mutex::new(HashMap::new()),
             closed: AtomicBool::new(false),
             dropped_oversized: AtomicU64::new(0),
+            dropped_behind: AtomicU64::new(0),
         });
         Ok((Mesh { shared }, rx))
     }
@@ -289,7 +294,9 @@ impl Mesh {
 
     /// Queues `data` for `peer` without blocking (so the Raft loop never waits on the network).
     ///
-    /// Fails if the peer is not up or the message exceeds `max_message_bytes`.
+    /// Fails if the peer is not up, is not taking what is already queued (the message is
+    /// dropped and counted, see [`Mesh::dropped_behind`]), or the message exceeds
+    /// `max_message_bytes`.
     pub fn send(&self, peer: &str, data: Bytes) -> Result<(), MeshError> {
         if data.len() > self.shared.max_message_bytes {
             return Err(MeshError::MessageTooLarge {
@@ -297,10 +304,15 @@ impl Mesh {
                 max: self.shared.max_message_bytes,
             });
         }
-        self.shared
+        let sent = self
+            .shared
             .link(peer)
             .ok_or_else(|| MeshError::PeerNotConnected(peer.to_owned()))?
-            .enqueue(data)
+            .enqueue(data);
+        if let Err(MeshError::PeerBehind { .. }) = &sent {
+            self.shared.dropped_behind.fetch_add(1, Ordering::Relaxed);
+        }
+        sent
     }
 
     /// Tears down the link to `peer` (if any) and tells it so with a LEAVE signal.
@@ -357,6 +369,11 @@ impl Mesh {
     /// Inbound messages dropped because they exceeded `max_message_bytes`.
     pub fn dropped_oversized(&self) -> u64 {
         self.shared.dropped_oversized.load(Ordering::Relaxed)
+    }
+
+    /// Outbound messages dropped because their peer's outbox was full.
+    pub fn dropped_behind(&self) -> u64 {
+        self.shared.dropped_behind.load(Ordering::Relaxed)
     }
 
     fn leave(&self, peer: &str) {

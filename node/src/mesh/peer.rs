@@ -10,7 +10,9 @@
 //! - a *reader* task polls the data channel: open → `PeerUp`, messages → `Message` (after the
 //!   size check), close → `PeerDown`;
 //! - a *writer* task drains the link's outbox into the data channel, so
-//!   [`Mesh::send`](super::Mesh::send) is a non-blocking enqueue.
+//!   [`Mesh::send`](super::Mesh::send) is a non-blocking enqueue. Both the outbox
+//!   ([`super::outbox`]) and the library's send buffer behind it hold at most
+//!   `send_buffer_bytes`: a peer that stops acknowledging makes sends fail, not memory grow.
 //!
 //! Ending a link is idempotent ([`Link::end`]): it reports `PeerDown` (or `LinkFailed` if the
 //! channel never opened) exactly once, unregisters the link if it is still the current one for
@@ -32,6 +34,7 @@ use webrtc::peer_connection::{
 };
 
 use super::error::MeshError;
+use super::outbox::{outbox, Outbox, OutboxReader, Refused};
 use super::signal::{self, OutgoingSignal, SignalKind};
 use super::timing::{Phase, PhaseClock};
 use super::{MeshEvent, Shared, CHANNEL_LABEL};
@@ -121,8 +124,8 @@ pub(crate) struct Link {
     /// Cheap copy of `state.up` for the message hot path.
     up: AtomicBool,
     remote: tokio::sync::Mutex<RemoteState>,
-    outbox: Mutex<Option<mpsc::UnboundedSender<Bytes>>>,
-    outbox_rx: Mutex<Option<mpsc::UnboundedReceiver<Bytes>>>,
+    outbox: Mutex<Option<Outbox>>,
+    outbox_rx: Mutex<Option<OutboxReader>>,
     /// The `raft` channel once created; also our handle for waking the driver (see `kick`).
     channel: Mutex<Option<Arc<dyn DataChannel>>>,
     ended: Notify,
@@ -150,9 +153,10 @@ impl Link {
             .with_setting_engine(settings.setting_engine.clone())
             .with_handler(Arc::new(Handler { tx }))
             .with_udp_addrs(vec![settings.bind_addr])
+            .with_data_channel_send_buffer_limit(shared.send_buffer_bytes)
             .build()
             .await?;
-        let (out_tx, out_rx) = mpsc::unbounded_channel();
+        let (out_tx, out_rx) = outbox(shared.send_buffer_bytes);
         let link = Arc::new(Link {
             peer: peer.to_owned(),
             connection_id,
@@ -255,15 +259,23 @@ impl Link {
         }
     }
 
-    /// Queues `data` for the writer task; fails if the link is not (or no longer) open.
+    /// Queues `data` for the writer task; fails if the link is not (or no longer) open, or if
+    /// the peer is not taking what is already queued.
     pub(crate) fn enqueue(&self, data: Bytes) -> Result<(), MeshError> {
         if !self.is_up() {
             return Err(MeshError::PeerNotConnected(self.peer.clone()));
         }
         let outbox = self.outbox.lock().map_err(|_| MeshError::Closed)?;
-        match outbox.as_ref() {
-            Some(tx) if tx.send(data).is_ok() => Ok(()),
-            _ => Err(MeshError::PeerNotConnected(self.peer.clone())),
+        let Some(outbox) = outbox.as_ref() else {
+            return Err(MeshError::PeerNotConnected(self.peer.clone()));
+        };
+        match outbox.push(data) {
+            Ok(()) => Ok(()),
+            Err(Refused::Full { queued }) => Err(MeshError::PeerBehind {
+                peer: self.peer.clone(),
+                queued,
+            }),
+            Err(Refused::Closed) => Err(MeshError::PeerNotConnected(self.peer.clone())),
         }
     }
 
@@ -526,11 +538,8 @@ async fn read_channel(link: Arc<Link>, dc: Arc<dyn DataChannel>) {
 }
 
 /// Drains a link's outbox into its data channel.
-async fn write_channel(
-    link: Weak<Link>,
-    dc: Arc<dyn DataChannel>,
-    mut rx: mpsc::UnboundedReceiver<Bytes>,
-) {
+async fn write_channel(link: Weak<Link>, dc: Arc<dyn DataChannel>, mut rx: OutboxReader) {
+    // `send` waits while the library's buffer for this channel is full.
     while let Some(data) = rx.recv().await {
         let len = data.len();
         match dc.send(BytesMut::from(data)).await {

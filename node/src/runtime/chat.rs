@@ -227,11 +227,42 @@ impl ChatClient {
         }
     }
 
+    /// Answers every pending submit with `msg` (the node is stopping) and
+    /// forgets their lines.
+    pub fn fail_all(&mut self, msg: &str) {
+        self.queue.clear();
+        self.inflight = None;
+        self.committed.clear();
+        for s in self.submits.drain(..) {
+            let _ = s.reply.send(Response::error(None, msg));
+        }
+    }
+
     fn fail_submit(&mut self, submit: u64, msg: String) {
         self.queue.retain(|l| l.submit != submit);
         if let Some(pos) = self.submits.iter().position(|s| s.id == submit) {
             let s = self.submits.remove(pos);
             let _ = s.reply.send(Response::error(None, msg));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stopping_node_answers_pending_submits_with_its_reason() {
+        let mut chat = ChatClient::new(1, Duration::from_millis(100));
+        let (reply, mut answer) = oneshot::channel();
+        chat.submit(vec!["a".into(), "b".into()], reply);
+        chat.fail_all("the node stopped: storage: disk full");
+        let response = answer.try_recv().expect("answered at once");
+        assert!(!response.ok);
+        assert_eq!(
+            response.error.as_deref(),
+            Some("the node stopped: storage: disk full")
+        );
+        assert_eq!(chat.deadline(), None, "nothing left in flight");
     }
 }

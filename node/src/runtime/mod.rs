@@ -7,11 +7,14 @@
 //! drained — messages to the mesh, events to subscribers, replies to the chat
 //! client. The node starts *paused*: it joins signaling and opens data
 //! channels to every peer it learns of, but creates the Raft core only on the
-//! control socket's `start`.
+//! control socket's `start`. It stops on the socket's `shutdown`, on SIGTERM
+//! or SIGINT (`signals.rs`), or when the core fails; its control socket file
+//! goes with it.
 
 pub mod chat;
 pub mod config;
 pub mod membership;
+mod signals;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -21,11 +24,11 @@ use raftrtc_raft::{Event, MemStorage, Message, Raft, RaftError, Role, Storage, S
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use signaling::{Client, ClientConfig, ClientEvent, Relay};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 
 use crate::clock::monotonic_ns;
-use crate::control::protocol::{Command, EventLine, NodeEvent, Response, Status};
-use crate::control::{ControlRequest, ControlServer};
+use crate::control::protocol::{Command, NodeEvent, Response, Status};
+use crate::control::{ControlRequest, ControlServer, EventBus};
 use crate::mesh::{Mesh, MeshEvent, SignalKind};
 use crate::storage::FileStorage;
 use crate::wire;
@@ -33,13 +36,17 @@ use crate::wire;
 pub use config::NodeConfig;
 
 use chat::{ChatClient, CHAT_KEY};
+use signals::StopSignals;
 
 /// Why a node stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
     /// The control socket could not be opened.
     #[error(transparent)]
-    Control(#[from] crate::control::server::ControlError),
+    Control(#[from] crate::control::BindError),
+    /// SIGTERM/SIGINT could not be taken over.
+    #[error("cannot handle signals: {0}")]
+    Signals(std::io::Error),
     /// The signaling server refused us or could not be reached.
     #[error("signaling: {0}")]
     Signaling(#[from] signaling::ClientError),
@@ -82,20 +89,24 @@ struct Node {
     reconnect: BTreeMap<String, Instant>,
     link_open_ms: BTreeMap<String, f64>,
     counters: Counters,
-    events: broadcast::Sender<EventLine>,
+    events: EventBus,
     chat: ChatClient,
     next_membership_poll: Option<Instant>,
     /// Messages that arrived before `start`, replayed on start (the first
     /// AppendEntries of a leader that started a moment earlier must not wait
     /// for a heartbeat to be resent).
     early: Vec<(String, Bytes)>,
+    /// Bytes held in `early`.
+    early_bytes: usize,
     shutdown: bool,
 }
 
-/// At most this many messages are kept from before `start`.
-const MAX_EARLY_MESSAGES: usize = 4096;
+/// At most this many bytes of messages are kept from before `start` (peers
+/// fill this, so it is bounded in bytes, not messages of up to 256 KiB).
+const MAX_EARLY_BYTES: usize = 4 * 1024 * 1024;
 
-/// Runs a node until `shutdown` arrives on the control socket.
+/// Runs a node until `shutdown` arrives on the control socket, SIGTERM or
+/// SIGINT arrives, or the core fails.
 pub async fn run(cfg: NodeConfig) -> Result<(), NodeError> {
     // Storage first: a damaged data directory stops the node at launch, with
     // the file named, before it joins anything.
@@ -105,43 +116,21 @@ pub async fn run(cfg: NodeConfig) -> Result<(), NodeError> {
         None => Box::new(MemStorage::default()),
     };
     let control = ControlServer::bind(&cfg.control)?;
-    let (events, _) = broadcast::channel(65_536);
+    let mut stop = StopSignals::install().map_err(NodeError::Signals)?;
+    let events = EventBus::new();
     let (control_tx, mut control_rx) = mpsc::channel(64);
-    let serve = tokio::spawn(control.serve(control_tx, events.clone()));
+    // Dropped on every way out of this function, and the socket file with it.
+    let _serving = control.spawn(control_tx, events.clone());
 
     let (mesh, mut mesh_rx) = Mesh::new(cfg.mesh.clone())?;
-    let mut sig_cfg = ClientConfig::new(
-        cfg.signaling_url.clone(),
-        cfg.cluster.clone(),
-        cfg.raft.id.clone(),
-    );
-    sig_cfg.presence = true;
-    let (signaling, mut sig_rx) = Client::connect(sig_cfg).await?;
-    tracing::info!(id = %cfg.raft.id, cluster = %cfg.cluster, "joined signaling");
-
-    let first_request = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(1, |d| d.as_micros() as u64);
-    let retry = cfg.raft.election_timeout;
-    let mut node = Node {
-        cfg,
-        mesh,
-        signaling,
-        signaling_up: true,
-        raft: None,
-        storage: Some(storage),
-        epoch: Instant::now(),
-        presence: BTreeSet::new(),
-        connected: BTreeSet::new(),
-        reconnect: BTreeMap::new(),
-        link_open_ms: BTreeMap::new(),
-        counters: Counters::default(),
-        events,
-        chat: ChatClient::new(first_request, retry),
-        next_membership_poll: None,
-        early: Vec::new(),
-        shutdown: false,
+    let (signaling, mut sig_rx) = tokio::select! {
+        joined = join_signaling(&cfg) => joined?,
+        signal = stop.recv() => {
+            tracing::info!("{signal} before joining signaling: exiting");
+            return Ok(());
+        }
     };
+    let mut node = Node::new(cfg, mesh, signaling, events, storage);
 
     let result = loop {
         let deadline = node.next_deadline();
@@ -153,6 +142,11 @@ pub async fn run(cfg: NodeConfig) -> Result<(), NodeError> {
             Some(event) = mesh_rx.recv() => node.on_mesh(event).await,
             Some(event) = sig_rx.recv() => node.on_signaling(event).await,
             Some(request) = control_rx.recv() => node.on_control(request),
+            signal = stop.recv() => {
+                tracing::info!("{signal}: leaving");
+                node.shutdown = true;
+                Ok(())
+            }
             _ = sleep => node.on_timer().await,
         };
         if let Err(e) = step {
@@ -162,22 +156,77 @@ pub async fn run(cfg: NodeConfig) -> Result<(), NodeError> {
             break Ok(());
         }
     };
-    serve.abort();
+    if let Err(e) = &result {
+        tracing::error!("stopping: {e}");
+        node.refuse_pending(&mut control_rx, &format!("the node stopped: {e}"));
+    }
     node.mesh.close().await;
     node.signaling.close().await;
     result
 }
 
+/// Joins the cluster on the signaling server, with presence.
+async fn join_signaling(
+    cfg: &NodeConfig,
+) -> Result<(Client, mpsc::Receiver<ClientEvent>), NodeError> {
+    let mut sig_cfg = ClientConfig::new(
+        cfg.signaling_url.clone(),
+        cfg.cluster.clone(),
+        cfg.raft.id.clone(),
+    );
+    sig_cfg.presence = true;
+    let joined = Client::connect(sig_cfg).await?;
+    tracing::info!(id = %cfg.raft.id, cluster = %cfg.cluster, "joined signaling");
+    Ok(joined)
+}
+
 impl Node {
+    fn new(
+        cfg: NodeConfig,
+        mesh: Mesh,
+        signaling: Client,
+        events: EventBus,
+        storage: DynStorage,
+    ) -> Self {
+        let first_request = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_micros() as u64);
+        let retry = cfg.raft.election_timeout;
+        Node {
+            cfg,
+            mesh,
+            signaling,
+            signaling_up: true,
+            raft: None,
+            storage: Some(storage),
+            epoch: Instant::now(),
+            presence: BTreeSet::new(),
+            connected: BTreeSet::new(),
+            reconnect: BTreeMap::new(),
+            link_open_ms: BTreeMap::new(),
+            counters: Counters::default(),
+            events,
+            chat: ChatClient::new(first_request, retry),
+            next_membership_poll: None,
+            early: Vec::new(),
+            early_bytes: 0,
+            shutdown: false,
+        }
+    }
+
     fn now(&self) -> Duration {
         self.epoch.elapsed()
     }
 
-    fn emit(&self, event: NodeEvent) {
-        let _ = self.events.send(EventLine {
-            t_ns: monotonic_ns(),
-            event,
-        });
+    /// Answers what the loop leaves unanswered when it stops on an error:
+    /// pending submits and queued requests get `reason`, not a bare
+    /// "shutting down".
+    fn refuse_pending(&mut self, control_rx: &mut mpsc::Receiver<ControlRequest>, reason: &str) {
+        self.chat.fail_all(reason);
+        control_rx.close();
+        while let Ok(request) = control_rx.try_recv() {
+            let _ = request.reply.send(Response::error(None, reason));
+        }
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -238,14 +287,14 @@ impl Node {
             MeshEvent::PeerUp { peer } => {
                 tracing::debug!(%peer, "peer up");
                 self.connected.insert(peer.clone());
-                self.emit(NodeEvent::PeerUp { peer });
+                self.events.publish(NodeEvent::PeerUp { peer });
                 self.drive_membership(false);
             }
             MeshEvent::PeerDown { peer, reason } => {
                 tracing::info!(%peer, %reason, "peer down");
                 self.connected.remove(&peer);
                 self.schedule_reconnect(&peer);
-                self.emit(NodeEvent::PeerDown { peer, reason });
+                self.events.publish(NodeEvent::PeerDown { peer, reason });
                 self.drive_membership(false);
             }
             MeshEvent::LinkFailed { peer, reason } => {
@@ -271,7 +320,8 @@ impl Node {
 
     fn on_message(&mut self, from: &str, data: &Bytes) -> Result<(), NodeError> {
         let Some(raft) = self.raft.as_mut() else {
-            if self.early.len() < MAX_EARLY_MESSAGES {
+            if self.early_bytes + data.len() <= MAX_EARLY_BYTES {
+                self.early_bytes += data.len();
                 self.early.push((from.to_owned(), data.clone()));
             } else {
                 self.counters.dropped += 1;
@@ -370,10 +420,19 @@ impl Node {
                 let _ = request.reply.send(response);
             }
             Command::Start => {
-                if self.raft.is_none() {
-                    self.start()?;
-                }
-                let _ = request.reply.send(Response::ok(None));
+                let started = if self.raft.is_none() {
+                    self.start()
+                } else {
+                    Ok(())
+                };
+                let response = match &started {
+                    Ok(()) => Response::ok(None),
+                    Err(e) => Response::error(None, format!("raft did not start: {e}")),
+                };
+                let _ = request.reply.send(response);
+                // The storage went into the failed core: the node cannot start again, so it
+                // stops, having told the caller why.
+                started?;
             }
             Command::Submit { lines } => {
                 if self.raft.is_none() {
@@ -399,15 +458,19 @@ impl Node {
 
     fn start(&mut self) -> Result<(), NodeError> {
         let Some(storage) = self.storage.take() else {
-            return Ok(()); // Started already.
+            // Only after a failed start, which stops the node.
+            return Err(NodeError::Storage(StorageError::Io(std::io::Error::other(
+                "the storage went to an earlier start that failed",
+            ))));
         };
         let rng = Box::new(ChaCha8Rng::seed_from_u64(self.cfg.seed));
         let mut cfg = self.cfg.raft.clone();
         cfg.max_entries_per_append = config::MAX_ENTRIES_PER_APPEND;
         let raft = Raft::new(cfg, storage, rng, self.now())?;
         self.raft = Some(raft);
-        self.emit(NodeEvent::Started);
+        self.events.publish(NodeEvent::Started);
         tracing::info!("raft started");
+        self.early_bytes = 0;
         for (from, data) in std::mem::take(&mut self.early) {
             self.on_message(&from, &data)?;
         }
@@ -472,35 +535,21 @@ impl Node {
                 }
             }
             for event in out.events {
-                let node_event = match event {
-                    Event::RoleChanged { role, term } => {
-                        if role == Role::Candidate {
-                            self.counters.elections += 1;
-                        }
-                        NodeEvent::RoleChanged { role, term }
-                    }
-                    Event::TermChanged { term } => {
-                        if raft.role() == Role::Candidate {
-                            self.counters.elections += 1;
-                        }
-                        NodeEvent::TermChanged { term }
-                    }
-                    Event::LeaderChanged { leader, term } => {
-                        NodeEvent::LeaderChanged { leader, term }
-                    }
-                    Event::ConfigurationApplied { index, members } => {
-                        NodeEvent::ConfigurationApplied { index, members }
-                    }
+                let elected = match &event {
+                    Event::RoleChanged { role, .. } => *role == Role::Candidate,
+                    Event::TermChanged { .. } => raft.role() == Role::Candidate,
+                    _ => false,
+                };
+                self.counters.elections += u64::from(elected);
+                let event = match event {
                     Event::EntryApplied { index, term, .. } => NodeEvent::EntryApplied {
                         index,
                         term,
                         chat_len: raft.state().seq(CHAT_KEY).len() as u64,
                     },
+                    event => NodeEvent::Core(event),
                 };
-                let _ = self.events.send(EventLine {
-                    t_ns: monotonic_ns(),
-                    event: node_event,
-                });
+                self.events.publish(event);
             }
             for reply in &out.replies {
                 self.chat.on_reply(reply);
@@ -522,7 +571,9 @@ impl Node {
             peers,
             rpc_sent: self.counters.sent.clone(),
             rpc_received: self.counters.received.clone(),
-            dropped_messages: self.counters.dropped + self.mesh.dropped_oversized(),
+            dropped_messages: self.counters.dropped
+                + self.mesh.dropped_oversized()
+                + self.mesh.dropped_behind(),
             elections: self.counters.elections,
             signaling_connected: self.signaling_up,
             link_open_ms: self.link_open_ms.clone(),

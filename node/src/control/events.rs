@@ -1,0 +1,113 @@
+//! The fan-out of a node's events to its control-socket subscribers.
+//!
+//! Each event is stamped and serialized once, into a shared line that every
+//! subscriber's queue holds by reference: two hundred subscribers cost two
+//! hundred pointers per event, not two hundred copies.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::broadcast;
+
+use super::protocol::{EventLine, NodeEvent};
+use crate::clock::monotonic_ns;
+
+/// Events kept for subscribers that have not taken them yet. A subscriber's
+/// forwarder drains this at once into its own bounded queue, so the ring only
+/// fills when a forwarder task does not get to run; what it then misses is
+/// reported as lag like any other loss.
+const RING_EVENTS: usize = 4096;
+
+/// Where the node loop publishes its events; cheap to clone.
+///
+/// Why a type and not a bare channel: stamping and serializing belong to the
+/// publisher, once, so subscribers share the bytes.
+#[derive(Clone, Debug)]
+pub struct EventBus {
+    tx: broadcast::Sender<Bytes>,
+    /// Events dropped for subscribers that fell behind, over all of them.
+    dropped: Arc<AtomicU64>,
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl EventBus {
+    /// A bus with no subscribers.
+    pub fn new() -> Self {
+        let (tx, _) = broadcast::channel(RING_EVENTS);
+        Self {
+            tx,
+            dropped: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Stamps `event` with the monotonic clock and sends it to every
+    /// subscriber (none is fine).
+    pub fn publish(&self, event: NodeEvent) {
+        let line = json_line(&EventLine {
+            t_ns: monotonic_ns(),
+            event,
+        });
+        let _ = self.tx.send(line);
+    }
+
+    /// How many subscriptions are open (each subscribed connection holds one).
+    pub fn subscribers(&self) -> usize {
+        self.tx.receiver_count()
+    }
+
+    /// Events dropped so far because their subscriber was behind (each
+    /// subscriber was told with a `lagged` event, or disconnected).
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Counts `n` events a subscriber did not get.
+    pub(super) fn count_dropped(&self, n: u64) {
+        self.dropped.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// A new subscription: every event published from now on.
+    pub(super) fn subscribe(&self) -> broadcast::Receiver<Bytes> {
+        self.tx.subscribe()
+    }
+}
+
+/// Any response or event as a `\n`-terminated JSON line.
+pub(super) fn json_line<T: serde::Serialize>(value: &T) -> Bytes {
+    // Our own types of strings and numbers always serialize; the fallback
+    // keeps the stream well-formed if that ever changes.
+    let mut line = serde_json::to_vec(value).unwrap_or_else(|e| {
+        format!(r#"{{"ok":false,"error":"unserializable: {e}"}}"#).into_bytes()
+    });
+    line.push(b'\n');
+    Bytes::from(line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_subscriber_gets_the_same_stamped_line() {
+        let bus = EventBus::new();
+        let mut a = bus.subscribe();
+        let mut b = bus.subscribe();
+        assert_eq!(bus.subscribers(), 2);
+        bus.publish(NodeEvent::Started);
+        let (x, y) = (a.recv().await.unwrap(), b.recv().await.unwrap());
+        assert_eq!(x, y);
+        assert_eq!(x.as_ptr(), y.as_ptr(), "shared, not copied");
+        let line: EventLine = serde_json::from_slice(&x).unwrap();
+        assert_eq!(line.event, NodeEvent::Started);
+        assert!(line.t_ns > 0);
+        assert!(x.ends_with(b"\n"));
+        drop(a);
+        assert_eq!(bus.subscribers(), 1);
+    }
+}
