@@ -244,9 +244,13 @@ pub struct NodeArgs {
     /// The cluster to join (the PeerJS key).
     #[arg(long, default_value = "raftrtc")]
     pub cluster: String,
-    /// Bootstrap a one-member cluster and lead it (the first server).
+    /// Bootstrap a one-member cluster and lead it (the first server). Refused where a peer
+    /// on the signaling key already belongs to a cluster, unless --force-bootstrap.
     #[arg(long)]
     pub first: bool,
+    /// With --first: bootstrap a new, separate cluster even beside a running one.
+    #[arg(long, requires = "first")]
+    pub force_bootstrap: bool,
     /// What every node of the cluster shares.
     #[command(flatten)]
     pub settings: Settings,

@@ -545,3 +545,94 @@ fn rss_kib(pid: u32) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
+
+/// Starts node `n{i}` beside `cluster`, on its signaling key, with `extra` flags; it is killed
+/// with the cluster. Returns its index.
+fn spawn_beside(cluster: &mut Cluster, extra: &[&str]) -> usize {
+    let i = cluster.children.len();
+    let url = cluster.signaling.as_ref().expect("signaling").url();
+    let log = std::fs::File::create(cluster.dir.path().join(format!("n{i}.log"))).expect("log");
+    let exe = Path::new(env!("CARGO_BIN_EXE_raftrtc"));
+    let child = node_command(exe, &id(i), &url, &cluster.sock(i))
+        .args(extra)
+        .stderr(log)
+        .spawn()
+        .expect("node starts");
+    cluster.children.push(Some(child));
+    i
+}
+
+/// Polls one node's status until `done` holds (bounded: the bound only guards a hang).
+async fn wait_status(c: &mut ControlClient, what: &str, done: impl Fn(&Status) -> bool) -> Status {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let status = c.status().await.expect("status");
+        if done(&status) {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: {status:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_first_node_is_refused_beside_a_running_cluster() {
+    let mut cluster = up(3).await;
+    let i = spawn_beside(&mut cluster, &["--first"]);
+    let mut c = cluster.client(i).await;
+    wait_status(&mut c, "the members' hellos", |s| {
+        s.peer_clusters.values().filter(|c| *c != "none").count() == 3
+    })
+    .await;
+    let refused = c.start().await.expect_err("a second bootstrap is refused");
+    let said = refused.to_string();
+    assert!(
+        said.contains("refusing to bootstrap") && said.contains("--force-bootstrap"),
+        "{said}"
+    );
+    let child = cluster.children[i].take().expect("running");
+    let status = exit_within(child, Duration::from_secs(20), "the refused node");
+    assert_eq!(status.code(), Some(1));
+    let members: Vec<String> = (0..3).map(id).collect();
+    cluster
+        .wait_for(
+            Duration::from_secs(20),
+            "the first cluster, untouched",
+            |all| settled(all, &members),
+        )
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forced_second_cluster_never_mixes_with_the_first() {
+    let mut cluster = up(3).await;
+    let members: Vec<String> = (0..3).map(id).collect();
+    let i = spawn_beside(&mut cluster, &["--first", "--force-bootstrap"]);
+    let mut c = cluster.client(i).await;
+    wait_status(&mut c, "links to the members", |s| s.peers.len() == 3).await;
+    c.start().await.expect("a forced bootstrap starts");
+    let forced = wait_status(&mut c, "the members known as foreign", |s| {
+        s.foreign_peers == members && s.role == Some(Role::Leader)
+    })
+    .await;
+    assert_eq!(forced.applied_members, [id(i)]);
+    let all = cluster
+        .wait_for(
+            Duration::from_secs(20),
+            "n3 known as foreign, 3 members",
+            |all| {
+                let first: Vec<Status> = all.iter().filter(|s| s.id != id(i)).cloned().collect();
+                settled(&first, &members)
+                    && converged(&first)
+                    && first.iter().all(|s| s.foreign_peers == [id(i)])
+            },
+        )
+        .await;
+    for s in all.iter().filter(|s| s.id != id(i)) {
+        assert!(s.cluster.is_some() && s.cluster != forced.cluster, "{s:?}");
+        assert_ne!(s.log_hash, forced.log_hash, "logs never mix");
+    }
+}

@@ -80,6 +80,7 @@ fn node_config(args: NodeArgs) -> anyhow::Result<NodeConfig> {
         control: args.control,
         data_dir: args.data_dir,
         discard_lost_log: args.discard_lost_log,
+        force_bootstrap: args.force_bootstrap,
         mesh,
         seed,
     })

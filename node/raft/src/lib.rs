@@ -74,7 +74,7 @@ pub use client::ProposeError;
 pub use config::{Config, ConfigError, Replication};
 pub use event::{ClientReply, Event, Output, Role};
 pub use log::{Entry, EntryKind, LogError, RaftLog};
-pub use membership::{Change, MembershipChange, MembershipError};
+pub use membership::{cluster_of, Change, MembershipChange, MembershipError};
 pub use message::{
     AppendEntries, AppendResponse, ClientOutcome, ClientRequest, ClientResponse, ClusterId,
     Envelope, LogIndex, Message, NodeId, RejectHint, RequestId, RequestVote, Term, VoteResponse,

@@ -37,6 +37,14 @@ pub struct MembershipChange {
     pub cluster: Option<ClusterId>,
 }
 
+/// The cluster identity an entry names: only the bootstrap entry (index 1) names one.
+pub fn cluster_of(entry: &crate::Entry) -> Option<ClusterId> {
+    match &entry.kind {
+        EntryKind::Membership(MembershipChange { cluster, .. }) if entry.index == 1 => *cluster,
+        _ => None,
+    }
+}
+
 /// Why a membership change was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum MembershipError {
@@ -125,10 +133,7 @@ impl<S: Storage> Raft<S> {
     /// The identity of the cluster this server's log belongs to: the one its first entry
     /// names. `None` while the log is empty (a new server, not yet contacted).
     pub fn cluster_id(&self) -> Option<ClusterId> {
-        match &self.log.get(1)?.kind {
-            EntryKind::Membership(MembershipChange { cluster, .. }) => *cluster,
-            _ => None,
-        }
+        cluster_of(self.log.get(1)?)
     }
 
     /// Whether a message from a peer of cluster `theirs` may reach this core: not when both

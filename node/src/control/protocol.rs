@@ -162,6 +162,15 @@ pub struct Status {
     pub signaling_connected: bool,
     /// How long each peer's data channel took to open, in ms.
     pub link_open_ms: BTreeMap<NodeId, f64>,
+    /// This node's cluster identity (hex), once its log has one.
+    #[serde(default)]
+    pub cluster: Option<String>,
+    /// What each peer that said hello named as its cluster (hex, or `none`).
+    #[serde(default)]
+    pub peer_clusters: BTreeMap<NodeId, String>,
+    /// Peers known to belong to another cluster (never made members).
+    #[serde(default)]
+    pub foreign_peers: Vec<NodeId>,
     /// When this status was taken (node's monotonic clock, ns).
     pub t_ns: u64,
 }

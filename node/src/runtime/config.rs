@@ -34,6 +34,9 @@ pub struct NodeConfig {
     /// the intact ones; the core then neither votes for a shorter log nor
     /// campaigns until refilled ([`crate::storage::FileStorage::open_discarding_lost`]).
     pub discard_lost_log: bool,
+    /// Bootstrap (with `raft.bootstrap`) even where a peer on the signaling key already
+    /// belongs to a cluster; the new cluster gets its own identity and never mixes with it.
+    pub force_bootstrap: bool,
     /// WebRTC settings.
     pub mesh: MeshConfig,
     /// Seed of the core's RNG.

@@ -13,6 +13,7 @@
 
 pub mod chat;
 pub mod config;
+mod identity;
 pub mod membership;
 mod signals;
 
@@ -20,7 +21,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use raftrtc_raft::{Event, MemStorage, Message, Raft, RaftError, Role, Storage, StorageError};
+use raftrtc_raft::{
+    cluster_of, ClusterId, Event, MemStorage, Message, Raft, RaftError, Role, Storage, StorageError,
+};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use signaling::{Client, ClientConfig, ClientEvent, Relay};
@@ -31,11 +34,12 @@ use crate::control::protocol::{Command, NodeEvent, Response, Status};
 use crate::control::{ControlRequest, ControlServer, EventBus};
 use crate::mesh::{Mesh, MeshEvent, SignalKind};
 use crate::storage::FileStorage;
-use crate::wire;
+use crate::wire::{self, Frame};
 
 pub use config::NodeConfig;
 
 use chat::{ChatClient, CHAT_KEY};
+use identity::Identities;
 use signals::StopSignals;
 
 /// Why a node stopped with an error.
@@ -59,6 +63,18 @@ pub enum NodeError {
     /// The durable storage could not be opened.
     #[error("storage: {0}")]
     Storage(#[from] StorageError),
+    /// `--first` with an empty log where a cluster already runs on the signaling key.
+    #[error(
+        "refusing to bootstrap: peer {peer} on this signaling key already belongs to cluster \
+         {cluster:016x} (join it without --first, or pass --force-bootstrap to start a separate \
+         cluster)"
+    )]
+    ClusterExists {
+        /// A peer of the running cluster.
+        peer: String,
+        /// Its cluster identity.
+        cluster: ClusterId,
+    },
 }
 
 type DynStorage = Box<dyn Storage + Send>;
@@ -80,6 +96,14 @@ struct Node {
     raft: Option<Raft<DynStorage>>,
     /// The storage opened at launch, handed to the core on `start`.
     storage: Option<DynStorage>,
+    /// The cluster identity of the stored log (`None`: empty), known before `start`.
+    stored_cluster: Option<ClusterId>,
+    /// Whether the stored log was empty at launch (only then may `--first` bootstrap).
+    stored_log_empty: bool,
+    /// What the peers said of their clusters.
+    identities: Identities,
+    /// The identity last announced to the peers (a change is announced again).
+    announced: Option<ClusterId>,
     epoch: Instant,
     /// Peers the signaling server says are in the cluster.
     presence: BTreeSet<String>,
@@ -110,11 +134,14 @@ const MAX_EARLY_BYTES: usize = 4 * 1024 * 1024;
 pub async fn run(cfg: NodeConfig) -> Result<(), NodeError> {
     // Storage first: a damaged data directory stops the node at launch, with
     // the file named, before it joins anything.
-    let storage: DynStorage = match &cfg.data_dir {
+    let mut storage: DynStorage = match &cfg.data_dir {
         Some(dir) if cfg.discard_lost_log => Box::new(FileStorage::open_discarding_lost(dir)?),
         Some(dir) => Box::new(FileStorage::open(dir)?),
         None => Box::new(MemStorage::default()),
     };
+    let (_, entries) = storage.load()?;
+    let stored = (entries.first().and_then(cluster_of), entries.is_empty());
+    drop(entries);
     let control = ControlServer::bind(&cfg.control)?;
     let mut stop = StopSignals::install().map_err(NodeError::Signals)?;
     let events = EventBus::new();
@@ -130,7 +157,7 @@ pub async fn run(cfg: NodeConfig) -> Result<(), NodeError> {
             return Ok(());
         }
     };
-    let mut node = Node::new(cfg, mesh, signaling, events, storage);
+    let mut node = Node::new(cfg, mesh, signaling, events, storage, stored);
 
     let result = loop {
         let deadline = node.next_deadline();
@@ -187,6 +214,7 @@ impl Node {
         signaling: Client,
         events: EventBus,
         storage: DynStorage,
+        (stored_cluster, stored_log_empty): (Option<ClusterId>, bool),
     ) -> Self {
         let first_request = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -199,6 +227,10 @@ impl Node {
             signaling_up: true,
             raft: None,
             storage: Some(storage),
+            stored_cluster,
+            stored_log_empty,
+            identities: Identities::default(),
+            announced: stored_cluster,
             epoch: Instant::now(),
             presence: BTreeSet::new(),
             connected: BTreeSet::new(),
@@ -286,6 +318,12 @@ impl Node {
             }
             MeshEvent::PeerUp { peer } => {
                 tracing::debug!(%peer, "peer up");
+                self.send_frame(
+                    &peer,
+                    &Frame::Hello {
+                        cluster: self.my_cluster(),
+                    },
+                );
                 self.connected.insert(peer.clone());
                 self.events.publish(NodeEvent::PeerUp { peer });
                 self.drive_membership(false);
@@ -293,6 +331,7 @@ impl Node {
             MeshEvent::PeerDown { peer, reason } => {
                 tracing::info!(%peer, %reason, "peer down");
                 self.connected.remove(&peer);
+                self.identities.forget(&peer);
                 self.schedule_reconnect(&peer);
                 self.events.publish(NodeEvent::PeerDown { peer, reason });
                 self.drive_membership(false);
@@ -319,6 +358,28 @@ impl Node {
     }
 
     fn on_message(&mut self, from: &str, data: &Bytes) -> Result<(), NodeError> {
+        let (cluster, message) = match wire::decode(data, self.cfg.mesh.max_message_bytes) {
+            Ok(Frame::Raft { cluster, message }) => (cluster, message),
+            Ok(Frame::Hello { cluster }) => {
+                if self.identities.heard(from, cluster) {
+                    let mine = self.my_cluster();
+                    self.send_frame(from, &Frame::Hello { cluster: mine });
+                }
+                self.drive_membership(false);
+                return Ok(());
+            }
+            Ok(Frame::Refused { cluster }) => {
+                tracing::warn!(%from, "peer belongs to cluster {cluster:016x}, not ours");
+                self.identities.refused_by(from);
+                self.drive_membership(false);
+                return Ok(());
+            }
+            Err(e) => {
+                tracing::debug!(%from, "dropped message: {e}");
+                self.counters.dropped += 1;
+                return Ok(());
+            }
+        };
         let Some(raft) = self.raft.as_mut() else {
             if self.early_bytes + data.len() <= MAX_EARLY_BYTES {
                 self.early_bytes += data.len();
@@ -328,14 +389,16 @@ impl Node {
             }
             return Ok(());
         };
-        let message = match wire::decode(data, self.cfg.mesh.max_message_bytes) {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::debug!(%from, "dropped message: {e}");
-                self.counters.dropped += 1;
-                return Ok(());
+        if !raft.accepts_cluster(cluster) {
+            self.counters.dropped += 1;
+            let mine = raft.cluster_id();
+            self.identities.heard(from, cluster);
+            if let Some(mine) = mine {
+                tracing::warn!(%from, "dropped a message of another cluster");
+                self.send_frame(from, &Frame::Refused { cluster: mine });
             }
-        };
+            return Ok(());
+        }
         if let Message::ClientRequest(r) = &message {
             // Refuse commands that could not be replicated in one message.
             if command_size(&r.command) > config::MAX_CHAT_LINE_BYTES + 64 {
@@ -351,6 +414,21 @@ impl Node {
         let now = self.epoch.elapsed();
         raft.step(now, from, message)?;
         Ok(())
+    }
+
+    /// This node's cluster identity: its core's, or before `start` its stored log's.
+    fn my_cluster(&self) -> Option<ClusterId> {
+        match &self.raft {
+            Some(raft) => raft.cluster_id(),
+            None => self.stored_cluster,
+        }
+    }
+
+    /// Sends one frame on `peer`'s link (best effort: Raft resends what matters).
+    fn send_frame(&mut self, peer: &str, frame: &Frame) {
+        if let Err(e) = self.mesh.send(peer, Bytes::from(wire::encode(frame))) {
+            tracing::trace!(to = %peer, "not sent: {e}");
+        }
     }
 
     async fn on_signaling(&mut self, event: ClientEvent) -> Result<(), NodeError> {
@@ -378,6 +456,7 @@ impl Node {
                 // for ICE to time out.
                 self.presence.remove(&peer);
                 self.reconnect.remove(&peer);
+                self.identities.forget(&peer);
                 self.mesh.disconnect(&peer).await;
                 if self.cfg.presence_failover {
                     let now = self.now();
@@ -457,6 +536,14 @@ impl Node {
     }
 
     fn start(&mut self) -> Result<(), NodeError> {
+        if self.cfg.raft.bootstrap && self.stored_log_empty && !self.cfg.force_bootstrap {
+            if let Some((peer, cluster)) = self.identities.existing_cluster() {
+                return Err(NodeError::ClusterExists {
+                    peer: peer.to_owned(),
+                    cluster,
+                });
+            }
+        }
         let Some(storage) = self.storage.take() else {
             // Only after a failed start, which stops the node.
             return Err(NodeError::Storage(StorageError::Io(std::io::Error::other(
@@ -490,7 +577,10 @@ impl Node {
                 if !poll {
                     return; // Raft.js looked only on its poll ticks.
                 }
-                membership::drive(raft, &self.connected);
+                membership::drive(
+                    raft,
+                    &self.identities.eligible(&self.connected, raft.cluster_id()),
+                );
                 let next = if membership::change_pending(raft) {
                     period / 2
                 } else {
@@ -499,15 +589,39 @@ impl Node {
                 self.next_membership_poll = Some(Instant::now() + next);
             }
             None => {
-                membership::drive(raft, &self.connected);
+                membership::drive(
+                    raft,
+                    &self.identities.eligible(&self.connected, raft.cluster_id()),
+                );
                 // A slow safety tick in case an event was missed.
                 self.next_membership_poll = Some(Instant::now() + Duration::from_secs(1));
             }
         }
     }
 
-    /// Drains the core's output after any input.
+    /// After any input: drains the core's output and announces a new identity.
     fn after_input(&mut self) -> Result<(), NodeError> {
+        self.drain_output()?;
+        self.announce_identity();
+        Ok(())
+    }
+
+    /// Tells every connected peer our cluster identity when it changed (bootstrapped, or the
+    /// first entry arrived): they stop taking us for a possible member of another cluster.
+    fn announce_identity(&mut self) {
+        let mine = self.my_cluster();
+        if mine == self.announced {
+            return;
+        }
+        self.announced = mine;
+        let peers: Vec<String> = self.connected.iter().cloned().collect();
+        for peer in peers {
+            self.send_frame(&peer, &Frame::Hello { cluster: mine });
+        }
+    }
+
+    /// Drains the core's output: messages, events, replies, membership.
+    fn drain_output(&mut self) -> Result<(), NodeError> {
         let Some(raft) = self.raft.as_mut() else {
             return Ok(());
         };
@@ -521,15 +635,16 @@ impl Node {
             if out.is_empty() {
                 break;
             }
+            let cluster = raft.cluster_id();
             for envelope in out.messages {
-                let bytes = wire::encode(&envelope.message);
+                let kind = envelope.message.kind();
+                let bytes = wire::encode(&Frame::Raft {
+                    cluster,
+                    message: envelope.message,
+                });
                 match self.mesh.send(&envelope.to, Bytes::from(bytes)) {
                     Ok(()) => {
-                        *self
-                            .counters
-                            .sent
-                            .entry(envelope.message.kind().to_owned())
-                            .or_default() += 1;
+                        *self.counters.sent.entry(kind.to_owned()).or_default() += 1;
                     }
                     Err(e) => tracing::trace!(to = %envelope.to, "not sent: {e}"),
                 }
@@ -558,7 +673,10 @@ impl Node {
             // Event-driven membership: any output may have unblocked the
             // next change (a configuration or the new leader's no-op committed).
             if self.cfg.membership_poll.is_none() {
-                membership::drive(raft, &self.connected);
+                membership::drive(
+                    raft,
+                    &self.identities.eligible(&self.connected, raft.cluster_id()),
+                );
             }
         }
         Ok(())
@@ -577,6 +695,13 @@ impl Node {
             elections: self.counters.elections,
             signaling_connected: self.signaling_up,
             link_open_ms: self.link_open_ms.clone(),
+            cluster: self.my_cluster().map(|c| format!("{c:016x}")),
+            peer_clusters: self
+                .identities
+                .said()
+                .map(|(p, c)| (p.clone(), c))
+                .collect(),
+            foreign_peers: self.identities.foreign(self.my_cluster()),
             t_ns: monotonic_ns(),
             ..Status::default()
         };
