@@ -189,14 +189,7 @@ fn write_png(
             message,
         });
     }
-    fs::rename(&tmp, &path).map_err(|source| {
-        let _ = fs::remove_file(&tmp);
-        PlotError::Io {
-            path: path.display().to_string(),
-            source,
-        }
-    })?;
-    Ok(path)
+    move_into_place(&tmp, path)
 }
 
 fn write_svg(
@@ -218,15 +211,26 @@ fn write_svg(
         message,
     })?;
     let tmp = out_dir.join(format!(".{stem}.tmp.svg"));
-    fs::write(&tmp, svg.as_bytes())
-        .and_then(|()| fs::rename(&tmp, &path))
-        .map_err(|source| {
-            let _ = fs::remove_file(&tmp);
-            PlotError::Io {
-                path: path.display().to_string(),
-                source,
-            }
-        })?;
+    fs::write(&tmp, svg.as_bytes()).map_err(|source| {
+        let _ = fs::remove_file(&tmp);
+        PlotError::Io {
+            path: tmp.display().to_string(),
+            source,
+        }
+    })?;
+    move_into_place(&tmp, path)
+}
+
+/// Renames a finished figure over `path`, so a reader never sees half a file; the temporary
+/// file goes on failure.
+fn move_into_place(tmp: &Path, path: PathBuf) -> Result<PathBuf, PlotError> {
+    fs::rename(tmp, &path).map_err(|source| {
+        let _ = fs::remove_file(tmp);
+        PlotError::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    })?;
     Ok(path)
 }
 
