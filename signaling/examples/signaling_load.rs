@@ -101,8 +101,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "signaling_load: {} clients, {} messages each, {} concurrent joins, server {url}",
         args.clients, args.messages, args.concurrency
     );
+    let clients = join_phase(&args, &url).await?;
+    let n = clients.len();
+    let received = burst_phase(clients, args.messages).await;
+    let stats = server.stats();
+    println!(
+        "after close: {} peers, {} clusters left",
+        stats.peers, stats.clusters
+    );
+    server.shutdown().await?;
+    if received != n * args.messages {
+        eprintln!(
+            "lost messages: expected {}, received {received}",
+            n * args.messages
+        );
+        std::process::exit(1);
+    }
+    Ok(())
+}
 
-    // Join phase.
+/// A joined client and its events.
+type Joined = (Client, tokio::sync::mpsc::Receiver<ClientEvent>);
+
+/// Joins every client, `args.concurrency` at a time, and prints the join latencies.
+async fn join_phase(args: &Args, url: &str) -> Result<Vec<Joined>, Box<dyn std::error::Error>> {
     let mut latencies = Vec::with_capacity(args.clients);
     let mut clients = Vec::with_capacity(args.clients);
     let join_start = Instant::now();
@@ -111,7 +133,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let joins = chunk.iter().map(|i| {
             let cfg = ClientConfig {
                 event_capacity: args.messages.max(16) + 16,
-                ..ClientConfig::new(url.clone(), "load", format!("n{i}"))
+                ..ClientConfig::new(url.to_owned(), "load", format!("n{i}"))
             };
             async move {
                 let t = Instant::now();
@@ -135,10 +157,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ms(percentile(&latencies, 99.0)),
         ms(percentile(&latencies, 100.0)),
     );
+    Ok(clients)
+}
 
-    // Burst phase: receivers first, then every client sends to its neighbour.
+/// Receivers first, then every client sends `expected` messages to its neighbour; prints the
+/// relay rate, closes the clients and returns how many messages arrived.
+async fn burst_phase(clients: Vec<Joined>, expected: usize) -> usize {
     let n = clients.len();
-    let expected = args.messages;
     let mut receivers = JoinSet::new();
     let mut handles = Vec::with_capacity(n);
     for (client, mut events) in clients {
@@ -184,20 +209,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ms(burst),
         received as f64 / burst.as_secs_f64()
     );
-
     join_all(handles.iter().map(|c| c.close())).await;
-    let stats = server.stats();
-    println!(
-        "after close: {} peers, {} clusters left",
-        stats.peers, stats.clusters
-    );
-    server.shutdown().await?;
-    if received != n * expected {
-        eprintln!(
-            "lost messages: expected {}, received {received}",
-            n * expected
-        );
-        std::process::exit(1);
-    }
-    Ok(())
+    received
 }
