@@ -1,57 +1,74 @@
 //! Real `raftrtc node` processes over real WebRTC, with an embedded signaling
 //! server: cluster formation, leader kill, chat propagation and ordering,
 //! control-socket robustness and ownership, signals, and a signaling outage.
+//!
+//! The nodes are launched by the library's [`ProcessLauncher`], as the bench launches them;
+//! a node started by hand (to bypass the launcher on purpose) gets its flags from
+//! [`node_args`] all the same.
 
 use std::collections::BTreeSet;
+use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use bench::launcher::process::{ProcessCluster, ProcessLauncher};
+use bench::launcher::{node_args, node_id, Cluster as _, ClusterSpec};
 use node::control::protocol::Status;
 use node::control::ControlClient;
+use node::settings::Settings;
 use raftrtc_raft::Role;
 use signaling::{Server, ServerConfig, ServerHandle};
+use tokio::process::{Child, Command};
 
 const ET_MS: u64 = 250;
 
-/// A cluster of node processes; every child is killed and reaped on drop.
+/// The launched nodes of one test, the nodes it started by hand beside them, and its
+/// signaling server; every node is killed on drop, and a failed test keeps the logs.
 struct Cluster {
-    dir: tempfile::TempDir,
-    children: Vec<Option<Child>>,
+    spec: ClusterSpec,
+    nodes: ProcessCluster,
+    /// Started by `spawn_beside`: nodes `n{N}`, `n{N+1}`, ... after the launched `N`.
+    beside: Vec<Beside>,
+    /// Indices of nodes killed, signalled or refused: no longer asked for their status.
+    gone: BTreeSet<usize>,
     signaling: Option<ServerHandle>,
+}
+
+/// A node started by hand beside a launched cluster (killed when dropped).
+struct Beside {
+    control: PathBuf,
+    child: Child,
 }
 
 impl Cluster {
     async fn launch(n: usize) -> Cluster {
-        Cluster::launch_using(Path::new(env!("CARGO_BIN_EXE_raftrtc")), n, &[]).await
+        Cluster::launch_using(ProcessLauncher::with_program(raftrtc()), n).await
     }
 
-    /// `n` nodes of the binary `exe`, each with `extra` flags, all links open.
-    async fn launch_using(exe: &Path, n: usize, extra: &[&str]) -> Cluster {
+    /// `n` nodes launched by `launcher`, all links open.
+    async fn launch_using(launcher: ProcessLauncher, n: usize) -> Cluster {
         let signaling = Server::bind(ServerConfig::default())
             .await
             .expect("signaling server binds")
             .spawn();
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut children = Vec::new();
-        for i in 0..n {
-            let log =
-                std::fs::File::create(dir.path().join(format!("n{i}.log"))).expect("log file");
-            let mut cmd = node_command(
-                exe,
-                &id(i),
-                &signaling.url(),
-                &dir.path().join(format!("n{i}.sock")),
-            );
-            cmd.args(extra).stderr(log);
-            if i == 0 {
-                cmd.arg("--first");
-            }
-            children.push(Some(cmd.spawn().expect("node starts")));
-        }
+        let spec = ClusterSpec {
+            nodes: u32::try_from(n).expect("a small cluster"),
+            cluster: "test".into(),
+            signaling_url: signaling.url(),
+            settings: Settings {
+                election_timeout_ms: ET_MS,
+                ..Settings::default()
+            },
+            log_level: "info".into(),
+            seed: 1,
+        };
+        let nodes = launcher.launch_processes(&spec).await.expect("nodes start");
         let cluster = Cluster {
-            dir,
-            children,
+            spec,
+            nodes,
+            beside: Vec::new(),
+            gone: BTreeSet::new(),
             signaling: Some(signaling),
         };
         cluster
@@ -62,8 +79,17 @@ impl Cluster {
         cluster
     }
 
+    /// Launched and hand-started nodes, gone ones included.
+    fn len(&self) -> usize {
+        self.nodes.members().len() + self.beside.len()
+    }
+
     fn sock(&self, i: usize) -> PathBuf {
-        self.dir.path().join(format!("n{i}.sock"))
+        let launched = self.nodes.members();
+        match launched.get(i) {
+            Some(member) => member.control.clone(),
+            None => self.beside[i - launched.len()].control.clone(),
+        }
     }
 
     async fn client(&self, i: usize) -> ControlClient {
@@ -73,9 +99,12 @@ impl Cluster {
     }
 
     fn live(&self) -> Vec<usize> {
-        (0..self.children.len())
-            .filter(|i| self.children[*i].is_some())
-            .collect()
+        (0..self.len()).filter(|i| !self.gone.contains(i)).collect()
+    }
+
+    /// The process id of launched node `i`.
+    fn pid(&self, i: usize) -> u32 {
+        self.nodes.pid(&id(i)).expect("a running node")
     }
 
     async fn statuses(&self) -> Vec<Status> {
@@ -110,7 +139,7 @@ impl Cluster {
                 return all;
             }
             if Instant::now() > deadline {
-                let logs = self.dir.path().display().to_string();
+                let logs = self.nodes.logs_dir().display().to_string();
                 let summary: Vec<String> = all
                     .iter()
                     .map(|s| {
@@ -127,61 +156,66 @@ impl Cluster {
         }
     }
 
-    fn kill(&mut self, i: usize) {
-        if let Some(mut child) = self.children[i].take() {
-            child.kill().expect("SIGKILL");
-            child.wait().expect("reaped");
-        }
+    /// The process of node `i`, started by `spawn_beside`.
+    fn started_by_hand(&mut self, i: usize) -> &mut Child {
+        let launched = self.nodes.members().len();
+        &mut self.beside[i - launched].child
+    }
+
+    /// SIGKILLs launched node `i`.
+    async fn kill(&mut self, i: usize) {
+        self.nodes.kill(&id(i)).await.expect("SIGKILL");
+        self.gone.insert(i);
     }
 }
 
 impl Drop for Cluster {
+    /// The nodes die with `nodes` and `beside`; a failed test keeps their logs.
     fn drop(&mut self) {
-        for child in self.children.iter_mut().filter_map(Option::take) {
-            let mut child = child;
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        drop(self.signaling.take());
         if std::thread::panicking() {
             // Keep the node logs of a failed test for the post-mortem.
-            let dir = std::mem::replace(&mut self.dir, tempfile::TempDir::new().expect("temp dir"));
-            let _ = dir.keep();
+            self.nodes.keep_logs();
         }
     }
 }
 
 fn id(i: usize) -> String {
-    format!("n{i}")
+    node_id(u32::try_from(i).expect("a small cluster"))
 }
 
-/// `raftrtc node` with the flags every test uses (stderr is the caller's).
-fn node_command(exe: &Path, id: &str, signaling_url: &str, control: &Path) -> Command {
-    let mut cmd = Command::new(exe);
-    cmd.args(["node", "--id", id, "--cluster", "test"])
-        .args(["--signaling-url", signaling_url])
-        .args(["--election-timeout", &ET_MS.to_string()])
-        .arg("--control")
-        .arg(control)
-        .stdout(Stdio::null());
-    cmd
+/// The `raftrtc` binary under test.
+fn raftrtc() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_raftrtc"))
 }
 
-/// Waits for a child to exit; a child still running after `bound` is killed
-/// and the test fails (the bound only guards against a hang).
-fn exit_within(mut child: Child, bound: Duration, what: &str) -> ExitStatus {
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait());
-    });
-    match rx.recv_timeout(bound) {
+/// `raftrtc node` as the launcher would start node `i` of `spec`, on `control`, with
+/// `extra` flags, but by hand: for the tests whose point is to bypass the launcher. Its
+/// stderr goes to `log`; it is killed when dropped.
+fn by_hand(spec: &ClusterSpec, i: usize, control: &Path, extra: &[&str], log: &Path) -> Child {
+    let log = std::fs::File::create(log).expect("log file");
+    let index = u32::try_from(i).expect("a small cluster");
+    Command::new(raftrtc())
+        .arg("node")
+        .args(node_args(spec, index, &id(i), control))
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node starts")
+}
+
+/// Waits for a node to exit; fails the test if it still runs after `bound` (the bound only
+/// guards against a hang; the node's owner kills it when dropped).
+async fn exit_within<E: std::fmt::Debug>(
+    exit: impl Future<Output = Result<ExitStatus, E>>,
+    bound: Duration,
+    what: &str,
+) -> ExitStatus {
+    match tokio::time::timeout(bound, exit).await {
         Ok(status) => status.expect("reaped"),
-        Err(_) => {
-            // SAFETY: kill(2) has no memory-safety preconditions.
-            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-            panic!("{what}: still running after {bound:?}");
-        }
+        Err(_) => panic!("{what}: still running after {bound:?}"),
     }
 }
 
@@ -216,7 +250,7 @@ async fn up(n: usize) -> Cluster {
 
 /// Starts every node and waits for one leader and full configurations.
 async fn started(cluster: Cluster) -> Cluster {
-    let n = cluster.children.len();
+    let n = cluster.len();
     cluster.start().await;
     let members: Vec<String> = (0..n).map(id).collect();
     cluster
@@ -255,7 +289,7 @@ async fn a_sigkilled_leader_is_replaced_and_removed_from_the_configuration() {
         .clone();
     let old_term = all[0].term;
     let index: usize = leader[1..].parse().expect("nN id");
-    cluster.kill(index);
+    cluster.kill(index).await;
     let survivors: Vec<String> = (0..5).filter(|i| *i != index).map(id).collect();
     let all = cluster
         .wait_for(
@@ -356,14 +390,14 @@ async fn malformed_control_requests_get_an_error_line_and_the_connection_stays_u
 async fn a_second_node_cannot_take_over_a_live_control_socket() {
     let cluster = Cluster::launch(1).await;
     let sock = cluster.sock(0);
-    let url = cluster.signaling.as_ref().expect("signaling").url();
-    let log_path = cluster.dir.path().join("second.log");
-    let log = std::fs::File::create(&log_path).expect("log file");
-    let second = node_command(Path::new(env!("CARGO_BIN_EXE_raftrtc")), "n1", &url, &sock)
-        .stderr(log)
-        .spawn()
-        .expect("node starts");
-    let status = exit_within(second, Duration::from_secs(20), "a node on a taken socket");
+    let log_path = cluster.nodes.logs_dir().join("second.log");
+    let mut second = by_hand(&cluster.spec, 1, &sock, &[], &log_path);
+    let status = exit_within(
+        second.wait(),
+        Duration::from_secs(20),
+        "a node on a taken socket",
+    )
+    .await;
     let message = std::fs::read_to_string(&log_path).expect("its log");
     assert_eq!(status.code(), Some(1), "{message}");
     let expected = format!(
@@ -379,10 +413,16 @@ async fn a_second_node_cannot_take_over_a_live_control_socket() {
 async fn sigterm_and_sigint_make_a_node_exit_cleanly_and_remove_its_socket_file() {
     let mut cluster = Cluster::launch(2).await;
     for (i, signal) in [(0, libc::SIGTERM), (1, libc::SIGINT)] {
-        let child = cluster.children[i].take().expect("running");
+        let pid = cluster.pid(i);
+        cluster.gone.insert(i);
         // SAFETY: kill(2) has no memory-safety preconditions.
-        assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, signal) }, 0);
-        let status = exit_within(child, Duration::from_secs(20), "a signalled node");
+        assert_eq!(unsafe { libc::kill(pid as libc::pid_t, signal) }, 0);
+        let status = exit_within(
+            cluster.nodes.wait(&id(i)),
+            Duration::from_secs(20),
+            "a signalled node",
+        )
+        .await;
         assert!(status.success(), "signal {signal}: {status:?}");
         assert!(
             !cluster.sock(i).exists(),
@@ -437,7 +477,7 @@ async fn twenty_one_nodes_open_210_links_and_elect_one_leader() {
     let up = t1.elapsed();
     // Idle cost of the formed cluster: CPU time and RSS of the 21 node
     // processes over 10 s (heartbeats and ICE keepalives only).
-    let pids: Vec<u32> = cluster.children.iter().flatten().map(Child::id).collect();
+    let pids: Vec<u32> = cluster.live().into_iter().map(|i| cluster.pid(i)).collect();
     let before: u64 = pids.iter().filter_map(|p| cpu_ticks(*p)).sum();
     let window = Instant::now();
     tokio::time::sleep(Duration::from_secs(10)).await;
@@ -476,14 +516,15 @@ async fn two_hundred_subscribers_that_never_read_during_a_10000_line_submit() {
         || PathBuf::from(env!("CARGO_BIN_EXE_raftrtc")),
         PathBuf::from,
     );
-    let cluster = started(Cluster::launch_using(&exe, 3, &[]).await).await;
+    let launcher = ProcessLauncher::with_program(exe.clone());
+    let cluster = started(Cluster::launch_using(launcher, 3).await).await;
     let all = cluster.statuses().await;
     let at = all
         .iter()
         .position(|s| s.role == Some(Role::Follower))
         .expect("a follower");
     let at: usize = all[at].id[1..].parse().expect("nN id");
-    let pid = cluster.children[at].as_ref().expect("running").id();
+    let pid = cluster.pid(at);
     let before = rss_kib(pid).expect("rss");
     let mut silent = Vec::new();
     for _ in 0..200 {
@@ -549,16 +590,12 @@ fn rss_kib(pid: u32) -> Option<u64> {
 /// Starts node `n{i}` beside `cluster`, on its signaling key, with `extra` flags; it is killed
 /// with the cluster. Returns its index.
 fn spawn_beside(cluster: &mut Cluster, extra: &[&str]) -> usize {
-    let i = cluster.children.len();
-    let url = cluster.signaling.as_ref().expect("signaling").url();
-    let log = std::fs::File::create(cluster.dir.path().join(format!("n{i}.log"))).expect("log");
-    let exe = Path::new(env!("CARGO_BIN_EXE_raftrtc"));
-    let child = node_command(exe, &id(i), &url, &cluster.sock(i))
-        .args(extra)
-        .stderr(log)
-        .spawn()
-        .expect("node starts");
-    cluster.children.push(Some(child));
+    let i = cluster.len();
+    let dir = cluster.nodes.logs_dir();
+    let control = dir.join(format!("{}.sock", id(i)));
+    let log = dir.join(format!("{}.log", id(i)));
+    let child = by_hand(&cluster.spec, i, &control, extra, &log);
+    cluster.beside.push(Beside { control, child });
     i
 }
 
@@ -593,8 +630,9 @@ async fn a_second_first_node_is_refused_beside_a_running_cluster() {
         said.contains("refusing to bootstrap") && said.contains("--force-bootstrap"),
         "{said}"
     );
-    let child = cluster.children[i].take().expect("running");
-    let status = exit_within(child, Duration::from_secs(20), "the refused node");
+    cluster.gone.insert(i);
+    let refused = cluster.started_by_hand(i);
+    let status = exit_within(refused.wait(), Duration::from_secs(20), "the refused node").await;
     assert_eq!(status.code(), Some(1));
     let members: Vec<String> = (0..3).map(id).collect();
     cluster

@@ -105,6 +105,15 @@ pub enum LaunchError {
         #[source]
         source: std::io::Error,
     },
+    /// Waiting for a node to end failed.
+    #[error("cannot wait for node {id}: {source}")]
+    Wait {
+        /// The node.
+        id: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Starts the nodes of one run.

@@ -12,7 +12,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{ExitStatus, Stdio};
 
 use async_trait::async_trait;
 use tempfile::TempDir;
@@ -42,11 +42,14 @@ impl ProcessLauncher {
     pub fn with_program(exe: PathBuf) -> Self {
         Self { exe }
     }
-}
 
-#[async_trait]
-impl Launcher for ProcessLauncher {
-    async fn launch(&self, spec: &ClusterSpec) -> Result<Box<dyn Cluster>, LaunchError> {
+    /// What [`Launcher::launch`] does, keeping the concrete cluster: callers that own the
+    /// processes (tests signalling a node, measuring its memory) reach them through
+    /// [`ProcessCluster::pid`] and [`ProcessCluster::wait`] without widening [`Cluster`].
+    pub async fn launch_processes(
+        &self,
+        spec: &ClusterSpec,
+    ) -> Result<ProcessCluster, LaunchError> {
         let dir = tempfile::Builder::new()
             .prefix("raftrtc-run-")
             .tempdir()
@@ -102,7 +105,14 @@ impl Launcher for ProcessLauncher {
             });
             cluster.members.push(Member { id, control, log });
         }
-        Ok(Box::new(cluster))
+        Ok(cluster)
+    }
+}
+
+#[async_trait]
+impl Launcher for ProcessLauncher {
+    async fn launch(&self, spec: &ClusterSpec) -> Result<Box<dyn Cluster>, LaunchError> {
+        Ok(Box::new(self.launch_processes(spec).await?))
     }
 }
 
@@ -173,6 +183,40 @@ pub struct ProcessCluster {
     /// `None` once kept.
     dir: Option<TempDir>,
     dir_path: PathBuf,
+}
+
+impl ProcessCluster {
+    /// The process id of node `id` while it has not been reaped (afterwards the id may
+    /// belong to another process); `None` for an unknown or reaped node.
+    pub fn pid(&self, id: &str) -> Option<u32> {
+        self.children
+            .iter()
+            .find(|n| n.id == id)
+            .filter(|n| matches!(n.state, NodeState::Running | NodeState::Killed))
+            .map(|n| n.pid)
+    }
+
+    /// Waits until node `id` ends (for instance on a signal the caller sent), reaps it and
+    /// returns its exit status. Unbounded: the caller bounds it.
+    pub async fn wait(&mut self, id: &str) -> Result<ExitStatus, LaunchError> {
+        let node = self
+            .children
+            .iter_mut()
+            .find(|n| n.id == id)
+            .ok_or_else(|| LaunchError::UnknownNode(id.to_string()))?;
+        // A child already reaped answers with the status it ended with.
+        let status = node
+            .child
+            .wait()
+            .await
+            .map_err(|source| LaunchError::Wait {
+                id: id.to_string(),
+                source,
+            })?;
+        unregister_child(node.pid);
+        node.state = NodeState::Reaped;
+        Ok(status)
+    }
 }
 
 #[async_trait]
@@ -271,15 +315,19 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn children_are_killed_and_reaped_and_logs_kept_on_request() {
-        // A script stands in for `raftrtc`: it logs its arguments and sleeps.
-        let dir = tempfile::tempdir().unwrap();
-        let script = dir.path().join("fake-node");
+    /// A script that stands in for `raftrtc`: it logs its arguments and sleeps.
+    fn fake_node(dir: &Path) -> PathBuf {
+        let script = dir.join("fake-node");
         std::fs::write(&script, "#!/bin/sh\necho started \"$@\"\nexec sleep 30\n").unwrap();
         std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .unwrap();
-        let launcher = ProcessLauncher::with_program(script);
+        script
+    }
+
+    #[tokio::test]
+    async fn children_are_killed_and_reaped_and_logs_kept_on_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let launcher = ProcessLauncher::with_program(fake_node(dir.path()));
         let mut cluster = launcher.launch(&spec(3)).await.unwrap();
         assert_eq!(cluster.members().len(), 3);
         assert!(cluster.members()[1].control.ends_with("n1.sock"));
@@ -305,6 +353,25 @@ mod tests {
         assert!(log.starts_with("started node --election-timeout"), "{log}");
         assert!(log.contains("--id n0"), "{log}");
         std::fs::remove_dir_all(kept).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_node_signalled_by_the_caller_is_waited_for_and_then_has_no_pid() {
+        use std::os::unix::process::ExitStatusExt;
+        let dir = tempfile::tempdir().unwrap();
+        let launcher = ProcessLauncher::with_program(fake_node(dir.path()));
+        let mut cluster = launcher.launch_processes(&spec(1)).await.unwrap();
+        let pid = cluster.pid("n0").expect("a running node has a pid");
+        assert_eq!(cluster.pid("n9"), None);
+        // SAFETY: kill(2) with the pid of our own, unreaped child.
+        assert_eq!(unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) }, 0);
+        let status = cluster.wait("n0").await.unwrap();
+        assert_eq!(status.signal(), Some(libc::SIGTERM));
+        assert_eq!(cluster.pid("n0"), None, "a reaped node's pid may be reused");
+        assert!(matches!(
+            cluster.wait("n9").await,
+            Err(LaunchError::UnknownNode(_))
+        ));
     }
 
     #[tokio::test]
