@@ -36,6 +36,10 @@ pub enum Property {
     Liveness,
     /// The core returned an error although its storage never fails.
     CoreError,
+    /// The schedule took more steps than [`SimOptions::max_steps`](super::SimOptions::max_steps).
+    StepBudget,
+    /// The schedule ran past [`SimOptions::max_virtual_time`](super::SimOptions::max_virtual_time).
+    TimeBudget,
 }
 
 impl fmt::Display for Property {
@@ -48,6 +52,8 @@ impl fmt::Display for Property {
             Property::AcknowledgedWriteLost => "acknowledged write lost",
             Property::Liveness => "liveness",
             Property::CoreError => "core error",
+            Property::StepBudget => "step budget",
+            Property::TimeBudget => "virtual-time budget",
         };
         f.write_str(name)
     }

@@ -118,6 +118,7 @@ impl Cluster {
             time: self.now,
             property: b.property,
             detail: b.detail,
+            replay: self.opts.replay_command(self.seed),
         }
     }
 
@@ -130,6 +131,7 @@ impl Cluster {
         let fault_end = self.opts.fault_phase;
         let mut next_action = Duration::ZERO;
         while self.now < fault_end {
+            self.within_budget().map_err(|b| self.breach(b))?;
             let action_due = next_action <= self.next_event_time().unwrap_or(next_action);
             if action_due {
                 self.now = self.now.max(next_action);
@@ -152,6 +154,7 @@ impl Cluster {
             if self.converged() {
                 break;
             }
+            self.within_budget().map_err(|b| self.breach(b))?;
             if self.now >= deadline && self.disruptor_without_defence() {
                 // Known, not a bug: see `disruptor_without_defence`.
                 self.unchecked_liveness = true;
@@ -207,7 +210,37 @@ impl Cluster {
             acknowledged: self.checker.acknowledged_count() as u64,
             leader_terms: self.checker.leader_terms() as u64,
             recovery: self.now - calm_start,
+            end: self.now,
             liveness_unchecked: self.unchecked_liveness,
+        })
+    }
+
+    /// Fails the schedule once it has taken more steps or virtual time than
+    /// [`SimOptions`] allows: a schedule that would never end (a core whose
+    /// timer stays due, so time stands still while steps go on) is reported
+    /// with its seed instead of hanging the run.
+    fn within_budget(&self) -> Result<(), Breach> {
+        let (property, spent, budget) = if self.steps > self.opts.max_steps {
+            (
+                Property::StepBudget,
+                format!("{} steps", self.steps),
+                format!("{} steps", self.opts.max_steps),
+            )
+        } else if self.now > self.opts.max_virtual_time {
+            (
+                Property::TimeBudget,
+                format!("{:?} of virtual time", self.now),
+                format!("{:?}", self.opts.max_virtual_time),
+            )
+        } else {
+            return Ok(());
+        };
+        Err(Breach {
+            property,
+            detail: format!(
+                "unfinished after {spent} (budget {budget}): {}",
+                self.describe_state()
+            ),
         })
     }
 

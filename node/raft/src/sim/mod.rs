@@ -20,6 +20,13 @@
 //! papers' pacing, two heartbeats per log entry: its one-entry-per-heartbeat
 //! catch-up is slow by design).
 //!
+//! Every schedule also has a budget of steps and of virtual time
+//! ([`SimOptions::max_steps`], [`SimOptions::max_virtual_time`]), far above
+//! what healthy schedules use: a schedule that would never end (a core that
+//! keeps itself busy while time stands still) is a failure with its seed,
+//! counted in the [`Summary`], so a bug fails the run in seconds instead of
+//! hanging it.
+//!
 //! Replay a seed with `RAFTRTC_SIM_SEED=<seed> cargo test -p raftrtc-raft --test
 //! simulation -- --nocapture`, or `raftrtc sim --seed <seed>`.
 
@@ -31,6 +38,21 @@ mod storage;
 use std::time::{Duration, Instant};
 
 pub use checker::Property;
+
+/// The default [`SimOptions::max_steps`]. With the default options, 100,000
+/// healthy schedules (seeds 1 to 100,000, through `run_many` as `raftrtc
+/// sim` calls it) took at most 3,773 steps, 360 on average: 50,000 is 13
+/// times the most, and a schedule stuck at one instant spends it in about a
+/// quarter of a second unoptimized.
+pub const MAX_STEPS: u64 = 50_000;
+
+/// The default [`SimOptions::max_virtual_time`]. The same 100,000 healthy
+/// schedules ended by 12.9 s of virtual time. The liveness deadline, not
+/// this budget, bounds a healthy schedule: 1.5 s of faults, then 40 ETs
+/// (4 s) plus, with the papers' pacing, a catch-up allowance of 0.2 s at
+/// most per log entry and 32 more; their longest committed log (42 entries)
+/// puts that deadline near 21 s. 60 s stays well above it.
+pub const MAX_VIRTUAL_TIME: Duration = Duration::from_secs(60);
 
 /// The shape of every schedule.
 #[derive(Clone, Debug)]
@@ -47,6 +69,21 @@ pub struct SimOptions {
     pub calm_limit_ets: u32,
     /// Print the cluster's state every half ET (for replaying one seed).
     pub trace: bool,
+    /// Most steps one schedule may take; one more is a reported failure
+    /// ([`Property::StepBudget`]), so a schedule that never ends fails fast.
+    pub max_steps: u64,
+    /// Latest virtual time one schedule may reach; later is a reported
+    /// failure ([`Property::TimeBudget`]).
+    pub max_virtual_time: Duration,
+}
+
+impl SimOptions {
+    /// How to run `seed` again under these options.
+    pub fn replay_command(&self, seed: u64) -> String {
+        format!(
+            "RAFTRTC_SIM_SEED={seed} cargo test -p raftrtc-raft --test simulation -- --nocapture"
+        )
+    }
 }
 
 impl Default for SimOptions {
@@ -58,6 +95,8 @@ impl Default for SimOptions {
             fault_phase: Duration::from_millis(1500),
             calm_limit_ets: 40,
             trace: false,
+            max_steps: MAX_STEPS,
+            max_virtual_time: MAX_VIRTUAL_TIME,
         }
     }
 }
@@ -77,6 +116,8 @@ pub struct ScheduleReport {
     pub leader_terms: u64,
     /// Virtual time from healing to convergence.
     pub recovery: Duration,
+    /// Virtual time at the end of the schedule.
+    pub end: Duration,
     /// The papers' settings met a removed server still campaigning, so
     /// liveness was not asserted (see `Cluster::disruptor_without_defence`).
     pub liveness_unchecked: bool,
@@ -95,20 +136,23 @@ pub struct Violation {
     pub property: Property,
     /// What was seen.
     pub detail: String,
+    /// How to run this schedule again ([`SimOptions::replay_command`]).
+    pub replay: String,
 }
 
 impl Violation {
-    /// Whether this is a safety (not liveness) violation.
+    /// Whether this is a safety violation (not a liveness failure or an
+    /// overrun budget).
     pub fn is_safety(&self) -> bool {
-        self.property != Property::Liveness
+        !matches!(
+            self.property,
+            Property::Liveness | Property::StepBudget | Property::TimeBudget
+        )
     }
 
-    /// The command that replays this seed.
-    pub fn replay_command(&self) -> String {
-        format!(
-            "RAFTRTC_SIM_SEED={} cargo test -p raftrtc-raft --test simulation -- --nocapture",
-            self.seed
-        )
+    /// Whether the schedule overran its step or virtual-time budget.
+    pub fn is_overrun(&self) -> bool {
+        matches!(self.property, Property::StepBudget | Property::TimeBudget)
     }
 }
 
@@ -117,12 +161,7 @@ impl std::fmt::Display for Violation {
         write!(
             f,
             "seed {}: {} violated at step {} (t={:?}): {}\n  replay: {}",
-            self.seed,
-            self.property,
-            self.step,
-            self.time,
-            self.detail,
-            self.replay_command()
+            self.seed, self.property, self.step, self.time, self.detail, self.replay
         )
     }
 }
@@ -143,6 +182,10 @@ pub struct Summary {
     pub acknowledged: u64,
     /// The longest recovery after healing, in virtual time.
     pub worst_recovery: Duration,
+    /// The most steps a passing schedule took.
+    pub most_steps: u64,
+    /// The latest virtual time a passing schedule reached.
+    pub latest_end: Duration,
     /// Schedules whose liveness was not asserted (papers' settings with a
     /// campaigning removed server).
     pub liveness_unchecked: u64,
@@ -160,7 +203,41 @@ impl Summary {
 
     /// Liveness failures only.
     pub fn liveness_failures(&self) -> usize {
-        self.violations.len() - self.safety_violations()
+        self.violations
+            .iter()
+            .filter(|v| v.property == Property::Liveness)
+            .count()
+    }
+
+    /// Schedules stopped for overrunning their step or virtual-time budget.
+    pub fn overruns(&self) -> usize {
+        self.violations.iter().filter(|v| v.is_overrun()).count()
+    }
+}
+
+/// Two lines: the verdict, then what was covered. Shared by the simulation
+/// test and `raftrtc sim`.
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "simulated {} schedules, {} safety violations, {} liveness failures ({} not asserted: papers' settings with a removed server campaigning), {} over budget",
+            self.schedules,
+            self.safety_violations(),
+            self.liveness_failures(),
+            self.liveness_unchecked,
+            self.overruns()
+        )?;
+        write!(
+            f,
+            "  {} steps checked, {} writes acknowledged, worst recovery {:?}, longest passing schedule {} steps and {:?} virtual, {:.1?} wall",
+            self.steps,
+            self.acknowledged,
+            self.worst_recovery,
+            self.most_steps,
+            self.latest_end,
+            self.elapsed
+        )
     }
 }
 
@@ -181,6 +258,8 @@ pub fn run_many(first: u64, count: u64, threads: usize, opts: &SimOptions) -> Su
                             Ok(r) => {
                                 part.steps += r.steps;
                                 part.acknowledged += r.acknowledged;
+                                part.most_steps = part.most_steps.max(r.steps);
+                                part.latest_end = part.latest_end.max(r.end);
                                 if r.liveness_unchecked {
                                     part.liveness_unchecked += 1;
                                 } else {
@@ -207,6 +286,8 @@ pub fn run_many(first: u64, count: u64, threads: usize, opts: &SimOptions) -> Su
         total.steps += p.steps;
         total.acknowledged += p.acknowledged;
         total.worst_recovery = total.worst_recovery.max(p.worst_recovery);
+        total.most_steps = total.most_steps.max(p.most_steps);
+        total.latest_end = total.latest_end.max(p.latest_end);
         total.liveness_unchecked += p.liveness_unchecked;
         total.violations.extend(p.violations);
     }
