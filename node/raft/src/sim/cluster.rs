@@ -93,6 +93,10 @@ impl Cluster {
         } else {
             rng.random_range(1..=64)
         };
+        #[cfg(feature = "planted-bugs")]
+        {
+            cfg.planted_bug = opts.planted_bug;
+        }
         let faults = Faults {
             drop: rng.random_range(0.0..0.15),
             duplicate: rng.random_range(0.0..0.05),

@@ -30,6 +30,9 @@
 //! counted in the [`Summary`], so a bug fails the run in seconds instead of
 //! hanging it.
 //!
+//! With the `planted-bugs` feature, [`SimOptions`] can plant a deliberate bug
+//! in every core (`PlantedBug`); `tests/planted_bugs.rs` shows each is caught.
+//!
 //! Replay a seed with `RAFTRTC_SIM_SEED=<seed> cargo test -p raftrtc-raft --test
 //! simulation -- --nocapture`, or `raftrtc sim --seed <seed>`.
 
@@ -78,11 +81,22 @@ pub struct SimOptions {
     /// Latest virtual time one schedule may reach; later is a reported
     /// failure ([`Property::TimeBudget`]).
     pub max_virtual_time: Duration,
+    /// The deliberate bug every core of the schedule runs with.
+    #[cfg(feature = "planted-bugs")]
+    pub planted_bug: Option<crate::PlantedBug>,
 }
 
 impl SimOptions {
-    /// How to run `seed` again under these options.
+    /// How to run `seed` again under these options: the simulation test
+    /// replays the default schedules; a planted bug's are found again by its
+    /// test, which runs the same seeds.
     pub fn replay_command(&self, seed: u64) -> String {
+        #[cfg(feature = "planted-bugs")]
+        if let Some(bug) = self.planted_bug {
+            return format!(
+                "seed {seed} with {bug:?} planted: cargo test -p raftrtc-raft --features planted-bugs --test planted_bugs"
+            );
+        }
         format!(
             "RAFTRTC_SIM_SEED={seed} cargo test -p raftrtc-raft --test simulation -- --nocapture"
         )
@@ -100,6 +114,8 @@ impl Default for SimOptions {
             trace: false,
             max_steps: MAX_STEPS,
             max_virtual_time: MAX_VIRTUAL_TIME,
+            #[cfg(feature = "planted-bugs")]
+            planted_bug: None,
         }
     }
 }
