@@ -30,20 +30,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
         |t| t as usize,
     );
     let summary = run_many(args.seed, args.schedules, threads, &opts);
-    println!(
-        "simulated {} schedules, {} safety violations",
-        summary.schedules,
-        summary.safety_violations()
-    );
-    println!(
-        "{} liveness failures ({} not asserted: papers' settings with a removed server campaigning), {} steps checked, {} writes acknowledged, worst recovery {:?}, {:.1?}",
-        summary.liveness_failures(),
-        summary.liveness_unchecked,
-        summary.steps,
-        summary.acknowledged,
-        summary.worst_recovery,
-        summary.elapsed
-    );
+    println!("{summary}");
     for v in &summary.violations {
         println!("{v}");
     }

@@ -73,6 +73,10 @@ pub struct Config {
     pub bootstrap_cluster_id: ClusterId,
     /// At most this many entries per AppendEntries.
     pub max_entries_per_append: usize,
+    /// A deliberate bug for the simulator's tests to catch (`None` in
+    /// `Config::new`); exists only with the `planted-bugs` feature.
+    #[cfg(feature = "planted-bugs")]
+    pub planted_bug: Option<crate::PlantedBug>,
 }
 
 impl Config {
@@ -89,6 +93,8 @@ impl Config {
             bootstrap: false,
             bootstrap_cluster_id: 0,
             max_entries_per_append: 256,
+            #[cfg(feature = "planted-bugs")]
+            planted_bug: None,
         }
     }
 

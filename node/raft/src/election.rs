@@ -187,7 +187,8 @@ impl<S: Storage> Raft<S> {
             }
             self.become_follower(m.term, None)?;
         }
-        let better_log = self.log_is_up_to_date(m.last_log_term, m.last_log_index);
+        let better_log = planted!(self.cfg, VoteIgnoresLog)
+            || self.log_is_up_to_date(m.last_log_term, m.last_log_index);
         let granted = m.term == self.term
             && self.voted_for.as_deref().is_none_or(|v| v == from)
             && better_log;

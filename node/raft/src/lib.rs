@@ -50,6 +50,21 @@
 //! The new server arms its election timer on the first AppendEntries from a
 //! leader and campaigns only while its own latest configuration lists it.
 
+/// Whether `cfg` plants the [`PlantedBug`] variant `$bug`: with the
+/// `planted-bugs` feature only; otherwise the constant `false`, compiled away.
+#[cfg(feature = "planted-bugs")]
+macro_rules! planted {
+    ($cfg:expr, $bug:ident) => {
+        $cfg.planted_bug == Some($crate::planted::PlantedBug::$bug)
+    };
+}
+#[cfg(not(feature = "planted-bugs"))]
+macro_rules! planted {
+    ($cfg:expr, $bug:ident) => {
+        false
+    };
+}
+
 mod apply;
 mod client;
 
@@ -60,6 +75,8 @@ pub mod hash;
 pub mod log;
 pub mod membership;
 pub mod message;
+#[cfg(feature = "planted-bugs")]
+pub mod planted;
 mod replication;
 pub mod sim;
 pub mod state_machine;
@@ -79,6 +96,8 @@ pub use message::{
     AppendEntries, AppendResponse, ClientOutcome, ClientRequest, ClientResponse, ClusterId,
     Envelope, LogIndex, Message, NodeId, RejectHint, RequestId, RequestVote, Term, VoteResponse,
 };
+#[cfg(feature = "planted-bugs")]
+pub use planted::PlantedBug;
 pub use state_machine::{Command, CommandResult, KvStore, Value};
 pub use storage::{HardState, MemStorage, Storage, StorageError};
 
@@ -144,6 +163,9 @@ pub struct Raft<S: Storage> {
     votes: BTreeSet<NodeId>,
     progress: BTreeMap<NodeId, Progress>,
     waiters: BTreeMap<LogIndex, Waiter>,
+    /// Entries appended but not yet written ([`PlantedBug::AcknowledgeBeforeDurable`]).
+    #[cfg(feature = "planted-bugs")]
+    unsynced: Vec<Entry>,
 
     out: Output,
 }
@@ -198,6 +220,8 @@ impl<S: Storage> Raft<S> {
             votes: BTreeSet::new(),
             progress: BTreeMap::new(),
             waiters: BTreeMap::new(),
+            #[cfg(feature = "planted-bugs")]
+            unsynced: Vec::new(),
             out: Output::default(),
         };
         // A server that lost its log must not found a new cluster over it.
@@ -212,6 +236,7 @@ impl<S: Storage> Raft<S> {
     /// Advances time to `now` and fires every timer that is due.
     pub fn tick(&mut self, now: Duration) -> Result<(), RaftError> {
         self.advance(now);
+        self.write_deferred()?;
         if self.role == Role::Leader {
             if self.check_quorum_due() {
                 self.check_quorum()?;
@@ -241,6 +266,7 @@ impl<S: Storage> Raft<S> {
     /// Handles `message` received from peer `from` at time `now`.
     pub fn step(&mut self, now: Duration, from: &str, message: Message) -> Result<(), RaftError> {
         self.advance(now);
+        self.write_deferred()?;
         match message {
             Message::RequestVote(m) => self.on_request_vote(from, m),
             Message::VoteResponse(m) => self.on_vote_response(from, m),
@@ -331,7 +357,11 @@ impl<S: Storage> Raft<S> {
     fn persist_hard_state(&mut self) -> Result<(), RaftError> {
         let hs = HardState {
             term: self.term,
-            voted_for: self.voted_for.clone(),
+            voted_for: if planted!(self.cfg, ForgetVoteOnRestart) {
+                None
+            } else {
+                self.voted_for.clone()
+            },
         };
         self.storage.save_hard_state(&hs)?;
         Ok(())
@@ -342,7 +372,9 @@ impl<S: Storage> Raft<S> {
         if entries.is_empty() {
             return Ok(());
         }
-        self.storage.append(&entries)?;
+        if !self.defer_write(&entries) {
+            self.storage.append(&entries)?;
+        }
         for e in entries {
             if let EntryKind::Membership(change) = &e.kind {
                 self.members = change.members.clone();
@@ -371,6 +403,20 @@ impl<S: Storage> Raft<S> {
             .filter(|v| self.members.contains(*v))
             .count();
         n > self.members.len() / 2
+    }
+}
+
+/// A build without the `planted-bugs` feature never defers a write.
+#[cfg(not(feature = "planted-bugs"))]
+impl<S: Storage> Raft<S> {
+    #[inline(always)]
+    fn defer_write(&mut self, _entries: &[Entry]) -> bool {
+        false
+    }
+
+    #[inline(always)]
+    fn write_deferred(&mut self) -> Result<(), RaftError> {
+        Ok(())
     }
 }
 

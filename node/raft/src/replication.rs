@@ -224,6 +224,8 @@ impl<S: Storage> Raft<S> {
     }
 
     fn truncate_log(&mut self, from: LogIndex) -> Result<(), RaftError> {
+        // Deferred entries (a planted bug only) land before the cut.
+        self.write_deferred()?;
         self.storage.truncate(from)?;
         self.log.truncate_from(from);
         if self.members_index >= from {
@@ -330,7 +332,10 @@ impl<S: Storage> Raft<S> {
             .collect();
         matched.sort_unstable_by(|a, b| b.cmp(a));
         let quorum_index = matched[self.members.len() / 2];
-        if quorum_index > self.commit_index && self.log.term_at(quorum_index) == Some(self.term) {
+        let own_term = self.log.term_at(quorum_index) == Some(self.term);
+        if quorum_index > self.commit_index
+            && (own_term || planted!(self.cfg, CommitOlderTermByCounting))
+        {
             self.commit_index = quorum_index;
             // Tell followers now rather than at the next heartbeat, unless the
             // client of the newest committed entry has more requests queued:

@@ -7,7 +7,9 @@
 
 use std::io::Write;
 
-use raftrtc_raft::sim::{run_many, SimOptions};
+use std::time::Duration;
+
+use raftrtc_raft::sim::{run_many, run_schedule, Property, SimOptions};
 
 fn env_u64(name: &str) -> Option<u64> {
     let value = std::env::var(name).ok()?;
@@ -27,22 +29,7 @@ fn seeded_schedules_keep_raft_safe_and_live() {
     // Written to the stderr handle itself, which the test harness does not
     // capture, so the summary shows in every `cargo test` run.
     let mut err = std::io::stderr().lock();
-    let _ = writeln!(
-        err,
-        "simulated {} schedules, {} safety violations",
-        summary.schedules,
-        summary.safety_violations()
-    );
-    let _ = writeln!(
-        err,
-        "  {} liveness failures ({} not asserted: papers' settings with a removed server campaigning), {} steps checked, {} writes acknowledged, worst recovery {:?}, {:.1?} wall",
-        summary.liveness_failures(),
-        summary.liveness_unchecked,
-        summary.steps,
-        summary.acknowledged,
-        summary.worst_recovery,
-        summary.elapsed
-    );
+    let _ = writeln!(err, "{summary}");
     for v in summary.violations.iter().take(20) {
         let _ = writeln!(err, "{v}");
     }
@@ -57,11 +44,46 @@ fn seeded_schedules_keep_raft_safe_and_live() {
 #[test]
 fn the_same_seed_replays_the_same_schedule() {
     let opts = SimOptions::default();
-    let a = raftrtc_raft::sim::run_schedule(42, &opts).expect("seed 42 passes");
-    let b = raftrtc_raft::sim::run_schedule(42, &opts).expect("seed 42 passes");
+    let a = run_schedule(42, &opts).expect("seed 42 passes");
+    let b = run_schedule(42, &opts).expect("seed 42 passes");
     assert_eq!(
         (a.steps, a.messages, a.committed),
         (b.steps, b.messages, b.committed)
     );
     assert!(a.committed > 0 && a.steps > 0);
+}
+
+#[test]
+fn a_schedule_over_its_step_budget_fails_with_its_seed() {
+    let opts = SimOptions {
+        max_steps: 50,
+        ..SimOptions::default()
+    };
+    let v = run_schedule(42, &opts).expect_err("seed 42 takes more than 50 steps");
+    assert_eq!((v.seed, v.property), (42, Property::StepBudget));
+    assert!(v.step > 50 && v.is_overrun() && !v.is_safety());
+    assert!(v.to_string().starts_with("seed 42: step budget"), "{v}");
+}
+
+#[test]
+fn a_schedule_past_its_virtual_time_budget_fails_with_its_seed() {
+    let opts = SimOptions {
+        max_virtual_time: Duration::from_millis(500),
+        ..SimOptions::default()
+    };
+    let v = run_schedule(42, &opts).expect_err("faults alone last 1.5 s");
+    assert_eq!((v.seed, v.property), (42, Property::TimeBudget));
+    assert!(v.time > Duration::from_millis(500) && v.is_overrun() && !v.is_safety());
+}
+
+#[test]
+fn overruns_are_counted_apart_from_safety_and_liveness() {
+    let opts = SimOptions {
+        max_steps: 50,
+        ..SimOptions::default()
+    };
+    let summary = run_many(1, 6, 2, &opts);
+    assert_eq!(summary.overruns(), 6);
+    assert_eq!(summary.safety_violations() + summary.liveness_failures(), 0);
+    assert!(summary.to_string().contains("6 over budget"), "{summary}");
 }

@@ -5,14 +5,17 @@
 //!   identical up to it (checked with chained hashes: equal `(index, term)`
 //!   must mean equal chain hash).
 //! - **Leader completeness**: a new leader holds every committed entry; no
-//!   node ever truncates below its own commit index.
+//!   node ever truncates below its own commit index; and, checked ahead,
+//!   when a leader commits an entry no server without it could still win
+//!   the votes of a majority (its log as up to date as theirs), which is
+//!   what makes the entry committed (paper §5.4.2).
 //! - **State-machine safety**: no two nodes apply different entries at one
 //!   index.
 //! - **Durability of acknowledged writes**: a write acknowledged to a client
 //!   is the committed entry at its index, and (checked at the end) every live
 //!   member holds and applied it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
 use crate::{EntryKind, LogIndex, NodeId, RequestId, Term};
@@ -36,6 +39,10 @@ pub enum Property {
     Liveness,
     /// The core returned an error although its storage never fails.
     CoreError,
+    /// The schedule took more steps than [`SimOptions::max_steps`](super::SimOptions::max_steps).
+    StepBudget,
+    /// The schedule ran past [`SimOptions::max_virtual_time`](super::SimOptions::max_virtual_time).
+    TimeBudget,
 }
 
 impl fmt::Display for Property {
@@ -48,6 +55,8 @@ impl fmt::Display for Property {
             Property::AcknowledgedWriteLost => "acknowledged write lost",
             Property::Liveness => "liveness",
             Property::CoreError => "core error",
+            Property::StepBudget => "step budget",
+            Property::TimeBudget => "virtual-time budget",
         };
         f.write_str(name)
     }
@@ -168,7 +177,7 @@ impl Checker {
             let Some(entry) = disk.entries.get(pos) else {
                 return breach(
                     Property::StateMachineSafety,
-                    format!("{node} commits index {index} it does not hold"),
+                    format!("{node} commits index {index}, which its disk does not hold"),
                 );
             };
             let chain = disk.chain[pos];
@@ -198,6 +207,52 @@ impl Checker {
                 return breach(
                     Property::StateMachineSafety,
                     format!("{node} commits index {index} past the committed prefix"),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that the entry a leader just committed at `index` is in every
+    /// future leader's log: no server of `servers` (every server whose disk
+    /// may come back) that lacks it holds a log at least as up to date as
+    /// those of a majority of the leader's `members`, who would then elect it.
+    ///
+    /// A healthy leader commits only an entry of its own term T: a server
+    /// without it has a log older than (T, index), so no holder of the
+    /// entry, a majority, votes for it. An older-term entry counted onto a
+    /// majority is not safe (the paper's Figure 8), and this catches it at
+    /// once, before an election has to overwrite it.
+    pub fn commit_survives_elections(
+        &self,
+        index: LogIndex,
+        members: &BTreeSet<NodeId>,
+        servers: &[(&str, &Disk)],
+    ) -> Result<(), Breach> {
+        let Some(committed) = index
+            .checked_sub(1)
+            .and_then(|pos| self.committed.get(pos as usize))
+        else {
+            return Ok(());
+        };
+        for (candidate, disk) in servers {
+            if disk.chain_at(index) == Some(committed.chain) {
+                continue;
+            }
+            let last = disk.last_id();
+            let voters: Vec<&str> = servers
+                .iter()
+                .filter(|(id, d)| members.contains(*id) && d.last_id() <= last)
+                .map(|(id, _)| *id)
+                .collect();
+            if voters.len() > members.len() / 2 {
+                return breach(
+                    Property::LeaderCompleteness,
+                    format!(
+                        "committed entry {index} (term {}) is not safe: {candidate}, whose log ends at (term, index) {last:?} without it, could be elected by {}",
+                        committed.term,
+                        voters.join(", ")
+                    ),
                 );
             }
         }
@@ -353,6 +408,47 @@ mod tests {
         s.truncate(2).unwrap();
         let e = c.log_changed("a", &mut s.0.borrow_mut(), 2).unwrap_err();
         assert_eq!(e.property, Property::LeaderCompleteness);
+    }
+
+    /// Leader a (term 4) and c hold entry 2 of term 2; b holds an entry of
+    /// term 3 there instead.
+    fn figure_8_disks() -> [SimStorage; 3] {
+        [
+            disk_with(&[1, 2, 4]),
+            disk_with(&[1, 3]),
+            disk_with(&[1, 2]),
+        ]
+    }
+
+    fn members() -> BTreeSet<NodeId> {
+        ["a", "b", "c"].iter().map(|m| m.to_string()).collect()
+    }
+
+    #[test]
+    fn an_older_term_entry_counted_onto_a_majority_is_caught_before_it_is_overwritten() {
+        let [a, b, c] = figure_8_disks();
+        let mut checker = Checker::default();
+        checker.committed("a", &a.0.borrow(), 0, 2).unwrap();
+        let (a, b, c) = (a.0.borrow(), b.0.borrow(), c.0.borrow());
+        let servers = [("a", &*a), ("b", &*b), ("c", &*c)];
+        let e = checker
+            .commit_survives_elections(2, &members(), &servers)
+            .unwrap_err();
+        assert_eq!(e.property, Property::LeaderCompleteness);
+        assert!(e.detail.contains("b, whose log ends at"), "{}", e.detail);
+    }
+
+    #[test]
+    fn an_entry_of_the_leaders_term_on_a_majority_is_safe() {
+        let [a, b, _] = figure_8_disks();
+        let c = disk_with(&[1, 2, 4]);
+        let mut checker = Checker::default();
+        checker.committed("a", &a.0.borrow(), 0, 3).unwrap();
+        let (a, b, c) = (a.0.borrow(), b.0.borrow(), c.0.borrow());
+        let servers = [("a", &*a), ("b", &*b), ("c", &*c)];
+        checker
+            .commit_survives_elections(3, &members(), &servers)
+            .unwrap();
     }
 
     #[test]

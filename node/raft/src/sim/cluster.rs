@@ -13,13 +13,22 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::{
     Change, ClientOutcome, Command, CommandResult, Config, EntryKind, Event, LogIndex,
-    MembershipChange, NodeId, ProposeError, Raft, Replication, RequestId, Role,
+    MembershipChange, NodeId, ProposeError, Raft, Replication, RequestId, Role, Term,
 };
 
 use super::checker::{Breach, Checker, Property};
 use super::network::{Faults, Network};
-use super::storage::SimStorage;
+use super::storage::{Disk, SimStorage};
 use super::{ScheduleReport, SimOptions};
+
+/// Where in a step a node crashes ([`Cluster::crash_point`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CrashPoint {
+    /// Its state persisted, its messages and replies not sent.
+    BeforeSending,
+    /// Everything sent.
+    AfterSending,
+}
 
 /// A client bound to one node (its session), one request in flight.
 #[derive(Default)]
@@ -57,6 +66,8 @@ pub(super) struct Cluster {
     removing: Vec<usize>,
     /// Liveness was not asserted ([`Cluster::disruptor_without_defence`]).
     unchecked_liveness: bool,
+    /// Probability that a node crashes right after a step.
+    crash_after_step: f64,
 }
 
 fn node_id(i: usize) -> NodeId {
@@ -75,12 +86,23 @@ impl Cluster {
         } else {
             Replication::Heartbeat
         };
-        cfg.max_entries_per_append = rng.random_range(1..=64);
+        // Small batches half the time: logs are short, and only batches
+        // shorter than a follower's gap exercise catch-up over many rounds.
+        cfg.max_entries_per_append = if rng.random_bool(0.5) {
+            rng.random_range(1..=3)
+        } else {
+            rng.random_range(1..=64)
+        };
+        #[cfg(feature = "planted-bugs")]
+        {
+            cfg.planted_bug = opts.planted_bug;
+        }
         let faults = Faults {
             drop: rng.random_range(0.0..0.15),
             duplicate: rng.random_range(0.0..0.05),
             max_delay: Duration::from_millis(rng.random_range(1..=40)),
         };
+        let crash_after_step = rng.random_range(0.0..0.05);
         let pool = opts.max_nodes;
         let nodes = (0..pool)
             .map(|i| SimNode {
@@ -108,6 +130,7 @@ impl Cluster {
             steps: 0,
             removing: Vec::new(),
             unchecked_liveness: false,
+            crash_after_step,
         }
     }
 
@@ -118,6 +141,7 @@ impl Cluster {
             time: self.now,
             property: b.property,
             detail: b.detail,
+            replay: self.opts.replay_command(self.seed),
         }
     }
 
@@ -130,6 +154,7 @@ impl Cluster {
         let fault_end = self.opts.fault_phase;
         let mut next_action = Duration::ZERO;
         while self.now < fault_end {
+            self.within_budget().map_err(|b| self.breach(b))?;
             let action_due = next_action <= self.next_event_time().unwrap_or(next_action);
             if action_due {
                 self.now = self.now.max(next_action);
@@ -152,6 +177,7 @@ impl Cluster {
             if self.converged() {
                 break;
             }
+            self.within_budget().map_err(|b| self.breach(b))?;
             if self.now >= deadline && self.disruptor_without_defence() {
                 // Known, not a bug: see `disruptor_without_defence`.
                 self.unchecked_liveness = true;
@@ -207,7 +233,37 @@ impl Cluster {
             acknowledged: self.checker.acknowledged_count() as u64,
             leader_terms: self.checker.leader_terms() as u64,
             recovery: self.now - calm_start,
+            end: self.now,
             liveness_unchecked: self.unchecked_liveness,
+        })
+    }
+
+    /// Fails the schedule once it has taken more steps or virtual time than
+    /// [`SimOptions`] allows: a schedule that would never end (a core whose
+    /// timer stays due, so time stands still while steps go on) is reported
+    /// with its seed instead of hanging the run.
+    fn within_budget(&self) -> Result<(), Breach> {
+        let (property, spent, budget) = if self.steps > self.opts.max_steps {
+            (
+                Property::StepBudget,
+                format!("{} steps", self.steps),
+                format!("{} steps", self.opts.max_steps),
+            )
+        } else if self.now > self.opts.max_virtual_time {
+            (
+                Property::TimeBudget,
+                format!("{:?} of virtual time", self.now),
+                format!("{:?}", self.opts.max_virtual_time),
+            )
+        } else {
+            return Ok(());
+        };
+        Err(Breach {
+            property,
+            detail: format!(
+                "unfinished after {spent} (budget {budget}): {}",
+                self.describe_state()
+            ),
         })
     }
 
@@ -265,68 +321,32 @@ impl Cluster {
         Ok(())
     }
 
-    /// Routes a node's output and checks every property touched by its step.
+    /// Checks every property touched by node `i`'s step, then routes its
+    /// output; maybe crashes it there ([`Cluster::crash_point`]).
     fn after_step(&mut self, i: usize) -> Result<(), Breach> {
         self.steps += 1;
         let Some(raft) = self.nodes[i].raft.as_mut() else {
             return Ok(());
         };
         let out = raft.take_output();
-        let commit = raft.commit_index();
-        let term = raft.term();
-        let id = self.nodes[i].id.clone();
+        let (commit, term) = (raft.commit_index(), raft.term());
+        let is_leader = raft.role() == Role::Leader;
         let before = self.nodes[i].commit;
-        {
-            let mut disk = self.nodes[i].disk.0.borrow_mut();
-            self.checker.log_changed(&id, &mut disk, before)?;
-        }
-        let mut decommission = Vec::new();
-        {
-            let disk_handle = self.nodes[i].disk.clone();
-            let disk = disk_handle.0.borrow();
-            if commit > before {
-                self.checker.committed(&id, &disk, before, commit)?;
-            }
-            for event in &out.events {
-                match event {
-                    Event::RoleChanged {
-                        role: Role::Leader, ..
-                    } => self.checker.leader_elected(&id, term, &disk)?,
-                    Event::EntryApplied { index, .. } => {
-                        self.checker.applied(&id, &disk, *index)?
-                    }
-                    Event::ConfigurationApplied { index, .. } => {
-                        // Only the applied *removal* of a server retires it:
-                        // a restarted node replays older configurations too.
-                        let entry = disk.entries.get((*index).max(1) as usize - 1);
-                        if let Some(EntryKind::Membership(MembershipChange {
-                            change: Change::Remove(victim),
-                            ..
-                        })) = entry.map(|e| &e.kind)
-                        {
-                            if let Some(&v) = self.index_of.get(victim) {
-                                if self.removing.contains(&v) {
-                                    self.removing.retain(|r| *r != v);
-                                    decommission.push(v);
-                                }
-                            }
-                        }
-                    }
-                    _ => {}
-                }
-            }
-        }
-        for r in decommission {
-            self.nodes[r].decommissioned = true;
+        self.check_step(i, &out.events, before, commit, term)?;
+        if commit > before && is_leader {
+            self.commit_survives_elections(i, commit)?;
         }
         self.nodes[i].commit = commit;
-        for reply in out.replies {
-            self.client_reply(i, reply.request, reply.outcome)?;
-        }
-        for env in out.messages {
-            if let Some(&to) = self.index_of.get(&env.to) {
-                let now = self.now;
-                self.net.send(&mut self.rng, now, i, to, env.message);
+        let crash = self.crash_point();
+        if crash != Some(CrashPoint::BeforeSending) {
+            for reply in out.replies {
+                self.client_reply(i, reply.request, reply.outcome)?;
+            }
+            for env in out.messages {
+                if let Some(&to) = self.index_of.get(&env.to) {
+                    let now = self.now;
+                    self.net.send(&mut self.rng, now, i, to, env.message);
+                }
             }
         }
         // A decommissioned server is shut down for good.
@@ -335,7 +355,105 @@ impl Cluster {
                 n.raft = None;
             }
         }
+        if crash.is_some() {
+            self.crash_after_step(i)?;
+        }
         Ok(())
+    }
+
+    /// The per-step checks: logs, commits, new leaders, applied entries;
+    /// marks servers whose removal applied as decommissioned.
+    fn check_step(
+        &mut self,
+        i: usize,
+        events: &[Event],
+        before: LogIndex,
+        commit: LogIndex,
+        term: Term,
+    ) -> Result<(), Breach> {
+        let id = self.nodes[i].id.clone();
+        let disk_handle = self.nodes[i].disk.clone();
+        self.checker
+            .log_changed(&id, &mut disk_handle.0.borrow_mut(), before)?;
+        let disk = disk_handle.0.borrow();
+        if commit > before {
+            self.checker.committed(&id, &disk, before, commit)?;
+        }
+        for event in events {
+            match event {
+                Event::RoleChanged {
+                    role: Role::Leader, ..
+                } => self.checker.leader_elected(&id, term, &disk)?,
+                Event::EntryApplied { index, .. } => self.checker.applied(&id, &disk, *index)?,
+                Event::ConfigurationApplied { index, .. } => {
+                    // Only the applied *removal* of a server retires it:
+                    // a restarted node replays older configurations too.
+                    let entry = disk.entries.get((*index).max(1) as usize - 1);
+                    if let Some(EntryKind::Membership(MembershipChange {
+                        change: Change::Remove(victim),
+                        ..
+                    })) = entry.map(|e| &e.kind)
+                    {
+                        if let Some(&v) = self.index_of.get(victim) {
+                            if self.removing.contains(&v) {
+                                self.removing.retain(|r| *r != v);
+                                self.nodes[v].decommissioned = true;
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the node that just stepped crashes now (with the per-seed
+    /// probability), and whether its messages and replies left first.
+    fn crash_point(&mut self) -> Option<CrashPoint> {
+        if !self.rng.random_bool(self.crash_after_step) || self.live().len() <= 1 {
+            return None;
+        }
+        Some(if self.rng.random_bool(0.5) {
+            CrashPoint::BeforeSending
+        } else {
+            CrashPoint::AfterSending
+        })
+    }
+
+    /// Crashes node `i` right after a step: the moment a vote, an
+    /// acknowledgement or an entry not made durable gets lost, and (crashed
+    /// before sending) the moment a new leader's first entry or a client's
+    /// write is stranded on one server. Half the time it reboots at once,
+    /// before its peers move on; otherwise it stays down until a restart.
+    fn crash_after_step(&mut self, i: usize) -> Result<(), Breach> {
+        if self.nodes[i].raft.is_none() {
+            return Ok(());
+        }
+        self.crash_node(i);
+        if self.rng.random_bool(0.5) {
+            self.start_node(i)?;
+        }
+        Ok(())
+    }
+
+    /// Leader `l` just committed `index`: no server that lacks it may be
+    /// able to win an election among `l`'s members (see
+    /// [`Checker::commit_survives_elections`]). Every server whose disk can
+    /// come back counts, crashed ones too.
+    fn commit_survives_elections(&self, l: usize, index: LogIndex) -> Result<(), Breach> {
+        let Some(leader) = self.nodes[l].raft.as_ref() else {
+            return Ok(());
+        };
+        let disks: Vec<_> = self
+            .nodes
+            .iter()
+            .filter(|n| n.started && !n.decommissioned)
+            .map(|n| (n.id.as_str(), n.disk.0.borrow()))
+            .collect();
+        let servers: Vec<(&str, &Disk)> = disks.iter().map(|(id, d)| (*id, &**d)).collect();
+        self.checker
+            .commit_survives_elections(index, leader.members(), &servers)
     }
 
     fn client_reply(
@@ -575,6 +693,10 @@ impl Cluster {
             return;
         }
         let i = live[self.rng.random_range(0..live.len())];
+        self.crash_node(i);
+    }
+
+    fn crash_node(&mut self, i: usize) {
         self.nodes[i].raft = None;
         // A failure detector like signaling presence tells the others, but
         // may be late or silent: each survivor hears of it with p = 1/2.
@@ -685,6 +807,7 @@ impl Cluster {
         self.net.heal();
         self.net.faults.drop = 0.0;
         self.net.faults.duplicate = 0.0;
+        self.crash_after_step = 0.0;
         for i in 0..self.nodes.len() {
             let n = &self.nodes[i];
             if n.started && !n.decommissioned && n.raft.is_none() {

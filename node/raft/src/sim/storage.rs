@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use crate::log::chain_hash;
-use crate::{Entry, HardState, LogIndex, Storage, StorageError};
+use crate::{Entry, HardState, LogIndex, Storage, StorageError, Term};
 
 /// The persisted state of one simulated node.
 #[derive(Debug, Default)]
@@ -38,6 +38,12 @@ impl Disk {
     /// The last persisted index.
     pub fn last_index(&self) -> LogIndex {
         self.entries.len() as LogIndex
+    }
+
+    /// The (term, index) of the last persisted entry, ordered as Raft's
+    /// election rule compares logs; (0, 0) when empty.
+    pub fn last_id(&self) -> (Term, LogIndex) {
+        (self.entries.last().map_or(0, |e| e.term), self.last_index())
     }
 }
 
