@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use async_trait::async_trait;
+use node::clock::Stamp;
 use tempfile::TempDir;
 use tokio::process::{Child, Command};
 
@@ -56,6 +57,7 @@ impl Launcher for ProcessLauncher {
             children: Vec::new(),
             dir: Some(dir),
             dir_path: PathBuf::new(),
+            started_at: Stamp::now(),
         };
         cluster.dir_path = cluster
             .dir
@@ -63,6 +65,7 @@ impl Launcher for ProcessLauncher {
             .map(|d| d.path().to_path_buf())
             .unwrap_or_default();
         register_run_dir(&cluster.dir_path);
+        cluster.started_at = Stamp::now();
         for (i, id) in spec.ids().into_iter().enumerate() {
             let control = cluster.dir_path.join(format!("{id}.sock"));
             if control.as_os_str().len() > MAX_SOCKET_PATH {
@@ -173,12 +176,18 @@ pub struct ProcessCluster {
     /// `None` once kept.
     dir: Option<TempDir>,
     dir_path: PathBuf,
+    /// Just before the first child was spawned.
+    started_at: Stamp,
 }
 
 #[async_trait]
 impl Cluster for ProcessCluster {
     fn members(&self) -> &[Member] {
         &self.members
+    }
+
+    fn started_at(&self) -> Stamp {
+        self.started_at
     }
 
     async fn kill(&mut self, id: &str) -> Result<(), LaunchError> {
@@ -268,6 +277,7 @@ mod tests {
             settings: Settings::default(),
             log_level: "info".into(),
             seed: 41,
+            start_at_launch: false,
         }
     }
 

@@ -116,6 +116,7 @@ async fn run_all(
         signaling_url,
         timeout: options.timeout,
         keep_logs: options.keep_logs,
+        start: options.start,
     };
     let specs = options.plan.specs();
     let progress = Progress::new(specs.len());
