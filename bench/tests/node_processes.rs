@@ -244,6 +244,30 @@ async fn three_and_five_nodes_form_one_cluster_whose_every_member_lists_all() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn nodes_launched_with_start_come_up_unasked_and_say_when_they_launched_joined_and_linked() {
+    let n = 3;
+    let cluster =
+        Cluster::launch_using(Path::new(env!("CARGO_BIN_EXE_raftrtc")), n, &["--start"]).await;
+    let members: Vec<String> = (0..n).map(id).collect();
+    // No `start` request is ever sent.
+    let all = cluster
+        .wait_for(Duration::from_secs(20), "the cluster to come up", |all| {
+            settled(all, &members)
+        })
+        .await;
+    for s in &all {
+        assert!(s.started, "{s:?}");
+        let joined = s.signaling_ns.expect("joined signaling");
+        assert!(0 < s.launched_ns && s.launched_ns <= joined, "{s:?}");
+        assert_eq!(s.link_up_ns.len(), n - 1, "{s:?}");
+        assert!(
+            s.link_up_ns.values().all(|&t| joined < t && t <= s.t_ns),
+            "{s:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_sigkilled_leader_is_replaced_and_removed_from_the_configuration() {
     let mut cluster = up(5).await;
     let all = cluster.statuses().await;
