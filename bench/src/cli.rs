@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use node::settings::{Profile, Settings};
 use raftrtc_raft::Replication;
 
+use crate::experiment::Start;
 use crate::matrix::{parse_kill, parse_messages, parse_sizes, parse_timeouts_ms, TestKind};
 
 /// Measure Raft over real WebRTC data channels.
@@ -26,8 +27,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Time cluster start-up: N paused nodes, Raft started on all, until one
-    /// leader and every node lists all N.
+    /// Time cluster start-up, from the first node's launch (cold, the default) or from Raft's
+    /// start on a formed mesh (--start warm), until one leader and every node lists all N.
     Up(UpArgs),
     /// Time recovery after SIGKILLing the leader (or more nodes).
     Kill(KillArgs),
@@ -167,7 +168,12 @@ pub struct CommonArgs {
     /// How nodes are started.
     #[arg(long, value_enum, default_value_t = LauncherArg::Process)]
     pub launcher: LauncherArg,
-    /// Append one row per run to this CSV file (created with a header).
+    /// How the cluster comes up: `cold` times from the first node's launch, nodes running
+    /// Raft from launch; `warm` forms the mesh first and times from Raft's start on all.
+    #[arg(long, value_enum, default_value_t = Start::Cold)]
+    pub start: Start,
+    /// Append one row per run to this CSV file (created with a header) [default: a new
+    /// raftrtc-results/<test>-<UTC time>.csv in the working directory].
     #[arg(long, value_name = "FILE.csv")]
     pub out: Option<PathBuf>,
     /// Per-run timeout in seconds, fractions allowed [default: 10 + 0.5 x nodes].
@@ -251,6 +257,10 @@ pub struct NodeArgs {
     /// With --first: bootstrap a new, separate cluster even beside a running one.
     #[arg(long, requires = "first")]
     pub force_bootstrap: bool,
+    /// Run Raft at launch (once joined to signaling) instead of waiting for the control
+    /// socket's `start` request.
+    #[arg(long)]
+    pub start: bool,
     /// What every node of the cluster shares.
     #[command(flatten)]
     pub settings: Settings,

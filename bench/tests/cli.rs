@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 
 use bench::matrix::TestKind;
-use bench::results::{read_rows, Outcome, Row};
+use bench::results::{read_rows, Outcome, Row, Start};
 
 mod common;
 use common::text;
@@ -21,8 +21,17 @@ fn rows(csv: &Path) -> Vec<Row> {
 
 static CLUSTERS: Mutex<()> = Mutex::new(());
 
+/// Runs `raftrtc` in a scratch working directory (where a benchmark without
+/// `--out` leaves its CSV).
 fn raftrtc(args: &[&str]) -> (Output, u32) {
+    let scratch = tempfile::tempdir().unwrap();
+    raftrtc_in(scratch.path(), args)
+}
+
+/// Runs `raftrtc` in working directory `dir`.
+fn raftrtc_in(dir: &Path, args: &[&str]) -> (Output, u32) {
     let child = Command::new(env!("CARGO_BIN_EXE_raftrtc"))
+        .current_dir(dir)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -103,6 +112,69 @@ fn up_at_three_nodes_writes_one_ok_row() {
     assert_eq!(row.heartbeat_ms, 50);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("median"), "a summary table: {stdout}");
+}
+
+#[test]
+fn up_without_out_writes_a_new_csv_of_a_cold_start_and_prints_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, _) = {
+        let _guard = CLUSTERS.lock().unwrap_or_else(|e| e.into_inner());
+        raftrtc_in(dir.path(), &["up", "--nodes", "3", "--runs", "1"])
+    };
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    let path = last
+        .strip_prefix("rows written to ")
+        .unwrap_or_else(|| panic!("the path is printed last: {stdout}"));
+    assert!(
+        path.starts_with("raftrtc-results/up-") && path.ends_with(".csv"),
+        "{path}"
+    );
+    let csv = dir.path().join(path);
+    assert_all_ok(&out, &csv, 1);
+    let row = &rows(&csv)[0];
+    assert_eq!(row.start, Start::Cold);
+    let duration = row.duration_ms.unwrap();
+    let launched = row.launched_ms.expect("a launch phase");
+    let signaling = row.signaling_ms.expect("a signaling phase");
+    assert!(
+        0.0 < launched && launched <= signaling && signaling <= duration,
+        "phases in order: {row:?}"
+    );
+    assert!(
+        row.mesh_ms.is_none_or(|m| signaling <= m && m <= duration),
+        "{row:?}"
+    );
+    assert_eq!((row.raft_ms, row.up_ms), (Some(duration), Some(duration)));
+}
+
+#[test]
+fn a_warm_start_times_raft_alone_on_a_formed_mesh() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("warm.csv");
+    let (out, _) = bench(&[
+        "up",
+        "--start",
+        "warm",
+        "--nodes",
+        "3",
+        "--runs",
+        "1",
+        "--out",
+        csv.to_str().unwrap(),
+    ]);
+    assert_all_ok(&out, &csv, 1);
+    let row = &rows(&csv)[0];
+    assert_eq!(row.start, Start::Warm);
+    assert_eq!(row.raft_ms, row.duration_ms);
+    // Launch, signaling and the mesh all came before t0 (the start).
+    assert_eq!(
+        (row.launched_ms, row.signaling_ms, row.mesh_ms),
+        (None, None, None)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("rows appended to"), "{stdout}");
 }
 
 #[test]
@@ -211,7 +283,9 @@ fn propagate_one_and_a_hundred_at_five_nodes() {
 #[test]
 fn ctrl_c_in_the_middle_of_a_matrix_leaves_no_node_process() {
     let _guard = CLUSTERS.lock().unwrap_or_else(|e| e.into_inner());
+    let scratch = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_raftrtc"))
+        .current_dir(scratch.path())
         .args(["up", "--nodes", "5", "--runs", "50"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -75,6 +75,7 @@ fn node_args(i: usize, signaling: SocketAddr, cluster: &str) -> Vec<String> {
         settings: Settings::default(),
         log_level: "info".to_owned(),
         seed: 1,
+        start_at_launch: false,
     };
     container_node_args(&spec, i as u32)
 }

@@ -43,11 +43,12 @@ struct Beside {
 
 impl Cluster {
     async fn launch(n: usize) -> Cluster {
-        Cluster::launch_using(ProcessLauncher::with_program(raftrtc()), n).await
+        Cluster::launch_using(ProcessLauncher::with_program(raftrtc()), n, false).await
     }
 
-    /// `n` nodes launched by `launcher`, all links open.
-    async fn launch_using(launcher: ProcessLauncher, n: usize) -> Cluster {
+    /// `n` nodes launched by `launcher`, all links open; with `start_at_launch` they run Raft
+    /// from launch (a cold start), otherwise they wait paused for `start`.
+    async fn launch_using(launcher: ProcessLauncher, n: usize, start_at_launch: bool) -> Cluster {
         let signaling = Server::bind(ServerConfig::default())
             .await
             .expect("signaling server binds")
@@ -62,6 +63,7 @@ impl Cluster {
             },
             log_level: "info".into(),
             seed: 1,
+            start_at_launch,
         };
         let nodes = launcher.launch_processes(&spec).await.expect("nodes start");
         let cluster = Cluster {
@@ -274,6 +276,29 @@ async fn three_and_five_nodes_form_one_cluster_whose_every_member_lists_all() {
         assert!(all
             .iter()
             .all(|s| s.rpc_sent.contains_key("append_entries") || s.role != Some(Role::Leader)));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nodes_launched_with_start_come_up_unasked_and_say_when_they_launched_joined_and_linked() {
+    let n = 3;
+    let cluster = Cluster::launch_using(ProcessLauncher::with_program(raftrtc()), n, true).await;
+    let members: Vec<String> = (0..n).map(id).collect();
+    // No `start` request is ever sent.
+    let all = cluster
+        .wait_for(Duration::from_secs(20), "the cluster to come up", |all| {
+            settled(all, &members)
+        })
+        .await;
+    for s in &all {
+        assert!(s.started, "{s:?}");
+        let joined = s.signaling_ns.expect("joined signaling");
+        assert!(0 < s.launched_ns && s.launched_ns <= joined, "{s:?}");
+        assert_eq!(s.link_up_ns.len(), n - 1, "{s:?}");
+        assert!(
+            s.link_up_ns.values().all(|&t| joined < t && t <= s.t_ns),
+            "{s:?}"
+        );
     }
 }
 
@@ -517,7 +542,7 @@ async fn two_hundred_subscribers_that_never_read_during_a_10000_line_submit() {
         PathBuf::from,
     );
     let launcher = ProcessLauncher::with_program(exe.clone());
-    let cluster = started(Cluster::launch_using(launcher, 3).await).await;
+    let cluster = started(Cluster::launch_using(launcher, 3, false).await).await;
     let all = cluster.statuses().await;
     let at = all
         .iter()

@@ -7,9 +7,8 @@ use crate::cli::KillArgs;
 
 /// Runs the kill experiment.
 pub fn run(args: KillArgs) -> anyhow::Result<ExitCode> {
-    run_plan(Options::from_bench(
-        args.bench,
-        vec![args.kill],
-        Defaults::single(),
-    )?)
+    run_plan(
+        "kill",
+        Options::from_bench(args.bench, vec![args.kill], Defaults::single())?,
+    )
 }

@@ -17,5 +17,8 @@ pub fn run(args: MatrixArgs) -> anyhow::Result<ExitCode> {
         TestKind::Propagate(1),
         TestKind::Propagate(100),
     ];
-    run_plan(Options::from_bench(args.bench, tests, Defaults::papers())?)
+    run_plan(
+        "matrix",
+        Options::from_bench(args.bench, tests, Defaults::papers())?,
+    )
 }

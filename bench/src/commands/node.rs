@@ -81,6 +81,7 @@ fn node_config(args: NodeArgs) -> anyhow::Result<NodeConfig> {
         data_dir: args.data_dir,
         discard_lost_log: args.discard_lost_log,
         force_bootstrap: args.force_bootstrap,
+        start_at_launch: args.start,
         mesh,
         seed,
     })

@@ -10,5 +10,8 @@ use crate::matrix::TestKind;
 /// Runs the propagate experiment.
 pub fn run(args: PropagateArgs) -> anyhow::Result<ExitCode> {
     let tests = args.messages.into_iter().map(TestKind::Propagate).collect();
-    run_plan(Options::from_bench(args.bench, tests, Defaults::single())?)
+    run_plan(
+        "propagate",
+        Options::from_bench(args.bench, tests, Defaults::single())?,
+    )
 }

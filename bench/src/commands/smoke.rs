@@ -9,5 +9,5 @@ use crate::cli::SmokeArgs;
 
 /// Runs the smoke benchmark.
 pub fn run(args: SmokeArgs) -> anyhow::Result<ExitCode> {
-    run_plan(Options::smoke(args.common)?)
+    run_plan("smoke", Options::smoke(args.common)?)
 }

@@ -8,9 +8,8 @@ use crate::matrix::TestKind;
 
 /// Runs the up experiment.
 pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
-    run_plan(Options::from_bench(
-        args.bench,
-        vec![TestKind::Up],
-        Defaults::single(),
-    )?)
+    run_plan(
+        "up",
+        Options::from_bench(args.bench, vec![TestKind::Up], Defaults::single())?,
+    )
 }

@@ -8,10 +8,13 @@
 //! on after a bad run.
 //!
 //! Times are measured on the bench's monotonic clock: t0 is taken just
-//! before the action (start, kill, submit) and the end is the receive time
-//! of the event that made the test's condition true (see [`tracker`]).
+//! before the action (the first node's launch in a cold start; start, kill,
+//! submit) and the end is the receive time of the event that made the
+//! test's condition true (see [`tracker`]). The phases of an up come from
+//! the nodes' own timestamps on the same clock (see [`phases`]).
 
 mod kill;
+pub mod phases;
 mod propagate;
 pub mod safety;
 mod session;
@@ -30,6 +33,7 @@ use node::settings::Settings;
 use crate::launcher::{ClusterSpec, LaunchError, Launcher};
 use crate::matrix::{RunSpec, TestKind};
 use crate::results::Outcome;
+use phases::Phases;
 use safety::Verdict;
 use session::{Session, STATUS_BOUND};
 
@@ -75,12 +79,43 @@ pub enum RunError {
     /// A node could not be reached at all.
     #[error("cannot reach {0}")]
     Unreachable(String),
+    /// In a cold start, the cluster was already up when the bench first saw
+    /// it (its status), so the moment it came up is unknown.
+    #[error("the cluster was up before the bench could subscribe to its events: the end time is unknown")]
+    UpBeforeSubscribed,
     /// There was no single leader to kill.
     #[error("no single leader to kill")]
     NoLeader,
     /// There was no follower to submit at.
     #[error("no follower to submit at")]
     NoFollower,
+}
+
+/// How an up starts the cluster.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Start {
+    /// t0 before the first node is launched; nodes run Raft from launch.
+    #[default]
+    Cold,
+    /// Mesh formed first (nodes paused), t0 before `start` goes to all:
+    /// Raft alone, without WebRTC.
+    Warm,
+}
+
+impl Start {
+    /// The name on the command line and in the CSV.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Start::Cold => "cold",
+            Start::Warm => "warm",
+        }
+    }
+}
+
+impl std::fmt::Display for Start {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// Settings shared by every run of an invocation.
@@ -96,6 +131,8 @@ pub struct RunSettings {
     pub timeout: Option<Duration>,
     /// Keep the logs of successful runs too.
     pub keep_logs: bool,
+    /// How an up starts the cluster.
+    pub start: Start,
 }
 
 impl RunSettings {
@@ -122,6 +159,8 @@ pub struct RunReport {
     pub duration: Option<Duration>,
     /// The cluster's up time.
     pub up: Option<Duration>,
+    /// The phases of the up (`raft` is the up time).
+    pub phases: Phases,
     /// The nodes killed.
     pub killed: Vec<String>,
     /// The safety check (`None` if the cluster never answered).
@@ -165,6 +204,7 @@ pub async fn run_one(
         error: None,
         duration: None,
         up: None,
+        phases: Phases::default(),
         killed: Vec::new(),
         verdict: None,
         logs: None,
@@ -185,6 +225,7 @@ pub async fn run_one(
         },
         log_level: settings.node_log_level.clone(),
         seed,
+        start_at_launch: settings.start == Start::Cold,
     };
     phase("launching");
     let deadline = Instant::now() + settings.timeout_for(spec.nodes);
@@ -197,13 +238,14 @@ pub async fn run_one(
     };
     let mut session = Session::new(launched, seed);
 
-    let mut up = None;
+    let mut up = Phases::default();
     let measured = tokio::time::timeout_at(
         deadline.into(),
-        measure(&mut session, spec.test, &mut up, phase),
+        measure(&mut session, spec.test, settings.start, &mut up, phase),
     )
     .await;
-    report.up = up;
+    report.up = up.raft;
+    report.phases = up;
     report.killed = session.killed_ids();
     report.ended_in = current.borrow().clone();
     let completed = match measured {
@@ -256,16 +298,18 @@ pub async fn run_one(
     report
 }
 
-/// Up, then the test's own phase; records the up time as soon as known so a
-/// later timeout still reports it.
+/// Up, then the test's own phase; records the up phases as soon as known so
+/// a later timeout still reports them.
 async fn measure(
     session: &mut Session,
     test: TestKind,
-    up_time: &mut Option<Duration>,
+    start: Start,
+    up_phases: &mut Phases,
     phase: &dyn Fn(&str),
 ) -> Result<Duration, RunError> {
-    let took = up::run(session, phase).await?;
-    *up_time = Some(took);
+    let launched = session.cluster_mut().started_at();
+    *up_phases = up::run(session, start, launched, phase).await?;
+    let took = up_phases.raft.unwrap_or_default();
     let nodes = session.ids().len();
     match test {
         TestKind::Up => Ok(took),

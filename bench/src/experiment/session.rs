@@ -1,6 +1,6 @@
 //! One run's live cluster as the experiments drive it: the launched nodes,
 //! a request connection and an event subscription per node, and the
-//! [`Tracker`] fed by those events.
+//! [`Tracker`] and [`Milestones`] fed by those events.
 //!
 //! Every wait here is bounded by the caller (the run's deadline wraps the
 //! whole measurement), and every wait also watches for a node that dies on
@@ -20,6 +20,7 @@ use rand::SeedableRng;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::phases::Milestones;
 use super::tracker::Tracker;
 use super::RunError;
 use crate::launcher::Cluster;
@@ -53,6 +54,8 @@ pub(crate) struct Session {
     tx: mpsc::Sender<Signal>,
     rx: mpsc::Receiver<Signal>,
     pub(crate) tracker: Tracker,
+    /// When nodes launched, joined signaling and opened links.
+    pub(crate) marks: Milestones,
     pub(crate) rng: StdRng,
     /// Nodes the bench killed (their deaths are expected).
     killed: Vec<usize>,
@@ -66,6 +69,7 @@ impl Session {
         let (tx, rx) = mpsc::channel(MERGED_BUFFER);
         Self {
             tracker: Tracker::new(&ids),
+            marks: Milestones::new(&ids),
             clients: ids.iter().map(|_| None).collect(),
             ids,
             cluster,
@@ -199,10 +203,11 @@ impl Session {
         Ok(out)
     }
 
-    /// Re-anchors the tracker on a fresh status of every live node.
+    /// Re-anchors the tracker and milestones on a fresh status of every live node.
     pub(crate) async fn resync(&mut self) -> Result<(), RunError> {
         for (i, s) in self.statuses().await? {
             self.tracker.resync(i, &s);
+            self.marks.resync(i, &s);
         }
         Ok(())
     }
@@ -300,6 +305,7 @@ impl Session {
                             continue;
                         }
                         self.tracker.apply(i, ev.line.t_ns, &ev.line.event);
+                        self.marks.apply(i, ev.line.t_ns, &ev.line.event);
                         if done(&self.tracker) {
                             return Ok(ev.at);
                         }
@@ -331,6 +337,7 @@ impl Session {
         tracing::warn!(node = %self.ids[i], missed, "event stream lagged; resyncing from status");
         let status = self.status_of(i).await?;
         self.tracker.resync(i, &status);
+        self.marks.resync(i, &status);
         if done(&self.tracker) {
             return Err(RunError::EventsLost {
                 node: self.ids[i].clone(),
@@ -474,6 +481,9 @@ mod tests {
     impl Cluster for FakeCluster {
         fn members(&self) -> &[Member] {
             &self.members
+        }
+        fn started_at(&self) -> node::clock::Stamp {
+            node::clock::Stamp::now()
         }
         async fn kill(&mut self, _id: &str) -> Result<(), LaunchError> {
             Ok(())

@@ -112,8 +112,10 @@ impl Tracker {
             }
             // Nodes send applied entries as `EntryApplied` with the chat
             // length, never the core's own event; a lag is the session's to
-            // recover from (it resyncs from `status`).
+            // recover from (it resyncs from `status`); launch milestones are
+            // `phases.rs`'s.
             NodeEvent::Core(Event::EntryApplied { .. })
+            | NodeEvent::SignalingConnected
             | NodeEvent::PeerUp { .. }
             | NodeEvent::PeerDown { .. }
             | NodeEvent::Lagged { .. } => {}

@@ -1,23 +1,48 @@
-//! *up*: every node connected to signaling and to all its peers, paused;
-//! t0 just before `start` goes to all of them (concurrently); done when
-//! there is exactly one leader, no (pre-)candidate, N-1 followers, and every
-//! node's applied configuration lists all N nodes.
+//! *up*: done when there is exactly one leader, no (pre-)candidate, N-1
+//! followers, and every node's applied configuration lists all N nodes.
+//!
+//! Two starts ([`Start`]). *Cold* (the default, as the papers timed it): t0
+//! just before the first node is launched; every node runs Raft from launch
+//! (the first bootstraps and leads, the leader adds the others as it can
+//! reach them), so the up time covers launching, signaling, the links and
+//! Raft. *Warm*: every node connected to signaling and to all its peers,
+//! paused; t0 just before `start` goes to all of them (concurrently), which
+//! isolates Raft from WebRTC.
 
-use std::time::{Duration, Instant};
+use node::clock::Stamp;
 
+use super::phases::Phases;
 use super::session::Session;
-use super::RunError;
+use super::{RunError, Start};
 
-/// Brings the cluster up; returns the up time (t0 to the event that
-/// completed the condition, confirmed by a status round).
-pub(crate) async fn run(session: &mut Session, phase: &dyn Fn(&str)) -> Result<Duration, RunError> {
+/// Brings the cluster up; returns its phases, `raft` being the up time (t0
+/// to the event that completed the condition, confirmed by a status round).
+/// `launched` is the cluster's launch, the t0 of a cold start.
+pub(crate) async fn run(
+    session: &mut Session,
+    start: Start,
+    launched: Stamp,
+    phase: &dyn Fn(&str),
+) -> Result<Phases, RunError> {
     phase("connecting");
     session.connect_all().await?;
-    session.wait_ready().await?;
-    session.subscribe_all().await?;
+    let t0 = match start {
+        Start::Cold => {
+            session.subscribe_all().await?;
+            if session.tracker.converged(true) {
+                return Err(RunError::UpBeforeSubscribed);
+            }
+            launched
+        }
+        Start::Warm => {
+            session.wait_ready().await?;
+            session.subscribe_all().await?;
+            let t0 = Stamp::now();
+            session.start_all().await?;
+            t0
+        }
+    };
     phase("electing");
-    let t0 = Instant::now();
-    session.start_all().await?;
     let done = session.wait_confirmed(|t| t.converged(true)).await?;
-    Ok(done.saturating_duration_since(t0))
+    Ok(Phases::between(t0, done, &session.marks))
 }

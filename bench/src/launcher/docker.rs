@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bollard::Docker;
+use node::clock::Stamp;
 use tempfile::TempDir;
 
 use super::{
@@ -106,6 +107,7 @@ impl Launcher for DockerLauncher {
             dir_path: dir_path.clone(),
             last_exit_check: Instant::now(),
             stopped: false,
+            started_at: Stamp::now(),
         };
         let network = docker::create_network(&self.docker, &run).await?;
         let url = via_gateway(&spec.signaling_url, network.gateway);
@@ -134,6 +136,7 @@ impl Launcher for DockerLauncher {
             });
         }
         // Dropping `cluster` on an error removes whatever was created.
+        cluster.started_at = Stamp::now();
         let containers = docker::start_nodes(&self.docker, &specs, START_CONCURRENCY).await?;
         for (member, container) in cluster.members.iter().zip(&containers) {
             cluster.log_tasks.push(docker::follow_logs(
@@ -161,6 +164,8 @@ struct DockerCluster {
     dir_path: PathBuf,
     last_exit_check: Instant,
     stopped: bool,
+    /// Just before the first container was created.
+    started_at: Stamp,
 }
 
 impl DockerCluster {
@@ -174,6 +179,10 @@ impl DockerCluster {
 impl Cluster for DockerCluster {
     fn members(&self) -> &[Member] {
         &self.members
+    }
+
+    fn started_at(&self) -> Stamp {
+        self.started_at
     }
 
     async fn kill(&mut self, id: &str) -> Result<(), LaunchError> {

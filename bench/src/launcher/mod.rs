@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
+use node::clock::Stamp;
 use node::settings::Settings;
 
 /// Everything a launcher needs to start one run's cluster.
@@ -34,6 +35,9 @@ pub struct ClusterSpec {
     pub log_level: String,
     /// The run's seed; node `i` gets `seed + i`.
     pub seed: u64,
+    /// Nodes run Raft from launch (`--start`, a cold start) rather than on the
+    /// control socket's `start`.
+    pub start_at_launch: bool,
 }
 
 impl ClusterSpec {
@@ -122,8 +126,9 @@ pub enum LaunchError {
 /// launcher never blocks the bench's runtime.
 #[async_trait]
 pub trait Launcher: Send + Sync {
-    /// Starts `spec.nodes` nodes, paused (Raft not started), each with its
-    /// control socket; returns once they are started, before the sockets exist.
+    /// Starts `spec.nodes` nodes, paused (Raft not started) unless
+    /// `spec.start_at_launch`, each with its control socket; returns once they are
+    /// started, before the sockets exist.
     async fn launch(&self, spec: &ClusterSpec) -> Result<Box<dyn Cluster>, LaunchError>;
 }
 
@@ -133,6 +138,10 @@ pub trait Launcher: Send + Sync {
 pub trait Cluster: Send {
     /// The nodes, in launch order.
     fn members(&self) -> &[Member];
+
+    /// Just before the first node was started (process spawned, container created): the t0
+    /// of a cold start.
+    fn started_at(&self) -> Stamp;
 
     /// Kills one node (SIGKILL / `docker kill`), without waiting for it to be reaped.
     async fn kill(&mut self, id: &str) -> Result<(), LaunchError>;
@@ -170,6 +179,9 @@ pub fn node_args(spec: &ClusterSpec, i: u32, id: &str, control: &Path) -> Vec<St
     ]);
     if i == 0 {
         args.push("--first".to_string());
+    }
+    if spec.start_at_launch {
+        args.push("--start".to_string());
     }
     args
 }
@@ -251,6 +263,7 @@ mod tests {
             settings,
             log_level: "debug".into(),
             seed: 41,
+            start_at_launch: false,
         }
     }
 
@@ -295,6 +308,17 @@ mod tests {
         let s = spec(Settings::default());
         assert!(parsed(node_args(&s, 0, "n0", Path::new("/r/n0.sock"))).first);
         assert!(!parsed(node_args(&s, 1, "n1", Path::new("/r/n1.sock"))).first);
+    }
+
+    #[test]
+    fn every_node_of_a_cold_start_runs_raft_from_launch() {
+        let mut s = spec(Settings::default());
+        assert!(!parsed(node_args(&s, 1, "n1", Path::new("/r/n1.sock"))).start);
+        s.start_at_launch = true;
+        for (i, id) in s.ids().iter().enumerate() {
+            let node = parsed(node_args(&s, i as u32, id, Path::new("/r/n.sock")));
+            assert!(node.start, "{id}");
+        }
     }
 
     #[test]

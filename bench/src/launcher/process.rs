@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 
 use async_trait::async_trait;
+use node::clock::Stamp;
 use tempfile::TempDir;
 use tokio::process::{Child, Command};
 
@@ -59,6 +60,7 @@ impl ProcessLauncher {
             children: Vec::new(),
             dir: Some(dir),
             dir_path: PathBuf::new(),
+            started_at: Stamp::now(),
         };
         cluster.dir_path = cluster
             .dir
@@ -66,6 +68,7 @@ impl ProcessLauncher {
             .map(|d| d.path().to_path_buf())
             .unwrap_or_default();
         register_run_dir(&cluster.dir_path);
+        cluster.started_at = Stamp::now();
         for (i, id) in spec.ids().into_iter().enumerate() {
             let control = cluster.dir_path.join(format!("{id}.sock"));
             if control.as_os_str().len() > MAX_SOCKET_PATH {
@@ -183,6 +186,8 @@ pub struct ProcessCluster {
     /// `None` once kept.
     dir: Option<TempDir>,
     dir_path: PathBuf,
+    /// Just before the first child was spawned.
+    started_at: Stamp,
 }
 
 impl ProcessCluster {
@@ -223,6 +228,10 @@ impl ProcessCluster {
 impl Cluster for ProcessCluster {
     fn members(&self) -> &[Member] {
         &self.members
+    }
+
+    fn started_at(&self) -> Stamp {
+        self.started_at
     }
 
     async fn kill(&mut self, id: &str) -> Result<(), LaunchError> {
@@ -312,6 +321,7 @@ mod tests {
             settings: Settings::default(),
             log_level: "info".into(),
             seed: 41,
+            start_at_launch: false,
         }
     }
 

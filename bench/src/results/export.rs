@@ -2,7 +2,7 @@
 //! table and JSON, like hyperfine's `--export-markdown`/`--export-json`.
 //!
 //! All three show the same columns, built once in [`table`]: launcher,
-//! replication and profile appear only when the summaries differ in them,
+//! replication, profile and start appear only when the summaries differ in them,
 //! and an `unsafe` column only when a run violated safety, so the common
 //! case stays narrow. Times are milliseconds with one decimal; `-` marks a
 //! statistic with no ok run behind it (JSON uses `null`). Files are written
@@ -40,6 +40,7 @@ fn table(summaries: &[Summary]) -> Table {
     let show_launcher = varies(|a, b| a.launcher == b.launcher);
     let show_replication = varies(|a, b| a.replication == b.replication);
     let show_profile = varies(|a, b| a.profile == b.profile);
+    let show_start = varies(|a, b| a.start == b.start);
     let show_unsafe = summaries.iter().any(|s| s.unsafe_runs > 0);
 
     let mut headers = vec!["test"];
@@ -47,6 +48,7 @@ fn table(summaries: &[Summary]) -> Table {
         (show_launcher, "launcher"),
         (show_replication, "replication"),
         (show_profile, "profile"),
+        (show_start, "start"),
     ] {
         if show {
             headers.push(name);
@@ -80,6 +82,9 @@ fn table(summaries: &[Summary]) -> Table {
             }
             if show_profile {
                 cells.push(s.profile.to_string());
+            }
+            if show_start {
+                cells.push(s.start.to_string());
             }
             cells.push(s.nodes.to_string());
             cells.push(s.election_timeout_ms.to_string());
@@ -154,7 +159,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
 mod tests {
     use super::*;
 
-    use crate::results::row::{Launcher, Profile, Replication};
+    use crate::results::row::{Launcher, Profile, Replication, Start};
 
     fn summary(test: &str, nodes: usize, ok: usize, runs: usize, mean: Option<f64>) -> Summary {
         Summary {
@@ -162,6 +167,7 @@ mod tests {
             launcher: Launcher::Process,
             replication: Replication::Immediate,
             profile: Profile::Default,
+            start: Start::Cold,
             nodes,
             election_timeout_ms: 250,
             runs,
@@ -200,11 +206,12 @@ propagate_100      9      250  0/3          -            -         -         -  
         let mut s = sample();
         s[1].launcher = Launcher::Docker;
         s[2].unsafe_runs = 1;
+        s[2].start = Start::Warm;
         let want = "\
-test           launcher  nodes  ET (ms)   ok  unsafe  mean (ms)  median (ms)  p90 (ms)  min (ms)  max (ms)
-up             process       3      250  7/7       0      333.3        333.3     343.3     323.3     353.3
-kill_leader    docker       21      250  6/7       0     2434.0       2434.0    2444.0    2424.0    2454.0
-propagate_100  process       9      250  0/3       1          -            -         -         -         -
+test           launcher  start  nodes  ET (ms)   ok  unsafe  mean (ms)  median (ms)  p90 (ms)  min (ms)  max (ms)
+up             process   cold       3      250  7/7       0      333.3        333.3     343.3     323.3     353.3
+kill_leader    docker    cold      21      250  6/7       0     2434.0       2434.0    2444.0    2424.0    2454.0
+propagate_100  process   warm       9      250  0/3       1          -            -         -         -         -
 ";
         assert_eq!(render_table(&s), want);
     }
@@ -240,6 +247,7 @@ propagate_100  process       9      250  0/3       1          -            -    
                 "launcher": "process",
                 "replication": "immediate",
                 "profile": "default",
+                "start": "cold",
                 "nodes": 9,
                 "election_timeout_ms": 250,
                 "runs": 3,

@@ -29,5 +29,5 @@ pub mod writer;
 
 pub use error::CsvError;
 pub use reader::{read_csvs, read_rows, RowReader};
-pub use row::{Launcher, Outcome, Profile, Replication, Row};
+pub use row::{Launcher, Outcome, Profile, Replication, Row, Start};
 pub use writer::CsvWriter;

@@ -329,7 +329,7 @@ mod tests {
 
     use super::*;
     use crate::matrix::TestKind;
-    use crate::results::row::{Launcher, Outcome, Profile, Replication};
+    use crate::results::row::{Launcher, Outcome, Profile, Replication, Start};
 
     const HEADER: &str = "test,launcher,nodes,election_timeout_ms,heartbeat_ms,replication,run,\
                           seed,killed,messages,outcome,duration_ms,up_ms,elections,final_term,\
@@ -457,6 +457,28 @@ mod tests {
         assert_eq!(r.duration_ms, Some(2434.5));
         assert_eq!(r.elections, None);
         assert_eq!((r.profile, r.error.as_str()), (Profile::Default, ""));
+        assert_eq!(
+            r.start,
+            Start::Warm,
+            "rows from before the start column were warm"
+        );
+        assert_eq!((r.launched_ms, r.signaling_ms), (None, None));
+        assert_eq!((r.mesh_ms, r.raft_ms), (None, None));
+    }
+
+    #[test]
+    fn the_start_and_the_phases_read_back() {
+        let text = "test,launcher,nodes,election_timeout_ms,heartbeat_ms,replication,run,seed,\
+                    killed,messages,outcome,duration_ms,up_ms,launched_ms,signaling_ms,mesh_ms,\
+                    raft_ms,properties,version,started_at,start\n\
+                    up,process,3,250,50,immediate,1,7,0,0,ok,90.5,90.5,12.25,20.0,,90.5,ok,v,t,\
+                    cold\n";
+        let r = &parse(text).unwrap()[0];
+        assert_eq!(r.start, Start::Cold);
+        assert_eq!((r.launched_ms, r.signaling_ms), (Some(12.25), Some(20.0)));
+        assert_eq!((r.mesh_ms, r.raft_ms), (None, Some(90.5)));
+        let bad = text.replace(",cold", ",lukewarm");
+        assert!(parse(&bad).is_err(), "an unknown start is refused");
     }
 
     #[test]
@@ -524,6 +546,11 @@ mod tests {
         for file in files {
             let rows = read_rows(&file).unwrap_or_else(|e| panic!("{e}"));
             assert!(!rows.is_empty(), "{}", file.display());
+            assert!(
+                rows.iter().all(|r| r.start == Start::Warm),
+                "{}: the committed results were all warm starts",
+                file.display()
+            );
         }
     }
 }

@@ -17,8 +17,9 @@
 //! the two setups. [`paper_reference`] makes that choice; `plot` uses it too
 //! so figures and tables always agree.
 //!
-//! Runs that differ in launcher, replication or profile are never averaged
-//! together (see `stats::summarize`): each combination gets its own table.
+//! Runs that differ in launcher, replication, profile or start (cold or
+//! warm) are never averaged together (see `stats::summarize`): each
+//! combination gets its own table, whose title names it.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -147,7 +148,7 @@ pub struct ReportRow {
     pub cells: Vec<Cell>,
 }
 
-/// One test under one setup (launcher, replication, profile).
+/// One test under one setup (launcher, replication, profile, start).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Section {
     /// The experiment.
@@ -164,15 +165,16 @@ pub struct Section {
 }
 
 impl Section {
-    /// `up · process launcher, immediate replication, default profile`.
+    /// `up · cold start, process launcher, immediate replication, default profile`.
     pub fn title(&self) -> String {
         let Setup {
             launcher,
             replication,
             profile,
+            start,
         } = self.setup;
         format!(
-            "{} · {launcher} launcher, {replication} replication, {profile} profile",
+            "{} · {start} start, {launcher} launcher, {replication} replication, {profile} profile",
             self.test
         )
     }
@@ -588,7 +590,9 @@ mod tests {
         let paper = vec![point(Source::Dec2015, "up", 250, 3, Some(0.333))];
         let r = report_of(&rows, &paper);
         let md = r.to_markdown();
-        assert!(md.contains("### up · process launcher, immediate replication, default profile"));
+        assert!(md.contains(
+            "### up · warm start, process launcher, immediate replication, default profile"
+        ));
         assert!(
             md.contains("| nodes | ET 250: ours | ET 250: paper Dec 2015 | ET 250: paper/ours |")
         );
@@ -607,7 +611,10 @@ mod tests {
             text.contains("12.5 (1/2)") && text.contains("26.6×"),
             "{text}"
         );
-        assert!(text.contains("kill_3 · process launcher"), "{text}");
+        assert!(
+            text.contains("kill_3 · warm start, process launcher"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -624,6 +631,22 @@ mod tests {
         assert!(empty.sections.is_empty());
         assert_eq!(empty.to_markdown(), "No runs to report.\n");
         assert_eq!(empty.to_text(), "No runs to report.\n");
+    }
+
+    #[test]
+    fn cold_and_warm_starts_never_share_a_cell_and_titles_say_which() {
+        let mut cold = row("up", 3, 250, Outcome::Ok, Some(90.0));
+        cold.start = crate::results::Start::Cold;
+        let rows = vec![row("up", 3, 250, Outcome::Ok, Some(4.0)), cold];
+        let r = report_of(&rows, &[]);
+        assert_eq!(r.sections.len(), 2);
+        let text = r.to_text();
+        assert!(text.contains("up · cold start, process launcher"), "{text}");
+        assert!(text.contains("up · warm start, process launcher"), "{text}");
+        assert!(
+            text.contains("90.0 (1/1)") && text.contains("4.00 (1/1)"),
+            "{text}"
+        );
     }
 
     #[test]

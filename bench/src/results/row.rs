@@ -56,6 +56,20 @@ pub enum Profile {
     Paper,
 }
 
+/// How the cluster came up (`--start`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Start {
+    /// Timed from the first node's launch; nodes ran Raft from launch.
+    Cold,
+    /// Mesh formed first, timed from Raft's start on all nodes. Files written
+    /// before the column existed were all warm, so a missing value reads so.
+    #[default]
+    Warm,
+}
+
 /// How a run ended: the one outcome type, from the experiment to the CSV.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
@@ -96,7 +110,7 @@ macro_rules! display_as_in_csv {
     )*};
 }
 
-display_as_in_csv!(Launcher, Replication, Profile, Outcome);
+display_as_in_csv!(Launcher, Replication, Profile, Start, Outcome);
 
 /// One run: one CSV row. The fields are the columns, in the order written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -130,6 +144,19 @@ pub struct Row {
     /// The cluster's up time in this run, in ms; `None` if it never came up.
     #[serde(with = "millis")]
     pub up_ms: Option<f64>,
+    /// From the up's t0 until every node ran with its control socket
+    /// answering (cold starts; empty when that preceded t0).
+    #[serde(default, with = "millis")]
+    pub launched_ms: Option<f64>,
+    /// From t0 until every node was connected to signaling.
+    #[serde(default, with = "millis")]
+    pub signaling_ms: Option<f64>,
+    /// From t0 until all N(N-1)/2 links were open, if before the cluster was up.
+    #[serde(default, with = "millis")]
+    pub mesh_ms: Option<f64>,
+    /// From t0 until the cluster was up (the up time).
+    #[serde(default, with = "millis")]
+    pub raft_ms: Option<f64>,
     /// Elections seen during the run.
     pub elections: Option<u64>,
     /// The term at the end of the run.
@@ -143,6 +170,9 @@ pub struct Row {
     /// The settings preset.
     #[serde(default, deserialize_with = "empty_as_default")]
     pub profile: Profile,
+    /// How the cluster came up (missing: `warm`).
+    #[serde(default, deserialize_with = "empty_as_default")]
+    pub start: Start,
     /// What went wrong, if anything.
     #[serde(default)]
     pub error: String,
@@ -169,12 +199,17 @@ impl Default for Row {
             outcome: Outcome::default(),
             duration_ms: None,
             up_ms: None,
+            launched_ms: None,
+            signaling_ms: None,
+            mesh_ms: None,
+            raft_ms: None,
             elections: None,
             final_term: None,
             properties: String::new(),
             version: String::new(),
             started_at: String::new(),
             profile: Profile::default(),
+            start: Start::default(),
             error: String::new(),
             logs: String::new(),
         }
@@ -311,20 +346,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_header_is_the_one_every_committed_csv_has() {
+    fn the_header_is_every_committed_csv_s_plus_the_start_and_its_phases() {
         let header: Vec<&str> = columns().iter().collect();
         assert_eq!(
             header.join(","),
             "test,launcher,nodes,election_timeout_ms,heartbeat_ms,replication,run,seed,\
-             killed,messages,outcome,duration_ms,up_ms,elections,final_term,properties,\
-             version,started_at,profile,error,logs"
+             killed,messages,outcome,duration_ms,up_ms,launched_ms,signaling_ms,mesh_ms,\
+             raft_ms,elections,final_term,properties,version,started_at,profile,start,error,\
+             logs"
         );
     }
 
     #[test]
     fn only_columns_added_later_or_unknown_counts_may_be_missing() {
         let required = required_columns();
-        let optional = ["elections", "final_term", "profile", "error", "logs"];
+        let optional = [
+            "launched_ms",
+            "signaling_ms",
+            "mesh_ms",
+            "raft_ms",
+            "elections",
+            "final_term",
+            "profile",
+            "start",
+            "error",
+            "logs",
+        ];
         assert_eq!(required.len(), columns().len() - optional.len());
         for optional in optional {
             assert!(!required.iter().any(|c| c == optional), "{optional}");
@@ -349,6 +396,7 @@ mod tests {
         assert_eq!(Launcher::Docker.to_string(), "docker");
         assert_eq!(Replication::Heartbeat.to_string(), "heartbeat");
         assert_eq!(Profile::Paper.to_string(), "paper");
+        assert_eq!(Start::Cold.to_string(), "cold");
         assert!(Outcome::Ok.is_ok());
         assert!(!Outcome::Unsafe.is_ok());
     }
@@ -358,5 +406,6 @@ mod tests {
         assert!(Launcher::Docker < Launcher::Process);
         assert!(Replication::Heartbeat < Replication::Immediate);
         assert!(Profile::Default < Profile::Paper);
+        assert!(Start::Cold < Start::Warm);
     }
 }

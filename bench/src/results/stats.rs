@@ -2,7 +2,7 @@
 //! summaries made from them: ok/failed counts and the distribution of
 //! `duration_ms` over the ok runs.
 //!
-//! A cell is test x setup (launcher, replication, profile) x election
+//! A cell is test x setup (launcher, replication, profile, start) x election
 //! timeout x nodes, so CSVs that mix setups never average two different
 //! setups together; the exporters show the setup columns only when they
 //! differ. A cell keeps its counts and its ok runs' durations (8 bytes a
@@ -20,13 +20,15 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::row::{test_column, Launcher, Outcome, Profile, Replication, Row};
+use super::row::{test_column, Launcher, Outcome, Profile, Replication, Row, Start};
 use crate::matrix::TestKind;
 
 /// What runs were made with besides the test and its sizes: runs that
 /// differ in any of these are never put together.
 ///
-/// Ordered by launcher, replication, profile, as listings are.
+/// Ordered by launcher, replication, profile, start, as listings are. A
+/// cold and a warm start never share a cell: their up times measure
+/// different things.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Setup {
     /// What ran the nodes.
@@ -35,6 +37,8 @@ pub struct Setup {
     pub replication: Replication,
     /// The settings preset.
     pub profile: Profile,
+    /// How the cluster came up.
+    pub start: Start,
 }
 
 impl Setup {
@@ -44,6 +48,7 @@ impl Setup {
             launcher: row.launcher,
             replication: row.replication,
             profile: row.profile,
+            start: row.start,
         }
     }
 }
@@ -155,6 +160,8 @@ pub struct Summary {
     pub replication: Replication,
     /// The settings preset.
     pub profile: Profile,
+    /// How the cluster came up.
+    pub start: Start,
     /// Cluster size.
     pub nodes: usize,
     /// Election timeout.
@@ -188,6 +195,7 @@ impl Summary {
             launcher: key.setup.launcher,
             replication: key.setup.replication,
             profile: key.setup.profile,
+            start: key.setup.start,
             nodes: key.nodes,
             election_timeout_ms: key.election_timeout_ms,
             runs: cell.runs,
@@ -208,6 +216,7 @@ impl Summary {
             launcher: self.launcher,
             replication: self.replication,
             profile: self.profile,
+            start: self.start,
         }
     }
 }

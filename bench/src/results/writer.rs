@@ -214,7 +214,7 @@ mod tests {
 
     use super::*;
     use crate::results::reader::read_rows;
-    use crate::results::row::{Launcher, Outcome, Profile, Replication};
+    use crate::results::row::{Launcher, Outcome, Profile, Replication, Start};
 
     fn row(nodes: usize, run: u32, duration_ms: Option<f64>) -> Row {
         Row {
@@ -235,20 +235,26 @@ mod tests {
             },
             duration_ms,
             up_ms: duration_ms,
+            launched_ms: duration_ms.map(|_| 1.5),
+            signaling_ms: duration_ms.map(|_| 2.25),
+            mesh_ms: None,
+            raft_ms: duration_ms,
             elections: Some(1),
             final_term: Some(2),
             properties: "ok".to_string(),
             version: "0.1.0".to_string(),
             started_at: "2025-01-01T00:00:00Z".to_string(),
             profile: Profile::Default,
+            start: Start::Cold,
             error: String::new(),
             logs: String::new(),
         }
     }
 
     const HEADER: &str = "test,launcher,nodes,election_timeout_ms,heartbeat_ms,replication,run,\
-                          seed,killed,messages,outcome,duration_ms,up_ms,elections,final_term,\
-                          properties,version,started_at,profile,error,logs\n";
+                          seed,killed,messages,outcome,duration_ms,up_ms,launched_ms,\
+                          signaling_ms,mesh_ms,raft_ms,elections,final_term,properties,version,\
+                          started_at,profile,start,error,logs\n";
 
     /// Appends `rows` to a new file at `path` and closes it.
     fn write(path: &Path, rows: &[Row]) {
@@ -272,10 +278,10 @@ mod tests {
             text,
             format!(
                 "{HEADER}\
-                 up,process,3,250,50,immediate,1,42,0,0,ok,12.500,12.500,1,2,ok,0.1.0,\
-                 2025-01-01T00:00:00Z,default,,\n\
-                 up,process,3,250,50,immediate,2,42,0,0,timeout,,,1,2,ok,0.1.0,\
-                 2025-01-01T00:00:00Z,default,,\n"
+                 up,process,3,250,50,immediate,1,42,0,0,ok,12.500,12.500,1.500,2.250,,12.500,\
+                 1,2,ok,0.1.0,2025-01-01T00:00:00Z,default,cold,,\n\
+                 up,process,3,250,50,immediate,2,42,0,0,timeout,,,,,,,1,2,ok,0.1.0,\
+                 2025-01-01T00:00:00Z,default,cold,,\n"
             )
         );
         let rows = read_rows(&path).unwrap();

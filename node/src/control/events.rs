@@ -49,10 +49,13 @@ impl EventBus {
     /// Stamps `event` with the monotonic clock and sends it to every
     /// subscriber (none is fine).
     pub fn publish(&self, event: NodeEvent) {
-        let line = json_line(&EventLine {
-            t_ns: monotonic_ns(),
-            event,
-        });
+        self.publish_at(monotonic_ns(), event);
+    }
+
+    /// Sends `event` stamped `t_ns` (a `CLOCK_MONOTONIC` reading taken by the caller, who
+    /// also records it elsewhere, e.g. in `status`, so both say the same instant).
+    pub fn publish_at(&self, t_ns: u64, event: NodeEvent) {
+        let line = json_line(&EventLine { t_ns, event });
         let _ = self.tx.send(line);
     }
 

@@ -12,6 +12,7 @@
 //! -> {"cmd":"subscribe"}
 //! <- {"ok":true}
 //! <- {"t_ns":1234,"event":"role_changed","role":"leader","term":2}   (then events, forever)
+//! <- {"t_ns":1250,"event":"peer_up","peer":"n2"}
 //! <- {"t_ns":1290,"event":"lagged","missed":17}   (if this subscriber fell behind)
 //! -> {"cmd":"shutdown"}
 //! <- {"ok":true}
@@ -162,6 +163,17 @@ pub struct Status {
     pub signaling_connected: bool,
     /// How long each peer's data channel took to open, in ms.
     pub link_open_ms: BTreeMap<NodeId, f64>,
+    /// When the control socket began listening (node's monotonic clock, ns): the node is
+    /// running and its socket answers from then on.
+    #[serde(default)]
+    pub launched_ns: u64,
+    /// When the node first joined signaling (ns), if it has.
+    #[serde(default)]
+    pub signaling_ns: Option<u64>,
+    /// When each currently open data channel opened (ns): the same instant as its
+    /// [`NodeEvent::PeerUp`], so a subscriber that came late loses nothing.
+    #[serde(default)]
+    pub link_up_ns: BTreeMap<NodeId, u64>,
     /// This node's cluster identity (hex), once its log has one.
     #[serde(default)]
     pub cluster: Option<String>,
@@ -197,6 +209,9 @@ pub struct EventLine {
 pub enum NodeEvent {
     /// Raft started on this node.
     Started,
+    /// The node joined the signaling server (the first time; also in
+    /// [`Status::signaling_ns`]).
+    SignalingConnected,
     /// An entry was applied.
     EntryApplied {
         /// Its index.
@@ -317,6 +332,10 @@ mod tests {
                 NodeEvent::Lagged { missed: 17 },
             ),
             (r#"{"t_ns":7,"event":"started"}"#, NodeEvent::Started),
+            (
+                r#"{"t_ns":7,"event":"signaling_connected"}"#,
+                NodeEvent::SignalingConnected,
+            ),
         ] {
             let line = EventLine { t_ns: 7, event };
             assert_eq!(serde_json::to_string(&line).unwrap(), text);
@@ -334,6 +353,18 @@ mod tests {
         ] {
             assert!(serde_json::from_str::<EventLine>(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_status_without_the_launch_times_still_reads() {
+        let old = serde_json::to_value(Status::default()).unwrap();
+        let mut old = old.as_object().unwrap().clone();
+        for added in ["launched_ns", "signaling_ns", "link_up_ns"] {
+            assert!(old.remove(added).is_some(), "{added}");
+        }
+        let status: Status = serde_json::from_value(old.into()).unwrap();
+        assert_eq!(status.signaling_ns, None);
+        assert!(status.link_up_ns.is_empty());
     }
 
     #[test]

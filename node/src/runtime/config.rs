@@ -37,6 +37,9 @@ pub struct NodeConfig {
     /// Bootstrap (with `raft.bootstrap`) even where a peer on the signaling key already
     /// belongs to a cluster; the new cluster gets its own identity and never mixes with it.
     pub force_bootstrap: bool,
+    /// Run Raft from launch (as soon as the node joined signaling) instead of waiting for
+    /// the control socket's `start`: the cold start the bench times by default.
+    pub start_at_launch: bool,
     /// WebRTC settings.
     pub mesh: MeshConfig,
     /// Seed of the core's RNG.

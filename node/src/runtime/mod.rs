@@ -7,7 +7,11 @@
 //! drained — messages to the mesh, events to subscribers, replies to the chat
 //! client. The node starts *paused*: it joins signaling and opens data
 //! channels to every peer it learns of, but creates the Raft core only on the
-//! control socket's `start`. It stops on the socket's `shutdown`, on SIGTERM
+//! control socket's `start` — or, with `--start` ([`NodeConfig::start_at_launch`]),
+//! as soon as it joined signaling (a cold start). It remembers when its control
+//! socket began listening, when it joined signaling and when each link opened,
+//! and reports them in `status` as well as in events, so a subscriber that came
+//! after those moments still learns them. It stops on the socket's `shutdown`, on SIGTERM
 //! or SIGINT (`signals.rs`), or when the core fails; its control socket file
 //! goes with it.
 
@@ -112,6 +116,12 @@ struct Node {
     /// Peers to `connect` again at the given time (after a failed link).
     reconnect: BTreeMap<String, Instant>,
     link_open_ms: BTreeMap<String, f64>,
+    /// When the control socket began listening (monotonic ns).
+    launched_ns: u64,
+    /// When the node first joined signaling (monotonic ns).
+    signaling_ns: u64,
+    /// When each open link opened (monotonic ns), as its `PeerUp` said.
+    link_up_ns: BTreeMap<String, u64>,
     counters: Counters,
     events: EventBus,
     chat: ChatClient,
@@ -143,6 +153,7 @@ pub async fn run(cfg: NodeConfig) -> Result<(), NodeError> {
     let stored = (entries.first().and_then(cluster_of), entries.is_empty());
     drop(entries);
     let control = ControlServer::bind(&cfg.control)?;
+    let launched_ns = monotonic_ns();
     let mut stop = StopSignals::install().map_err(NodeError::Signals)?;
     let events = EventBus::new();
     let (control_tx, mut control_rx) = mpsc::channel(64);
@@ -157,32 +168,22 @@ pub async fn run(cfg: NodeConfig) -> Result<(), NodeError> {
             return Ok(());
         }
     };
+    let signaling_ns = monotonic_ns();
+    events.publish_at(signaling_ns, NodeEvent::SignalingConnected);
     let mut node = Node::new(cfg, mesh, signaling, events, storage, stored);
+    node.launched_ns = launched_ns;
+    node.signaling_ns = signaling_ns;
 
-    let result = loop {
-        let deadline = node.next_deadline();
-        let sleep = tokio::time::sleep_until(deadline.map_or_else(
-            || tokio::time::Instant::now() + Duration::from_secs(3600),
-            tokio::time::Instant::from_std,
-        ));
-        let step = tokio::select! {
-            Some(event) = mesh_rx.recv() => node.on_mesh(event).await,
-            Some(event) = sig_rx.recv() => node.on_signaling(event).await,
-            Some(request) = control_rx.recv() => node.on_control(request),
-            signal = stop.recv() => {
-                tracing::info!("{signal}: leaving");
-                node.shutdown = true;
-                Ok(())
-            }
-            _ = sleep => node.on_timer().await,
-        };
-        if let Err(e) = step {
-            break Err(e);
-        }
-        if node.shutdown {
-            break Ok(());
-        }
+    let mut result = if node.cfg.start_at_launch {
+        node.start().and_then(|()| node.after_input())
+    } else {
+        Ok(())
     };
+    if result.is_ok() {
+        result = node
+            .serve(&mut mesh_rx, &mut sig_rx, &mut control_rx, &mut stop)
+            .await;
+    }
     if let Err(e) = &result {
         tracing::error!("stopping: {e}");
         node.refuse_pending(&mut control_rx, &format!("the node stopped: {e}"));
@@ -190,6 +191,40 @@ pub async fn run(cfg: NodeConfig) -> Result<(), NodeError> {
     node.mesh.close().await;
     node.signaling.close().await;
     result
+}
+
+impl Node {
+    /// The event loop: one input at a time until shutdown or an error.
+    async fn serve(
+        &mut self,
+        mesh_rx: &mut mpsc::UnboundedReceiver<MeshEvent>,
+        sig_rx: &mut mpsc::Receiver<ClientEvent>,
+        control_rx: &mut mpsc::Receiver<ControlRequest>,
+        stop: &mut StopSignals,
+    ) -> Result<(), NodeError> {
+        loop {
+            let deadline = self.next_deadline();
+            let sleep = tokio::time::sleep_until(deadline.map_or_else(
+                || tokio::time::Instant::now() + Duration::from_secs(3600),
+                tokio::time::Instant::from_std,
+            ));
+            let step = tokio::select! {
+                Some(event) = mesh_rx.recv() => self.on_mesh(event).await,
+                Some(event) = sig_rx.recv() => self.on_signaling(event).await,
+                Some(request) = control_rx.recv() => self.on_control(request),
+                signal = stop.recv() => {
+                    tracing::info!("{signal}: leaving");
+                    self.shutdown = true;
+                    Ok(())
+                }
+                _ = sleep => self.on_timer().await,
+            };
+            step?;
+            if self.shutdown {
+                return Ok(());
+            }
+        }
+    }
 }
 
 /// Joins the cluster on the signaling server, with presence.
@@ -236,6 +271,9 @@ impl Node {
             connected: BTreeSet::new(),
             reconnect: BTreeMap::new(),
             link_open_ms: BTreeMap::new(),
+            launched_ns: 0,
+            signaling_ns: 0,
+            link_up_ns: BTreeMap::new(),
             counters: Counters::default(),
             events,
             chat: ChatClient::new(first_request, retry),
@@ -325,12 +363,15 @@ impl Node {
                     },
                 );
                 self.connected.insert(peer.clone());
-                self.events.publish(NodeEvent::PeerUp { peer });
+                let now = monotonic_ns();
+                self.link_up_ns.insert(peer.clone(), now);
+                self.events.publish_at(now, NodeEvent::PeerUp { peer });
                 self.drive_membership(false);
             }
             MeshEvent::PeerDown { peer, reason } => {
                 tracing::info!(%peer, %reason, "peer down");
                 self.connected.remove(&peer);
+                self.link_up_ns.remove(&peer);
                 self.identities.forget(&peer);
                 self.schedule_reconnect(&peer);
                 self.events.publish(NodeEvent::PeerDown { peer, reason });
@@ -695,6 +736,9 @@ impl Node {
             elections: self.counters.elections,
             signaling_connected: self.signaling_up,
             link_open_ms: self.link_open_ms.clone(),
+            launched_ns: self.launched_ns,
+            signaling_ns: Some(self.signaling_ns),
+            link_up_ns: self.link_up_ns.clone(),
             cluster: self.my_cluster().map(|c| format!("{c:016x}")),
             peer_clusters: self
                 .identities

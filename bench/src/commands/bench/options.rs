@@ -9,6 +9,7 @@ use node::settings::{Profile, Settings};
 
 use crate::cli::{BenchArgs, CommonArgs, LauncherArg};
 use crate::commands::UsageError;
+use crate::experiment::Start;
 use crate::matrix::{Plan, TestKind};
 
 /// Matrix defaults of a subcommand when the flags are not given.
@@ -55,6 +56,8 @@ pub struct Options {
     pub profile: Profile,
     /// `--launcher`.
     pub launcher: LauncherArg,
+    /// `--start`.
+    pub start: Start,
     /// `--out`.
     pub out: Option<PathBuf>,
     /// `--export-json`.
@@ -121,6 +124,7 @@ impl Options {
             node_log_level: "info".to_string(),
             profile,
             launcher: common.launcher,
+            start: common.start,
             out: common.out,
             export_json: None,
             export_markdown: None,
@@ -193,6 +197,7 @@ mod tests {
         };
         let common = CommonArgs {
             launcher: LauncherArg::Process,
+            start: Start::Cold,
             out: None,
             timeout: None,
             seed: Some(1),

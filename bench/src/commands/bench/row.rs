@@ -9,7 +9,7 @@ use raftrtc_raft::Replication;
 
 use super::Options;
 use crate::cli::LauncherArg;
-use crate::experiment::{RunReport, RunSettings};
+use crate::experiment::{RunReport, RunSettings, Start};
 use crate::matrix::RunSpec;
 use crate::results::{self, Outcome, Row};
 
@@ -50,6 +50,10 @@ pub(super) fn to_row(
         outcome: report.outcome,
         duration_ms: ms(report.duration),
         up_ms: ms(report.up),
+        launched_ms: ms(report.phases.launched),
+        signaling_ms: ms(report.phases.signaling),
+        mesh_ms: ms(report.phases.mesh),
+        raft_ms: ms(report.phases.raft),
         elections: report.verdict.as_ref().map(|v| v.elections),
         final_term: report.verdict.as_ref().map(|v| v.final_term),
         properties: report
@@ -61,6 +65,10 @@ pub(super) fn to_row(
         profile: match options.profile {
             Profile::Default => results::Profile::Default,
             Profile::Paper => results::Profile::Paper,
+        },
+        start: match options.start {
+            Start::Cold => results::Start::Cold,
+            Start::Warm => results::Start::Warm,
         },
         error,
         logs: report

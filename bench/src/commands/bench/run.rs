@@ -1,10 +1,16 @@
 //! The run loop: every run of the plan in turn, a CSV row appended (and synced) as each ends,
 //! progress on the terminal, then the summary and the exports.
+//!
+//! Every invocation leaves its rows in a CSV: `--out`'s, or else a new file named after the
+//! experiment and the UTC time under `raftrtc-results/` in the working directory, whose path
+//! is the last line printed.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::SystemTime;
 
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 use signaling::{Server, ServerConfig};
 
 use super::{interrupt, row, Options};
@@ -19,21 +25,26 @@ use crate::matrix::{RunSpec, TestKind};
 use crate::progress::Progress;
 use crate::results::{export, stats, CsvWriter, Row};
 
-/// Runs every run of the plan; see the module docs for the exit status.
-pub fn run_plan(options: Options) -> anyhow::Result<ExitCode> {
-    let mut csv = match &options.out {
-        Some(path) => {
-            let w = CsvWriter::open_append(path).map_err(|e| UsageError(format!("--out: {e}")))?;
-            if let Some(line) = w.dropped_torn_line() {
-                eprintln!(
-                    "raftrtc: warning: {} line {line} was incomplete (an earlier bench was stopped while writing it) and was removed",
-                    path.display()
-                );
-            }
-            Some(w)
-        }
-        None => None,
+/// The directory, relative to the working directory, of the CSVs written without `--out`.
+pub const DEFAULT_RESULTS_DIR: &str = "raftrtc-results";
+
+/// Runs every run of the plan of `experiment` (`up`, `kill`, ...: it names the default CSV);
+/// see the module docs for the exit status.
+pub fn run_plan(experiment: &str, options: Options) -> anyhow::Result<ExitCode> {
+    let (path, appending) = match &options.out {
+        Some(path) => (path.clone(), true),
+        None => (default_csv(experiment, SystemTime::now()), false),
     };
+    let mut csv = CsvWriter::open_append(&path).map_err(|e| match appending {
+        true => anyhow::Error::new(UsageError(format!("--out: {e}"))),
+        false => anyhow::Error::new(e).context("cannot create the results CSV"),
+    })?;
+    if let Some(line) = csv.dropped_torn_line() {
+        eprintln!(
+            "raftrtc: warning: {} line {line} was incomplete (an earlier bench was stopped while writing it) and was removed",
+            path.display()
+        );
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -42,7 +53,7 @@ pub fn run_plan(options: Options) -> anyhow::Result<ExitCode> {
     let rows = runtime.block_on(async {
         interrupt::install_handler();
         let launcher = make_launcher(&options).await?;
-        run_all(&options, launcher.as_ref(), csv.as_mut()).await
+        run_all(&options, launcher.as_ref(), &mut csv).await
     })?;
 
     let summaries = stats::summarize(&rows);
@@ -54,9 +65,12 @@ pub fn run_plan(options: Options) -> anyhow::Result<ExitCode> {
     if let Some(path) = &options.export_markdown {
         export::write_markdown(path, &summaries)?;
     }
-    if let Some(w) = &csv {
-        println!("rows appended to {}", w.path().display());
-    }
+    let verb = if appending {
+        "appended to"
+    } else {
+        "written to"
+    };
+    println!("rows {verb} {}", csv.path().display());
     let failed = rows.iter().filter(|r| !r.outcome.is_ok()).count();
     Ok(if failed == 0 {
         ExitCode::SUCCESS
@@ -97,7 +111,7 @@ fn signaling_config(launcher: LauncherArg) -> ServerConfig {
 async fn run_all(
     options: &Options,
     launcher: &dyn Launcher,
-    mut csv: Option<&mut CsvWriter>,
+    csv: &mut CsvWriter,
 ) -> anyhow::Result<Vec<Row>> {
     let (server, signaling_url) = match &options.signaling_url {
         Some(url) => (None, url.clone()),
@@ -116,6 +130,7 @@ async fn run_all(
         signaling_url,
         timeout: options.timeout,
         keep_logs: options.keep_logs,
+        start: options.start,
     };
     let specs = options.plan.specs();
     let progress = Progress::new(specs.len());
@@ -129,9 +144,7 @@ async fn run_all(
         })
         .await;
         let row = row::to_row(options, spec, seed, started_at, &report, &settings);
-        if let Some(w) = csv.as_deref_mut() {
-            w.write_row(&row)?;
-        }
+        csv.write_row(&row)?;
         progress.finish_run(k, &describe(&label, &row, &report));
         if let Some(dir) = &report.logs {
             progress.println(&format!("    logs: {}", dir.display()));
@@ -143,6 +156,13 @@ async fn run_all(
         let _ = server.shutdown().await;
     }
     Ok(rows)
+}
+
+/// `raftrtc-results/up-20250131T123456.789Z.csv`: the experiment and the UTC time to the
+/// millisecond, so invocations never share a file.
+fn default_csv(experiment: &str, now: SystemTime) -> PathBuf {
+    let stamp = DateTime::<Utc>::from(now).format("%Y%m%dT%H%M%S%.3fZ");
+    PathBuf::from(DEFAULT_RESULTS_DIR).join(format!("{experiment}-{stamp}.csv"))
 }
 
 fn label(spec: &RunSpec, runs: u32) -> String {
@@ -173,4 +193,24 @@ fn describe(label: &str, row: &Row, report: &RunReport) -> String {
         line.push_str(&format!(": properties {}", row.properties));
     }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+
+    #[test]
+    fn the_default_csv_is_named_after_the_experiment_and_the_utc_millisecond() {
+        let t = UNIX_EPOCH + Duration::from_millis(1_709_210_096_250);
+        assert_eq!(
+            default_csv("up", t),
+            PathBuf::from("raftrtc-results/up-20240229T123456.250Z.csv")
+        );
+        assert_ne!(
+            default_csv("up", t),
+            default_csv("up", t + Duration::from_millis(1))
+        );
+    }
 }

@@ -176,6 +176,9 @@ fn series_label(et: u64, setup: Setup, setups: &BTreeSet<Setup>) -> String {
     if differ(|s| s.profile.to_string()) {
         parts.push(format!("{} profile", setup.profile));
     }
+    if differ(|s| s.start.to_string()) {
+        parts.push(format!("{} start", setup.start));
+    }
     parts.join(", ")
 }
 
@@ -274,7 +277,7 @@ fn paper_lines(
         .collect()
 }
 
-/// `process launcher · immediate replication · default profile · 42 runs,
+/// `process launcher · immediate replication · default profile · warm start · 42 runs,
 /// all ok`: each setup part lists every value the figure holds.
 fn subtitle(setups: &BTreeSet<Setup>, runs: usize, failed: usize) -> String {
     let values = |f: fn(&Setup) -> String| {
@@ -285,6 +288,7 @@ fn subtitle(setups: &BTreeSet<Setup>, runs: usize, failed: usize) -> String {
         format!("{} launcher", values(|s| s.launcher.to_string())),
         format!("{} replication", values(|s| s.replication.to_string())),
         format!("{} profile", values(|s| s.profile.to_string())),
+        format!("{} start", values(|s| s.start.to_string())),
     ];
     parts.push(match failed {
         0 => format!("{runs} runs, all ok"),
@@ -326,7 +330,7 @@ mod tests {
         assert!(up.y_range.0 == 0.0 && up.y_range.1 > 1094.0);
         assert_eq!(
             up.subtitle,
-            "process launcher · immediate replication · default profile · 26 runs, 2 failed"
+            "process launcher · immediate replication · default profile · warm start · 26 runs, 2 failed"
         );
     }
 
