@@ -25,6 +25,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use super::paper::{self, PaperMean, PaperPoint, Source};
+use super::row::Start;
 use super::stats::{self, Setup, Summary};
 use super::table::{Align, Table};
 use crate::matrix::TestKind;
@@ -239,10 +240,13 @@ fn section(cells: &[Summary], paper: &[PaperPoint]) -> Section {
                             ok: m.ok,
                             runs: m.runs,
                         });
+                    // A warm `up` leaves out the launch and WebRTC the papers timed: no
+                    // ratio between two different definitions.
                     let ratio = ratio(
                         theirs.as_ref().and_then(|t| t.mean_ms),
                         ours.as_ref().and_then(|o| o.median_ms),
-                    );
+                    )
+                    .filter(|_| !warm_up(test, setup.start));
                     Cell {
                         ours,
                         paper: theirs,
@@ -346,6 +350,14 @@ fn value_and_count(value: Option<f64>, ok: usize, runs: usize) -> String {
 const EXPLANATION: &str = "Times in ms: our median and the paper's mean, each with ok/total \
 runs; paper/ours is how many times faster raftrtc is. `-`: no successful run.";
 
+const WARM_UP_NOTE: &str = "Warm start: timed from Raft's start on a formed mesh, while the \
+papers timed `up` from the first page's launch (a cold start); no paper/ours ratio is given.";
+
+/// Whether a cell times a warm `up`, which no paper timed.
+fn warm_up(test: TestKind, start: Start) -> bool {
+    test == TestKind::Up && start == Start::Warm
+}
+
 const DUPLICATES_NOTE: &str = "The Dec 2015 `up` data hold some runs twice (a bug of the \
 papers' collect script), so its ok/total counts rows, not runs.";
 
@@ -420,6 +432,9 @@ impl Report {
             if section.uses_duplicated_up_rows() {
                 let _ = writeln!(out, "\n{DUPLICATES_NOTE}");
             }
+            if warm_up(section.test, section.setup.start) {
+                let _ = writeln!(out, "\n{WARM_UP_NOTE}");
+            }
             out.push('\n');
         }
         out
@@ -444,6 +459,9 @@ impl Report {
             if section.uses_duplicated_up_rows() {
                 let _ = writeln!(out, "  ({})", DUPLICATES_NOTE.replace('`', ""));
             }
+            if warm_up(section.test, section.setup.start) {
+                let _ = writeln!(out, "  ({})", WARM_UP_NOTE.replace('`', ""));
+            }
             out.push('\n');
         }
         out
@@ -456,6 +474,12 @@ mod tests {
     use crate::results::row::test_row as row;
     use crate::results::row::{Launcher, Outcome, Row};
     use std::path::{Path, PathBuf};
+
+    /// A row of a cold start, as the papers timed `up`.
+    fn cold(mut r: Row) -> Row {
+        r.start = Start::Cold;
+        r
+    }
 
     /// The report of rows, through the cells `report` is made from.
     fn report_of(rows: &[Row], paper: &[PaperPoint]) -> Report {
@@ -484,7 +508,7 @@ mod tests {
 
     #[test]
     fn median_ok_counts_and_ratio() {
-        let rows = vec![
+        let rows: Vec<Row> = vec![
             row("up", 3, 250, Outcome::Ok, Some(30.0)),
             row("up", 3, 250, Outcome::Ok, Some(10.0)),
             row("up", 3, 250, Outcome::Ok, Some(20.0)),
@@ -492,7 +516,10 @@ mod tests {
             row("up", 3, 250, Outcome::Timeout, None),
             // A failed run's duration never enters the median.
             row("up", 3, 250, Outcome::Unsafe, Some(1.0)),
-        ];
+        ]
+        .into_iter()
+        .map(cold)
+        .collect();
         let paper = vec![
             point(Source::Dec2015, "up", 250, 3, Some(0.3)),
             point(Source::Dec2015, "up", 250, 3, Some(0.5)),
@@ -542,8 +569,8 @@ mod tests {
     fn the_real_papers_files_give_the_headline_numbers() {
         let paper = paper::load(data_dir()).unwrap();
         let rows = vec![
-            row("up", 21, 250, Outcome::Ok, Some(243.4)),
-            row("up", 21, 100, Outcome::Ok, Some(100.0)),
+            cold(row("up", 21, 250, Outcome::Ok, Some(243.4))),
+            cold(row("up", 21, 100, Outcome::Ok, Some(100.0))),
             row("kill_half", 21, 100, Outcome::Ok, Some(50.0)),
             row("propagate_100", 21, 1000, Outcome::Ok, Some(375.1)),
         ];
@@ -581,17 +608,35 @@ mod tests {
     }
 
     #[test]
+    fn a_warm_up_is_never_divided_by_the_papers_cold_one() {
+        let paper = vec![point(Source::Dec2015, "up", 250, 3, Some(0.333))];
+        let warm = vec![row("up", 3, 250, Outcome::Ok, Some(12.5))];
+        let r = report_of(&warm, &paper);
+        assert_eq!(r.sections[0].rows[0].cells[0].ratio, None);
+        assert!(r
+            .to_markdown()
+            .contains("| 3 | 12.5 (1/1) | 333.0 (1/1) | - |"));
+        assert!(r.to_markdown().contains("no paper/ours ratio is given"));
+        assert!(r.to_text().contains("no paper/ours ratio is given"));
+        // Kill and propagate are timed from the kill or the submit, as the papers did.
+        let kill = vec![row("kill_leader", 3, 250, Outcome::Ok, Some(10.0))];
+        let paper = vec![point(Source::Dec2015, "kill_leader", 250, 3, Some(0.1))];
+        let r = report_of(&kill, &paper);
+        assert!((r.sections[0].rows[0].cells[0].ratio.unwrap() - 10.0).abs() < 1e-9);
+    }
+
+    #[test]
     fn markdown_and_text_show_every_number() {
         let rows = vec![
-            row("up", 3, 250, Outcome::Ok, Some(12.5)),
-            row("up", 3, 250, Outcome::Timeout, None),
+            cold(row("up", 3, 250, Outcome::Ok, Some(12.5))),
+            cold(row("up", 3, 250, Outcome::Timeout, None)),
             row("kill_3", 9, 250, Outcome::Ok, Some(80.0)),
         ];
         let paper = vec![point(Source::Dec2015, "up", 250, 3, Some(0.333))];
         let r = report_of(&rows, &paper);
         let md = r.to_markdown();
         assert!(md.contains(
-            "### up · warm start, process launcher, immediate replication, default profile"
+            "### up · cold start, process launcher, immediate replication, default profile"
         ));
         assert!(
             md.contains("| nodes | ET 250: ours | ET 250: paper Dec 2015 | ET 250: paper/ours |")
