@@ -198,7 +198,6 @@ pub async fn run_one(
     settings: &RunSettings,
     phase: &dyn Fn(&str),
 ) -> RunReport {
-    let cluster = cluster_name();
     let mut report = RunReport {
         outcome: Outcome::Ok,
         error: None,
@@ -215,9 +214,35 @@ pub async fn run_one(
         p.clone_into(&mut current.borrow_mut());
         phase(p);
     };
-    let cluster_spec = ClusterSpec {
+    phase("launching");
+    let deadline = Instant::now() + settings.timeout_for(spec.nodes);
+    let launched = match launcher.launch(&cluster_spec(spec, seed, settings)).await {
+        Ok(c) => c,
+        Err(e) => {
+            report.fail(e.to_string());
+            return report;
+        }
+    };
+    let mut session = Session::new(launched, seed);
+    let completed = measure_until(&mut session, spec, settings, deadline, &mut report, phase).await;
+    report.ended_in = current.borrow().clone();
+    phase("checking");
+    check(&mut session, spec, completed, &mut report).await;
+    phase("stopping");
+    let cluster = session.cluster_mut();
+    cluster.stop_all().await;
+    if report.outcome != Outcome::Ok || settings.keep_logs {
+        cluster.keep_logs();
+        report.logs = Some(cluster.logs_dir().to_path_buf());
+    }
+    report
+}
+
+/// What the launcher needs for this run: the settings with its ET, a fresh PeerJS key.
+fn cluster_spec(spec: &RunSpec, seed: u64, settings: &RunSettings) -> ClusterSpec {
+    ClusterSpec {
         nodes: spec.nodes as u32,
-        cluster,
+        cluster: cluster_name(),
         signaling_url: settings.signaling_url.clone(),
         settings: Settings {
             election_timeout_ms: spec.election_timeout_ms,
@@ -226,29 +251,29 @@ pub async fn run_one(
         log_level: settings.node_log_level.clone(),
         seed,
         start_at_launch: settings.start == Start::Cold,
-    };
-    phase("launching");
-    let deadline = Instant::now() + settings.timeout_for(spec.nodes);
-    let launched = match launcher.launch(&cluster_spec).await {
-        Ok(c) => c,
-        Err(e) => {
-            report.fail(e.to_string());
-            return report;
-        }
-    };
-    let mut session = Session::new(launched, seed);
+    }
+}
 
+/// Measures the test under the run's deadline, filling the report's times; whether the
+/// measurement completed.
+async fn measure_until(
+    session: &mut Session,
+    spec: &RunSpec,
+    settings: &RunSettings,
+    deadline: Instant,
+    report: &mut RunReport,
+    phase: &dyn Fn(&str),
+) -> bool {
     let mut up = Phases::default();
     let measured = tokio::time::timeout_at(
         deadline.into(),
-        measure(&mut session, spec.test, settings.start, &mut up, phase),
+        measure(session, spec.test, settings.start, &mut up, phase),
     )
     .await;
     report.up = up.raft;
     report.phases = up;
     report.killed = session.killed_ids();
-    report.ended_in = current.borrow().clone();
-    let completed = match measured {
+    match measured {
         Ok(Ok(d)) => {
             report.duration = Some(d);
             true
@@ -261,12 +286,14 @@ pub async fn run_one(
             report.outcome = Outcome::Timeout;
             false
         }
-    };
+    }
+}
 
-    phase("checking");
-    let settle = settle_bound(spec.election_timeout_ms);
+/// The steady-state properties, on every live node: waited for after a completed
+/// measurement, asked once (as evidence) after a failed one.
+async fn check(session: &mut Session, spec: &RunSpec, completed: bool, report: &mut RunReport) {
     report.verdict = if completed {
-        match settled_verdict(&mut session, settle).await {
+        match settled_verdict(session, settle_bound(spec.election_timeout_ms)).await {
             Ok(v) => Some(v),
             Err(e) => {
                 report.fail(format!("safety check: {e}"));
@@ -287,15 +314,6 @@ pub async fn run_one(
     if report.outcome == Outcome::Ok && report.verdict.as_ref().is_some_and(|v| !v.ok()) {
         report.outcome = Outcome::Unsafe;
     }
-
-    phase("stopping");
-    let cluster = session.cluster_mut();
-    cluster.stop_all().await;
-    if report.outcome != Outcome::Ok || settings.keep_logs {
-        cluster.keep_logs();
-        report.logs = Some(cluster.logs_dir().to_path_buf());
-    }
-    report
 }
 
 /// Up, then the test's own phase; records the up phases as soon as known so

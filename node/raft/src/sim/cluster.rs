@@ -147,85 +147,14 @@ impl Cluster {
 
     /// Runs the schedule: formation, faults, then a healed calm phase.
     pub(super) fn run(mut self) -> Result<ScheduleReport, super::Violation> {
-        let target = self
-            .rng
-            .random_range(self.opts.min_nodes..=self.opts.max_nodes);
-        self.start_node(0).map_err(|b| self.breach(b))?;
-        let fault_end = self.opts.fault_phase;
-        let mut next_action = Duration::ZERO;
-        while self.now < fault_end {
-            self.within_budget().map_err(|b| self.breach(b))?;
-            let action_due = next_action <= self.next_event_time().unwrap_or(next_action);
-            if action_due {
-                self.now = self.now.max(next_action);
-                self.act(target).map_err(|b| self.breach(b))?;
-                next_action = self.now + Duration::from_millis(self.rng.random_range(5..=60));
-                if self.opts.trace {
-                    println!("t={:?} {}", self.now, self.describe_state());
-                }
-            } else {
-                self.step_once().map_err(|b| self.breach(b))?;
-            }
-        }
-        let calm_start = self.now;
-        self.calm_down().map_err(|b| self.breach(b))?;
-        let deadline = calm_start
-            + self.opts.election_timeout * self.opts.calm_limit_ets
-            + self.catch_up_allowance();
-        let mut next_retry = self.now;
-        loop {
-            if self.converged() {
-                break;
-            }
-            self.within_budget().map_err(|b| self.breach(b))?;
-            if self.now >= deadline && self.disruptor_without_defence() {
-                // Known, not a bug: see `disruptor_without_defence`.
-                self.unchecked_liveness = true;
-                break;
-            }
-            if self.now >= deadline {
-                let detail = self.describe_state();
-                return Err(self.breach(Breach {
-                    property: Property::Liveness,
-                    detail: format!(
-                        "no stable leader and convergence within {} ETs after healing: {detail}",
-                        self.opts.calm_limit_ets
-                    ),
-                }));
-            }
-            if next_retry <= self.next_event_time().unwrap_or(next_retry) {
-                self.now = self.now.max(next_retry);
-                if self.opts.trace {
-                    println!("t={:?} {}", self.now, self.describe_state());
-                }
-                self.retry_clients();
-                self.add_live_non_members().map_err(|b| self.breach(b))?;
-                next_retry = self.now + self.opts.election_timeout / 2;
-            } else {
-                self.step_once().map_err(|b| self.breach(b))?;
-            }
-        }
-        let members = self
-            .leader()
-            .and_then(|l| self.nodes[l].raft.as_ref())
-            .map(|r| r.members().clone())
-            .unwrap_or_default();
-        // Only a converged cluster must hold every acknowledged write on every
-        // member; an unchecked one was still catching members up (the
-        // per-step checks above covered its safety).
-        for i in 0..self.nodes.len() {
-            if self.unchecked_liveness {
-                break;
-            }
-            if let Some(raft) = &self.nodes[i].raft {
-                if members.contains(&self.nodes[i].id) {
-                    let disk = self.nodes[i].disk.0.borrow();
-                    self.checker
-                        .acknowledged_writes_survive(&self.nodes[i].id, &disk, raft.last_applied())
-                        .map_err(|b| self.breach(b))?;
-                }
-            }
-        }
+        let run = |sim: &mut Self| -> Result<Duration, Breach> {
+            sim.fault_phase()?;
+            let calm_start = sim.now;
+            sim.calm_phase(calm_start)?;
+            sim.acknowledged_writes_on_every_member()?;
+            Ok(calm_start)
+        };
+        let calm_start = run(&mut self).map_err(|b| self.breach(b))?;
         Ok(ScheduleReport {
             steps: self.steps,
             messages: self.net.sent,
@@ -236,6 +165,97 @@ impl Cluster {
             end: self.now,
             liveness_unchecked: self.unchecked_liveness,
         })
+    }
+
+    /// Formation and faults: the cluster grows towards a random size while the schedule's
+    /// actions strike, until the fault phase ends.
+    fn fault_phase(&mut self) -> Result<(), Breach> {
+        let target = self
+            .rng
+            .random_range(self.opts.min_nodes..=self.opts.max_nodes);
+        self.start_node(0)?;
+        let fault_end = self.opts.fault_phase;
+        let mut next_action = Duration::ZERO;
+        while self.now < fault_end {
+            self.within_budget()?;
+            let action_due = next_action <= self.next_event_time().unwrap_or(next_action);
+            if action_due {
+                self.now = self.now.max(next_action);
+                self.act(target)?;
+                next_action = self.now + Duration::from_millis(self.rng.random_range(5..=60));
+                if self.opts.trace {
+                    println!("t={:?} {}", self.now, self.describe_state());
+                }
+            } else {
+                self.step_once()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Healed: a stable leader and convergence must follow within the calm limit.
+    fn calm_phase(&mut self, calm_start: Duration) -> Result<(), Breach> {
+        self.calm_down()?;
+        let deadline = calm_start
+            + self.opts.election_timeout * self.opts.calm_limit_ets
+            + self.catch_up_allowance();
+        let mut next_retry = self.now;
+        while !self.converged() {
+            self.within_budget()?;
+            if self.now >= deadline && self.disruptor_without_defence() {
+                // Known, not a bug: see `disruptor_without_defence`.
+                self.unchecked_liveness = true;
+                break;
+            }
+            if self.now >= deadline {
+                return Err(Breach {
+                    property: Property::Liveness,
+                    detail: format!(
+                        "no stable leader and convergence within {} ETs after healing: {}",
+                        self.opts.calm_limit_ets,
+                        self.describe_state()
+                    ),
+                });
+            }
+            if next_retry <= self.next_event_time().unwrap_or(next_retry) {
+                self.now = self.now.max(next_retry);
+                if self.opts.trace {
+                    println!("t={:?} {}", self.now, self.describe_state());
+                }
+                self.retry_clients();
+                self.add_live_non_members()?;
+                next_retry = self.now + self.opts.election_timeout / 2;
+            } else {
+                self.step_once()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Only a converged cluster must hold every acknowledged write on every member; an
+    /// unchecked one was still catching members up (the per-step checks covered its safety).
+    fn acknowledged_writes_on_every_member(&self) -> Result<(), Breach> {
+        if self.unchecked_liveness {
+            return Ok(());
+        }
+        let members = self
+            .leader()
+            .and_then(|l| self.nodes[l].raft.as_ref())
+            .map(|r| r.members().clone())
+            .unwrap_or_default();
+        for node in &self.nodes {
+            if let Some(raft) = &node.raft {
+                if members.contains(&node.id) {
+                    let disk = node.disk.0.borrow();
+                    self.checker.acknowledged_writes_survive(
+                        &node.id,
+                        &disk,
+                        raft.last_applied(),
+                    )?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Fails the schedule once it has taken more steps or virtual time than
