@@ -31,6 +31,17 @@ impl Stamp {
         }
     }
 
+    /// The `Instant` of `ns` (monotonic nanoseconds, before or after this stamp).
+    pub fn at_ns(&self, ns: u64) -> Instant {
+        if ns >= self.ns {
+            self.at + std::time::Duration::from_nanos(ns - self.ns)
+        } else {
+            self.at
+                .checked_sub(std::time::Duration::from_nanos(self.ns - ns))
+                .unwrap_or(self.at)
+        }
+    }
+
     /// `later` (an `Instant` not before this stamp) in monotonic nanoseconds.
     pub fn ns_of(&self, later: Instant) -> u64 {
         let since = later.saturating_duration_since(self.at).as_nanos();
@@ -62,6 +73,16 @@ mod tests {
         let a = super::monotonic_ns();
         let b = super::monotonic_ns();
         assert!(b >= a && a > 0);
+    }
+
+    #[test]
+    fn nanoseconds_before_and_after_a_stamp_convert_to_instants() {
+        let stamp = super::Stamp::now();
+        let later = stamp.at_ns(stamp.ns + 5_000);
+        assert_eq!(later - stamp.at, std::time::Duration::from_nanos(5_000));
+        let earlier = stamp.at_ns(stamp.ns - 5_000);
+        assert_eq!(stamp.at - earlier, std::time::Duration::from_nanos(5_000));
+        assert_eq!(stamp.ns_of(later), stamp.ns + 5_000);
     }
 
     #[test]

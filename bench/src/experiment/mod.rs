@@ -79,10 +79,6 @@ pub enum RunError {
     /// A node could not be reached at all.
     #[error("cannot reach {0}")]
     Unreachable(String),
-    /// In a cold start, the cluster was already up when the bench first saw
-    /// it (its status), so the moment it came up is unknown.
-    #[error("the cluster was up before the bench could subscribe to its events: the end time is unknown")]
-    UpBeforeSubscribed,
     /// There was no single leader to kill.
     #[error("no single leader to kill")]
     NoLeader,

@@ -13,6 +13,7 @@
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
+use node::clock::Stamp;
 use node::control::protocol::{NodeEvent, Status};
 use node::control::{self, ClientError, ControlClient, Received};
 use rand::rngs::StdRng;
@@ -60,6 +61,9 @@ pub(crate) struct Session {
     /// Nodes the bench killed (their deaths are expected).
     killed: Vec<usize>,
     pending: Option<JoinHandle<Option<(usize, ControlClient)>>>,
+    /// Set by a subscription from launch: events stamped before it were replayed, not
+    /// received live, so they are timed by their own stamp on the shared clock.
+    replayed_before: Option<Stamp>,
 }
 
 impl Session {
@@ -78,6 +82,7 @@ impl Session {
             rng: StdRng::seed_from_u64(seed),
             killed: Vec::new(),
             pending: None,
+            replayed_before: None,
         }
     }
 
@@ -161,11 +166,31 @@ impl Session {
     /// Subscribes to every live node's events and anchors the tracker on a
     /// status taken after subscribing.
     pub(crate) async fn subscribe_all(&mut self) -> Result<(), RunError> {
+        self.subscribe_each(false).await?;
+        self.resync().await
+    }
+
+    /// Subscribes to every live node's events since its launch (a cold start, where the
+    /// bench can only connect once a node is already running): the tracker is built from
+    /// the replayed events, with nothing missed.
+    pub(crate) async fn subscribe_all_from_launch(&mut self) -> Result<(), RunError> {
+        self.replayed_before = Some(Stamp::now());
+        self.subscribe_each(true).await
+    }
+
+    async fn subscribe_each(&mut self, from_launch: bool) -> Result<(), RunError> {
         let live: Vec<usize> = self.tracker.live().collect();
         let paths = self.control_paths();
         let subscriptions = join_all(live.iter().map(|&i| {
             let path = paths[i].clone();
-            async move { (i, control::subscribe(&path, STATUS_BOUND).await) }
+            async move {
+                let sub = if from_launch {
+                    control::subscribe_from_launch(&path, STATUS_BOUND).await
+                } else {
+                    control::subscribe(&path, STATUS_BOUND).await
+                };
+                (i, sub)
+            }
         }))
         .await;
         for (i, sub) in subscriptions {
@@ -180,7 +205,17 @@ impl Session {
                 let _ = tx.send(Signal::Ended(i)).await;
             });
         }
-        self.resync().await
+        Ok(())
+    }
+
+    /// When an event happened on the bench's clock: its receipt, or for an event replayed
+    /// from before the subscription, its node's stamp (bench and nodes share one host's
+    /// `CLOCK_MONOTONIC`).
+    fn event_time(&self, ev: &Received) -> Instant {
+        match self.replayed_before {
+            Some(sub) if ev.line.t_ns < sub.ns => sub.at_ns(ev.line.t_ns),
+            _ => ev.at,
+        }
     }
 
     /// Status of every live node, concurrently (except a node whose
@@ -307,7 +342,7 @@ impl Session {
                         self.tracker.apply(i, ev.line.t_ns, &ev.line.event);
                         self.marks.apply(i, ev.line.t_ns, &ev.line.event);
                         if done(&self.tracker) {
-                            return Ok(ev.at);
+                            return Ok(self.event_time(&ev));
                         }
                     }
                     Some(Signal::Ended(i)) => {

@@ -231,8 +231,27 @@ pub async fn subscribe(
     path: &Path,
     wait: Duration,
 ) -> Result<mpsc::Receiver<Received>, ClientError> {
+    subscribe_with(path, wait, false).await
+}
+
+/// Like [`subscribe`], but the node first replays every event since its launch (their `t_ns`
+/// say when they happened; [`Received::at`] is only when the replay arrived).
+pub async fn subscribe_from_launch(
+    path: &Path,
+    wait: Duration,
+) -> Result<mpsc::Receiver<Received>, ClientError> {
+    subscribe_with(path, wait, true).await
+}
+
+async fn subscribe_with(
+    path: &Path,
+    wait: Duration,
+    from_launch: bool,
+) -> Result<mpsc::Receiver<Received>, ClientError> {
     let mut client = ControlClient::connect(path, wait).await?;
-    client.checked(Command::Subscribe, "subscribe").await?;
+    client
+        .checked(Command::Subscribe { from_launch }, "subscribe")
+        .await?;
     let (tx, rx) = mpsc::channel(EVENT_BUFFER);
     let ControlClient {
         path,

@@ -12,6 +12,6 @@ pub mod protocol;
 pub mod server;
 pub mod subscriber;
 
-pub use client::{subscribe, ClientError, ControlClient, Received};
+pub use client::{subscribe, subscribe_from_launch, ClientError, ControlClient, Received};
 pub use events::EventBus;
 pub use server::{BindError, ControlRequest, ControlServer, Serving};

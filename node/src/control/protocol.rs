@@ -61,8 +61,14 @@ pub enum Command {
         /// The lines, in order.
         lines: Vec<String>,
     },
-    /// Stream [`EventLine`]s on this connection from now on.
-    Subscribe,
+    /// Stream [`EventLine`]s on this connection from now on; with `from_launch`, first every
+    /// event since the node launched (up to a bound, past which a `lagged` line says how many
+    /// were not kept), so a subscriber that came late misses nothing.
+    Subscribe {
+        /// Replay the events since launch first.
+        #[serde(default)]
+        from_launch: bool,
+    },
     /// Leave the cluster politely and exit.
     Shutdown,
 }

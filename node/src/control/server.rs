@@ -29,7 +29,9 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::{AbortHandle, JoinHandle};
 
 use super::events::{json_line, EventBus};
-use super::protocol::{parse_request, Command, Request, Response, MAX_LINE_BYTES};
+use super::protocol::{
+    parse_request, Command, EventLine, NodeEvent, Request, Response, MAX_LINE_BYTES,
+};
 use super::subscriber;
 
 /// Lines waiting to be written to one connection. Shared references to
@@ -258,15 +260,22 @@ impl Session {
     async fn handle(&mut self, request: Request) -> bool {
         let id = request.id;
         match request.command {
-            Command::Subscribe if self.subscribed => self.reply(Response::ok(id)).await,
-            Command::Subscribe => {
+            Command::Subscribe { .. } if self.subscribed => self.reply(Response::ok(id)).await,
+            Command::Subscribe { from_launch } => {
                 // Subscribe before answering, so no event after the answer is
                 // missed; forward only after it, so none comes before it.
-                let events = self.events.subscribe();
+                let (history, not_kept, events) = if from_launch {
+                    self.events.subscribe_from_launch()
+                } else {
+                    (Vec::new(), 0, self.events.subscribe())
+                };
                 if !self.reply(Response::ok(id)).await {
                     return false;
                 }
                 self.subscribed = true;
+                if !self.replay(history, not_kept).await {
+                    return false;
+                }
                 let (out, bus) = (self.out.clone(), self.events.clone());
                 let (writer, cut_off) = (self.writer.clone(), self.cut_off.clone());
                 tokio::spawn(async move {
@@ -286,6 +295,24 @@ impl Session {
                 self.reply(Response { id, ..response }).await
             }
         }
+    }
+
+    /// Queues the events since launch (and a `lagged` line for those not kept) ahead of the
+    /// live ones; `false` if the connection is gone.
+    async fn replay(&self, history: Vec<Bytes>, not_kept: u64) -> bool {
+        for line in history {
+            if self.out.send(line).await.is_err() {
+                return false;
+            }
+        }
+        if not_kept > 0 {
+            let lagged = EventLine {
+                t_ns: crate::clock::monotonic_ns(),
+                event: NodeEvent::Lagged { missed: not_kept },
+            };
+            return self.out.send(json_line(&lagged)).await.is_ok();
+        }
+        true
     }
 
     async fn ask_node(&self, command: Command) -> Response {

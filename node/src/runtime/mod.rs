@@ -563,7 +563,7 @@ impl Node {
                     self.chat.submit(lines, request.reply);
                 }
             }
-            Command::Subscribe => {
+            Command::Subscribe { .. } => {
                 let _ = request.reply.send(Response::ok(None));
             }
             Command::Shutdown => {
