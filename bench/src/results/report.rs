@@ -138,6 +138,8 @@ pub struct Slope {
     pub ours_ms_per_node: f64,
     /// The paper's slope over the same sizes.
     pub paper_ms_per_node: f64,
+    /// Ours is of a warm start, the paper's of a cold one: shown side by side, never divided.
+    pub warm: bool,
 }
 
 /// One table row: a cluster size, one cell per [`Column`].
@@ -257,7 +259,7 @@ fn section(cells: &[Summary], paper: &[PaperPoint]) -> Section {
         })
         .collect();
     let slopes = if test == TestKind::Up {
-        slopes(&timeouts, &rows)
+        slopes(&timeouts, &rows, setup.start == Start::Warm)
     } else {
         Vec::new()
     };
@@ -272,7 +274,7 @@ fn section(cells: &[Summary], paper: &[PaperPoint]) -> Section {
 
 /// The [`Slope`] of every timeout column that has two sizes in common with
 /// its paper.
-fn slopes(timeouts: &BTreeSet<u64>, rows: &[ReportRow]) -> Vec<Slope> {
+fn slopes(timeouts: &BTreeSet<u64>, rows: &[ReportRow], warm: bool) -> Vec<Slope> {
     timeouts
         .iter()
         .enumerate()
@@ -296,23 +298,34 @@ fn slopes(timeouts: &BTreeSet<u64>, rows: &[ReportRow]) -> Vec<Slope> {
                 sizes: (common.first()?.0, common.last()?.0),
                 ours_ms_per_node: fit(|c| c.1)?,
                 paper_ms_per_node: fit(|c| c.2)?,
+                warm,
             })
         })
         .collect()
 }
 
 impl Slope {
-    /// `ET 250: 0.130 s per added node, paper 0.117 s (ours/paper 1.11), sizes 3–21`.
+    /// `ET 250: 0.130 s per added node, paper 0.117 s (ours/paper 1.11), sizes 3–21`; for a
+    /// warm start, the two side by side without the ratio.
     fn describe(&self) -> String {
-        format!(
-            "ET {}: {:.3} s per added node, paper {:.3} s (ours/paper {:.2}), sizes {}–{}",
+        let (et, ours, paper) = (
             self.election_timeout_ms,
             self.ours_ms_per_node / 1000.0,
             self.paper_ms_per_node / 1000.0,
-            self.ours_ms_per_node / self.paper_ms_per_node,
-            self.sizes.0,
-            self.sizes.1
-        )
+        );
+        let (from, to) = self.sizes;
+        if self.warm {
+            format!(
+                "ET {et}: {ours:.3} s per added node (warm), paper {paper:.3} s (cold), \
+                 sizes {from}–{to}"
+            )
+        } else {
+            let ratio = ours / paper;
+            format!(
+                "ET {et}: {ours:.3} s per added node, paper {paper:.3} s (ours/paper \
+                 {ratio:.2}), sizes {from}–{to}"
+            )
+        }
     }
 }
 
@@ -708,10 +721,10 @@ mod tests {
     #[test]
     fn up_gets_a_slope_per_timeout_over_the_sizes_both_ran() {
         let rows = vec![
-            row("up", 3, 250, Outcome::Ok, Some(400.0)),
-            row("up", 9, 250, Outcome::Ok, Some(1000.0)),
+            cold(row("up", 3, 250, Outcome::Ok, Some(400.0))),
+            cold(row("up", 9, 250, Outcome::Ok, Some(1000.0))),
             // No paper mean at 51: left out of both fits.
-            row("up", 51, 250, Outcome::Ok, Some(90_000.0)),
+            cold(row("up", 51, 250, Outcome::Ok, Some(90_000.0))),
             row("kill_leader", 3, 250, Outcome::Ok, Some(300.0)),
         ];
         let paper = vec![
@@ -731,6 +744,24 @@ mod tests {
             "- ET 250: 0.100 s per added node, paper 0.200 s (ours/paper 0.50), sizes 3–9"
         ));
         assert!(r.to_text().contains("slope ET 250: 0.100 s per added node"));
+    }
+
+    #[test]
+    fn a_warm_slope_stands_beside_the_papers_cold_one_undivided() {
+        let rows = vec![
+            row("up", 3, 250, Outcome::Ok, Some(400.0)),
+            row("up", 9, 250, Outcome::Ok, Some(1000.0)),
+        ];
+        let paper = vec![
+            point(Source::Dec2015, "up", 250, 3, Some(0.3)),
+            point(Source::Dec2015, "up", 250, 9, Some(1.5)),
+        ];
+        let md = report_of(&rows, &paper).to_markdown();
+        assert!(
+            md.contains("- ET 250: 0.100 s per added node (warm), paper 0.200 s (cold), sizes 3–9"),
+            "{md}"
+        );
+        assert!(!md.contains("ours/paper"), "{md}");
     }
 
     #[test]
