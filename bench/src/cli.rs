@@ -185,6 +185,10 @@ pub struct CommonArgs {
     /// Keep every run's directory (node logs), not only failed runs'.
     #[arg(long)]
     pub keep_logs: bool,
+    /// After the summary, print where each cell's start-up time went: per step (process
+    /// start, certificate, signaling, ICE, DTLS, SCTP, membership) the nodes' own stamps.
+    #[arg(long)]
+    pub breakdown: bool,
     /// Use this signaling server instead of starting one inside the bench.
     #[arg(long, value_name = "URL")]
     pub signaling_url: Option<String>,

@@ -7,6 +7,7 @@
 //! read both ways) converts between the two exactly, up to the few
 //! nanoseconds between its two readings.
 
+use std::sync::OnceLock;
 use std::time::Instant;
 
 /// One moment as an [`Instant`] and as `CLOCK_MONOTONIC` nanoseconds.
@@ -66,6 +67,34 @@ pub fn monotonic_ns() -> u64 {
         .saturating_add(ts.tv_nsec as u64)
 }
 
+/// When the process's command began, set once by [`mark_main`].
+static MAIN_NS: OnceLock<u64> = OnceLock::new();
+
+/// Records now as the moment the process's command began (the first call wins), so that the
+/// time from the launcher's spawn to here (exec, loading, argument parsing) can be told apart
+/// from the node's own start-up.
+pub fn mark_main() {
+    MAIN_NS.get_or_init(monotonic_ns);
+}
+
+/// What [`mark_main`] recorded, or 0 if it never ran.
+pub fn main_ns() -> u64 {
+    MAIN_NS.get().copied().unwrap_or(0)
+}
+
+/// CPU time this process has used, user plus system, in milliseconds (0 if the kernel does
+/// not say). The breakdown of a start compares the nodes' sum with the cores available.
+pub fn cpu_ms() -> f64 {
+    // SAFETY: an all-zero rusage is a valid value of a plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a valid, writable rusage; RUSAGE_SELF always exists.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return 0.0;
+    }
+    let ms = |t: libc::timeval| t.tv_sec as f64 * 1000.0 + t.tv_usec as f64 / 1000.0;
+    ms(usage.ru_utime) + ms(usage.ru_stime)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -73,6 +102,20 @@ mod tests {
         let a = super::monotonic_ns();
         let b = super::monotonic_ns();
         assert!(b >= a && a > 0);
+    }
+
+    #[test]
+    fn the_first_mark_of_main_wins_and_cpu_time_grows_with_work() {
+        super::mark_main();
+        let first = super::main_ns();
+        super::mark_main();
+        assert!(first > 0 && super::main_ns() == first);
+        let before = super::cpu_ms();
+        let mut x = 0u64;
+        while super::cpu_ms() < before + 5.0 {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        assert!(super::cpu_ms() >= before + 5.0);
     }
 
     #[test]

@@ -16,6 +16,7 @@ use crate::cli::NodeArgs;
 
 /// Runs the node until it is shut down or killed.
 pub fn run(args: NodeArgs) -> anyhow::Result<ExitCode> {
+    node::clock::mark_main();
     init_logging(&args.log_level)?;
     let cfg = node_config(args)?;
     // One thread: a node is one event loop plus its links' drivers, and dozens

@@ -13,6 +13,7 @@
 //! test's condition true (see [`tracker`]). The phases of an up come from
 //! the nodes' own timestamps on the same clock (see [`phases`]).
 
+pub mod breakdown;
 mod kill;
 pub mod phases;
 mod propagate;
@@ -33,9 +34,11 @@ use node::settings::Settings;
 use crate::launcher::{ClusterSpec, LaunchError, Launcher};
 use crate::matrix::{RunSpec, TestKind};
 use crate::results::Outcome;
+use breakdown::Breakdown;
 use phases::Phases;
 use safety::Verdict;
 use session::{Session, STATUS_BOUND};
+use up::UpTimes;
 
 /// Why a run could not be carried out (outcome `error`).
 #[derive(Debug, thiserror::Error)]
@@ -157,6 +160,8 @@ pub struct RunReport {
     pub up: Option<Duration>,
     /// The phases of the up (`raft` is the up time).
     pub phases: Phases,
+    /// Where the up's time went (empty if the cluster never came up).
+    pub breakdown: Breakdown,
     /// The nodes killed.
     pub killed: Vec<String>,
     /// The safety check (`None` if the cluster never answered).
@@ -200,6 +205,7 @@ pub async fn run_one(
         duration: None,
         up: None,
         phases: Phases::default(),
+        breakdown: Breakdown::default(),
         killed: Vec::new(),
         verdict: None,
         logs: None,
@@ -260,14 +266,15 @@ async fn measure_until(
     report: &mut RunReport,
     phase: &dyn Fn(&str),
 ) -> bool {
-    let mut up = Phases::default();
+    let mut up = UpTimes::default();
     let measured = tokio::time::timeout_at(
         deadline.into(),
         measure(session, spec.test, settings.start, &mut up, phase),
     )
     .await;
-    report.up = up.raft;
-    report.phases = up;
+    report.up = up.phases.raft;
+    report.phases = up.phases;
+    report.breakdown = up.breakdown;
     report.killed = session.killed_ids();
     match measured {
         Ok(Ok(d)) => {
@@ -318,13 +325,19 @@ async fn measure(
     session: &mut Session,
     test: TestKind,
     start: Start,
-    up_phases: &mut Phases,
+    up_times: &mut UpTimes,
     phase: &dyn Fn(&str),
 ) -> Result<Duration, RunError> {
     let launched = session.cluster_mut().started_at();
-    *up_phases = up::run(session, start, launched, phase).await?;
-    let took = up_phases.raft.unwrap_or_default();
+    *up_times = up::run(session, start, launched, phase).await?;
+    let took = up_times.phases.raft.unwrap_or_default();
     let nodes = session.ids().len();
+    if test != TestKind::Up {
+        // A cold start's links between followers may still be forming (the leader's come
+        // first); a kill or a propagation is timed on the whole mesh, as a warm start's is.
+        phase("meshing");
+        session.wait_ready().await?;
+    }
     match test {
         TestKind::Up => Ok(took),
         TestKind::KillLeader | TestKind::KillHalf | TestKind::KillCount(_) => {

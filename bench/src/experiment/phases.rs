@@ -25,6 +25,8 @@ struct Marks {
     links: BTreeMap<String, u64>,
     /// Events stamped at or before this are older than the last status.
     since_ns: u64,
+    /// That last status, for the start's breakdown.
+    status: Option<Status>,
 }
 
 /// What the nodes of a run reported about their launch.
@@ -74,6 +76,12 @@ impl Milestones {
         n.signaling_ns = status.signaling_ns;
         n.links = status.link_up_ns.clone();
         n.since_ns = n.since_ns.max(status.t_ns);
+        n.status = Some(status.clone());
+    }
+
+    /// Each node's last status, in node order (`None` for a node never asked).
+    pub fn statuses(&self) -> impl Iterator<Item = Option<&Status>> {
+        self.nodes.iter().map(|n| n.status.as_ref())
     }
 
     /// When the last node's control socket began listening, once all have.

@@ -540,6 +540,7 @@ mod tests {
             .map(|id| Member {
                 control: dir.join(format!("{id}.sock")),
                 log: dir.join(format!("{id}.log")),
+                spawned_ns: None,
                 id,
             })
             .collect();

@@ -11,19 +11,30 @@
 
 use node::clock::Stamp;
 
+use super::breakdown::{Breakdown, NodeStamps};
 use super::phases::Phases;
 use super::session::Session;
 use super::{RunError, Start};
 
+/// What bringing a cluster up measured.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct UpTimes {
+    /// The phases, `raft` being the up time.
+    pub phases: Phases,
+    /// Where the time went, step by step.
+    pub breakdown: Breakdown,
+}
+
 /// Brings the cluster up; returns its phases, `raft` being the up time (t0
-/// to the event that completed the condition, confirmed by a status round).
+/// to the event that completed the condition, confirmed by a status round),
+/// and the breakdown of that start from the confirming round's statuses.
 /// `launched` is the cluster's launch, the t0 of a cold start.
 pub(crate) async fn run(
     session: &mut Session,
     start: Start,
     launched: Stamp,
     phase: &dyn Fn(&str),
-) -> Result<Phases, RunError> {
+) -> Result<UpTimes, RunError> {
     phase("connecting");
     session.connect_all().await?;
     let t0 = match start {
@@ -43,5 +54,30 @@ pub(crate) async fn run(
     };
     phase("electing");
     let done = session.wait_confirmed(|t| t.converged(true)).await?;
-    Ok(Phases::between(t0, done, &session.marks))
+    Ok(UpTimes {
+        phases: Phases::between(t0, done, &session.marks),
+        breakdown: breakdown(session, t0, t0.ns_of(done)),
+    })
+}
+
+/// The breakdown of the start from the nodes' last statuses and the launcher's spawn stamps.
+fn breakdown(session: &mut Session, t0: Stamp, done_ns: u64) -> Breakdown {
+    let spawned: Vec<Option<u64>> = session
+        .cluster_mut()
+        .members()
+        .iter()
+        .map(|m| m.spawned_ns)
+        .collect();
+    let nodes: Vec<NodeStamps<'_>> = session
+        .marks
+        .statuses()
+        .zip(spawned)
+        .filter_map(|(status, spawned_ns)| {
+            Some(NodeStamps {
+                spawned_ns,
+                status: status?,
+            })
+        })
+        .collect();
+    Breakdown::of_run(t0, done_ns, &nodes)
 }

@@ -133,6 +133,7 @@ impl Launcher for DockerLauncher {
                 id: id.clone(),
                 control: host_dir.join("control.sock"),
                 log: dir_path.join(format!("{id}.log")),
+                spawned_ns: None,
             });
         }
         // Dropping `cluster` on an error removes whatever was created.

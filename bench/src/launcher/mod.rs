@@ -61,6 +61,9 @@ pub struct Member {
     pub control: PathBuf,
     /// Path of its log (stdout and stderr).
     pub log: PathBuf,
+    /// When the launcher spawned it (monotonic ns), for the start's breakdown; `None` where
+    /// the launcher does not know (a container's start is the engine's).
+    pub spawned_ns: Option<u64>,
 }
 
 /// What can go wrong launching or killing nodes.

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 
 use async_trait::async_trait;
-use node::clock::Stamp;
+use node::clock::{monotonic_ns, Stamp};
 use tempfile::TempDir;
 use tokio::process::{Child, Command};
 
@@ -91,6 +91,7 @@ impl ProcessLauncher {
                 .stderr(err)
                 .kill_on_drop(true);
             die_with_parent(&mut cmd);
+            let spawned_ns = monotonic_ns();
             // Dropping `cluster` on an error below kills what already runs.
             let child = cmd.spawn().map_err(|source| LaunchError::Spawn {
                 id: id.clone(),
@@ -106,7 +107,12 @@ impl ProcessLauncher {
                 child,
                 state: NodeState::Running,
             });
-            cluster.members.push(Member { id, control, log });
+            cluster.members.push(Member {
+                id,
+                control,
+                log,
+                spawned_ns: Some(spawned_ns),
+            });
         }
         Ok(cluster)
     }

@@ -249,14 +249,12 @@ pub fn slope(points: &[(f64, f64)]) -> Option<f64> {
 }
 
 /// The median (linear interpolation); `None` for no values.
-#[cfg(test)]
 pub fn median(values: &[f64]) -> Option<f64> {
     quantile(values, 0.5)
 }
 
 /// The `q`-quantile (0 to 1, clamped) by linear interpolation between
 /// closest ranks; `None` for no values. The input need not be sorted.
-#[cfg(test)]
 pub fn quantile(values: &[f64], q: f64) -> Option<f64> {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);

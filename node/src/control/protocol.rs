@@ -34,6 +34,8 @@ use serde::{Deserialize, Serialize};
 
 use raftrtc_raft::{Event, LogIndex, NodeId, Role, Term};
 
+use crate::mesh::LinkPhases;
+
 /// Longest accepted request line, in bytes.
 pub const MAX_LINE_BYTES: usize = 1024 * 1024;
 
@@ -169,6 +171,20 @@ pub struct Status {
     pub signaling_connected: bool,
     /// How long each peer's data channel took to open, in ms.
     pub link_open_ms: BTreeMap<NodeId, f64>,
+    /// When each link's negotiation phases were reached (the last link to each peer that
+    /// opened), for the breakdown of where a start's time goes.
+    #[serde(default)]
+    pub link_phases: BTreeMap<NodeId, LinkPhases>,
+    /// When the node's command began, just after its arguments were parsed (ns).
+    #[serde(default)]
+    pub main_ns: u64,
+    /// When the mesh was ready (its DTLS certificate generated), just before the node
+    /// dialled signaling (ns).
+    #[serde(default)]
+    pub mesh_ready_ns: u64,
+    /// CPU time this process has used so far, user and system, in ms.
+    #[serde(default)]
+    pub cpu_ms: f64,
     /// When the control socket began listening (node's monotonic clock, ns): the node is
     /// running and its socket answers from then on.
     #[serde(default)]
@@ -365,7 +381,15 @@ mod tests {
     fn a_status_without_the_launch_times_still_reads() {
         let old = serde_json::to_value(Status::default()).unwrap();
         let mut old = old.as_object().unwrap().clone();
-        for added in ["launched_ns", "signaling_ns", "link_up_ns"] {
+        for added in [
+            "launched_ns",
+            "signaling_ns",
+            "link_up_ns",
+            "link_phases",
+            "main_ns",
+            "mesh_ready_ns",
+            "cpu_ms",
+        ] {
             assert!(old.remove(added).is_some(), "{added}");
         }
         let status: Status = serde_json::from_value(old.into()).unwrap();

@@ -1,13 +1,18 @@
 //! Per-link phase timestamps, for finding where link-open time goes.
 //!
-//! Every link records, relative to the moment it was started (the offerer: just before
-//! `createOffer`; the answerer: when the offer arrived), when each negotiation phase was first
-//! reached. The result travels in [`MeshEvent::LinkTiming`](super::MeshEvent::LinkTiming) when
-//! the data channel opens, and is logged at debug level.
+//! Every link records when it was started (the offerer: just before `createOffer`; the
+//! answerer: when the offer arrived) and when each negotiation phase was first reached. The
+//! result travels in [`MeshEvent::LinkTiming`](super::MeshEvent::LinkTiming) when the data
+//! channel opens, is logged at debug level, and is kept in the node's `status`
+//! (`link_phases`) for the bench's where-the-time-goes breakdown.
 
 use std::fmt;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::monotonic_ns;
 
 /// One step of opening a link, in the order they normally happen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,64 +35,69 @@ pub(crate) enum Phase {
     ChannelOpen,
 }
 
-/// When each phase of opening a link was reached, measured from the link's start.
+/// When each phase of opening a link was reached, in `CLOCK_MONOTONIC` nanoseconds.
 ///
-/// `None` means the phase was not observed (for example `answer_received` on the answerer).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Absolute stamps rather than durations so the bench can place them on its own clock beside
+/// the node's other milestones. `None` means the phase was not observed (for example
+/// `answer_received` on the answerer).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinkPhases {
     /// Whether this side offered (the lower id) or answered.
     pub offerer: bool,
+    /// When the link started: the offerer just before `createOffer`, the answerer when the
+    /// offer arrived.
+    pub started_ns: u64,
     /// Our offer (offerer) or answer (answerer) was emitted.
-    pub sdp_sent: Option<Duration>,
+    pub sdp_sent_ns: Option<u64>,
     /// The answer arrived (offerer only).
-    pub answer_received: Option<Duration>,
+    pub answer_received_ns: Option<u64>,
     /// First local ICE candidate gathered.
-    pub first_local_candidate: Option<Duration>,
+    pub first_local_candidate_ns: Option<u64>,
     /// First remote ICE candidate received.
-    pub first_remote_candidate: Option<Duration>,
+    pub first_remote_candidate_ns: Option<u64>,
     /// ICE connectivity checks started.
-    pub ice_checking: Option<Duration>,
+    pub ice_checking_ns: Option<u64>,
     /// ICE connected (a pair was selected).
-    pub ice_connected: Option<Duration>,
+    pub ice_connected_ns: Option<u64>,
     /// DTLS handshake done (peer connection `connected`).
-    pub connected: Option<Duration>,
+    pub connected_ns: Option<u64>,
     /// SCTP association and data channel open.
-    pub channel_open: Option<Duration>,
+    pub channel_open_ns: Option<u64>,
 }
 
 impl LinkPhases {
-    fn slot(&mut self, phase: Phase) -> &mut Option<Duration> {
+    fn slot(&mut self, phase: Phase) -> &mut Option<u64> {
         match phase {
-            Phase::SdpSent => &mut self.sdp_sent,
-            Phase::AnswerReceived => &mut self.answer_received,
-            Phase::FirstLocalCandidate => &mut self.first_local_candidate,
-            Phase::FirstRemoteCandidate => &mut self.first_remote_candidate,
-            Phase::IceChecking => &mut self.ice_checking,
-            Phase::IceConnected => &mut self.ice_connected,
-            Phase::Connected => &mut self.connected,
-            Phase::ChannelOpen => &mut self.channel_open,
+            Phase::SdpSent => &mut self.sdp_sent_ns,
+            Phase::AnswerReceived => &mut self.answer_received_ns,
+            Phase::FirstLocalCandidate => &mut self.first_local_candidate_ns,
+            Phase::FirstRemoteCandidate => &mut self.first_remote_candidate_ns,
+            Phase::IceChecking => &mut self.ice_checking_ns,
+            Phase::IceConnected => &mut self.ice_connected_ns,
+            Phase::Connected => &mut self.connected_ns,
+            Phase::ChannelOpen => &mut self.channel_open_ns,
         }
     }
 }
 
 impl fmt::Display for LinkPhases {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ms = |d: Option<Duration>| match d {
-            Some(d) => format!("{:.1}", d.as_secs_f64() * 1000.0),
+        let ms = |ns: Option<u64>| match ns {
+            Some(ns) => format!("{:.1}", ns.saturating_sub(self.started_ns) as f64 / 1e6),
             None => "-".to_owned(),
         };
         write!(
             f,
             "{} sdp_sent={} answer={} local_cand={} remote_cand={} ice_checking={} ice_connected={} dtls={} open={} (ms)",
             if self.offerer { "offerer" } else { "answerer" },
-            ms(self.sdp_sent),
-            ms(self.answer_received),
-            ms(self.first_local_candidate),
-            ms(self.first_remote_candidate),
-            ms(self.ice_checking),
-            ms(self.ice_connected),
-            ms(self.connected),
-            ms(self.channel_open),
+            ms(self.sdp_sent_ns),
+            ms(self.answer_received_ns),
+            ms(self.first_local_candidate_ns),
+            ms(self.first_remote_candidate_ns),
+            ms(self.ice_checking_ns),
+            ms(self.ice_connected_ns),
+            ms(self.connected_ns),
+            ms(self.channel_open_ns),
         )
     }
 }
@@ -106,6 +116,7 @@ impl PhaseClock {
             start: Instant::now(),
             phases: Mutex::new(LinkPhases {
                 offerer,
+                started_ns: monotonic_ns(),
                 ..LinkPhases::default()
             }),
         }
@@ -114,10 +125,11 @@ impl PhaseClock {
     /// Records `phase` unless it was already recorded; returns the elapsed time.
     pub(crate) fn mark(&self, phase: Phase) -> Duration {
         let elapsed = self.start.elapsed();
+        let now = monotonic_ns();
         if let Ok(mut phases) = self.phases.lock() {
             let slot = phases.slot(phase);
             if slot.is_none() {
-                *slot = Some(elapsed);
+                *slot = Some(now);
             }
         }
         elapsed

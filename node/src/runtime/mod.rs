@@ -18,6 +18,7 @@
 pub mod chat;
 pub mod config;
 mod identity;
+mod joining;
 pub mod membership;
 mod signals;
 
@@ -36,7 +37,7 @@ use tokio::sync::mpsc;
 use crate::clock::monotonic_ns;
 use crate::control::protocol::{Command, NodeEvent, Response, Status};
 use crate::control::{ControlRequest, ControlServer, EventBus};
-use crate::mesh::{Mesh, MeshEvent, SignalKind};
+use crate::mesh::{LinkPhases, Mesh, MeshEvent, SignalKind};
 use crate::storage::FileStorage;
 use crate::wire::{self, Frame};
 
@@ -44,6 +45,7 @@ pub use config::NodeConfig;
 
 use chat::{ChatClient, CHAT_KEY};
 use identity::Identities;
+use joining::DeferredOffers;
 use signals::StopSignals;
 
 /// Why a node stopped with an error.
@@ -115,7 +117,12 @@ struct Node {
     connected: BTreeSet<String>,
     /// Peers to `connect` again at the given time (after a failed link).
     reconnect: BTreeMap<String, Instant>,
-    link_open_ms: BTreeMap<String, f64>,
+    /// Offers held back while the cluster grows (`joining.rs`).
+    deferred: DeferredOffers,
+    /// The phases of the last link to each peer that opened.
+    link_phases: BTreeMap<String, LinkPhases>,
+    /// When the mesh was ready, just before dialling signaling (monotonic ns).
+    mesh_ready_ns: u64,
     /// When the control socket began listening (monotonic ns).
     launched_ns: u64,
     /// When the node first joined signaling (monotonic ns).
@@ -161,6 +168,7 @@ pub async fn run(cfg: NodeConfig) -> Result<(), NodeError> {
     let _serving = control.spawn(control_tx, events.clone());
 
     let (mesh, mut mesh_rx) = Mesh::new(cfg.mesh.clone())?;
+    let mesh_ready_ns = monotonic_ns();
     let (signaling, mut sig_rx) = tokio::select! {
         joined = join_signaling(&cfg) => joined?,
         signal = stop.recv() => {
@@ -173,6 +181,7 @@ pub async fn run(cfg: NodeConfig) -> Result<(), NodeError> {
     let mut node = Node::new(cfg, mesh, signaling, events, storage, stored);
     node.launched_ns = launched_ns;
     node.signaling_ns = signaling_ns;
+    node.mesh_ready_ns = mesh_ready_ns;
 
     let mut result = if node.cfg.start_at_launch {
         node.start().and_then(|()| node.after_input())
@@ -270,7 +279,9 @@ impl Node {
             presence: BTreeSet::new(),
             connected: BTreeSet::new(),
             reconnect: BTreeMap::new(),
-            link_open_ms: BTreeMap::new(),
+            deferred: DeferredOffers::default(),
+            link_phases: BTreeMap::new(),
+            mesh_ready_ns: 0,
             launched_ns: 0,
             signaling_ns: 0,
             link_up_ns: BTreeMap::new(),
@@ -305,11 +316,19 @@ impl Node {
             .as_ref()
             .and_then(|r| r.next_deadline())
             .map(|d| self.epoch + d);
-        [raft, self.chat.deadline(), self.next_membership_poll]
-            .into_iter()
-            .chain(self.reconnect.values().copied().map(Some))
-            .flatten()
-            .min()
+        let deferred = self
+            .deferred
+            .deadline(joining::bound(self.cfg.raft.election_timeout));
+        [
+            raft,
+            self.chat.deadline(),
+            self.next_membership_poll,
+            deferred,
+        ]
+        .into_iter()
+        .chain(self.reconnect.values().copied().map(Some))
+        .flatten()
+        .min()
     }
 
     async fn on_timer(&mut self) -> Result<(), NodeError> {
@@ -317,6 +336,7 @@ impl Node {
         if let Some(raft) = self.raft.as_mut() {
             raft.tick(now)?;
         }
+        self.release_deferred();
         let due: Vec<String> = self
             .reconnect
             .iter()
@@ -381,8 +401,8 @@ impl Node {
                 tracing::info!(%peer, %reason, "link failed");
                 self.schedule_reconnect(&peer);
             }
-            MeshEvent::LinkTiming { peer, open, .. } => {
-                self.link_open_ms.insert(peer, open.as_secs_f64() * 1000.0);
+            MeshEvent::LinkTiming { peer, phases, .. } => {
+                self.link_phases.insert(peer, phases);
                 return Ok(());
             }
             MeshEvent::Message { from, data } => self.on_message(&from, &data)?,
@@ -525,6 +545,10 @@ impl Node {
             return;
         }
         self.presence.insert(peer.clone());
+        if joining::defers_offers(self.raft.as_ref(), &self.presence) {
+            self.deferred.defer(&peer, Instant::now());
+            return;
+        }
         if !self.connected.contains(&peer) {
             if let Err(e) = self.mesh.connect(&peer).await {
                 tracing::warn!(%peer, "connect failed: {e}");
@@ -644,7 +668,21 @@ impl Node {
     fn after_input(&mut self) -> Result<(), NodeError> {
         self.drain_output()?;
         self.announce_identity();
+        self.release_deferred();
         Ok(())
+    }
+
+    /// Hands the offers held while the cluster grew to the reconnect timer (due now) once it
+    /// has grown, as this node sees it, or the bound passed.
+    fn release_deferred(&mut self) {
+        let grown = !joining::defers_offers(self.raft.as_ref(), &self.presence);
+        let now = Instant::now();
+        for peer in
+            self.deferred
+                .release(grown, now, joining::bound(self.cfg.raft.election_timeout))
+        {
+            self.reconnect.entry(peer).or_insert(now);
+        }
     }
 
     /// Tells every connected peer our cluster identity when it changed (bootstrapped, or the
@@ -735,7 +773,18 @@ impl Node {
                 + self.mesh.dropped_behind(),
             elections: self.counters.elections,
             signaling_connected: self.signaling_up,
-            link_open_ms: self.link_open_ms.clone(),
+            link_open_ms: self
+                .link_phases
+                .iter()
+                .filter_map(|(p, l)| {
+                    let open = l.channel_open_ns?.checked_sub(l.started_ns)?;
+                    Some((p.clone(), open as f64 / 1e6))
+                })
+                .collect(),
+            link_phases: self.link_phases.clone(),
+            main_ns: crate::clock::main_ns(),
+            mesh_ready_ns: self.mesh_ready_ns,
+            cpu_ms: crate::clock::cpu_ms(),
             launched_ns: self.launched_ns,
             signaling_ns: Some(self.signaling_ns),
             link_up_ns: self.link_up_ns.clone(),

@@ -70,6 +70,8 @@ pub struct Options {
     pub seed: u64,
     /// `--keep-logs`.
     pub keep_logs: bool,
+    /// `--breakdown`.
+    pub breakdown: bool,
     /// `--signaling-url`.
     pub signaling_url: Option<String>,
     /// `--cpus` / `--memory` for the Docker launcher.
@@ -131,6 +133,7 @@ impl Options {
             timeout: common.timeout,
             seed: common.seed.unwrap_or_else(seed_from_clock),
             keep_logs: common.keep_logs,
+            breakdown: common.breakdown,
             signaling_url: common.signaling_url,
             limits: crate::docker::Limits {
                 cpus: common.cpus,
@@ -202,6 +205,7 @@ mod tests {
             timeout: None,
             seed: Some(1),
             keep_logs: false,
+            breakdown: false,
             signaling_url: None,
             cpus: None,
             memory: None,

@@ -5,6 +5,7 @@
 //! experiment and the UTC time under `raftrtc-results/` in the working directory, whose path
 //! is the last line printed.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::SystemTime;
@@ -17,7 +18,8 @@ use super::{interrupt, row, Options};
 use crate::cli::LauncherArg;
 use crate::commands::UsageError;
 use crate::docker::DockerError;
-use crate::experiment::{self, RunReport, RunSettings};
+use crate::experiment::breakdown::Breakdown;
+use crate::experiment::{self, RunReport, RunSettings, Start};
 use crate::launcher::docker::DockerLauncher;
 use crate::launcher::process::ProcessLauncher;
 use crate::launcher::Launcher;
@@ -50,15 +52,19 @@ pub fn run_plan(experiment: &str, options: Options) -> anyhow::Result<ExitCode> 
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let mut breakdowns = Breakdowns::new();
     let rows = runtime.block_on(async {
         interrupt::install_handler();
         let launcher = make_launcher(&options).await?;
-        run_all(&options, launcher.as_ref(), &mut csv).await
+        run_all(&options, launcher.as_ref(), &mut csv, &mut breakdowns).await
     })?;
 
     let summaries = stats::summarize(&rows);
     println!();
     print!("{}", export::render_table(&summaries));
+    if options.breakdown {
+        print_breakdowns(&breakdowns, options.start);
+    }
     if let Some(path) = &options.export_json {
         export::write_json(path, &summaries)?;
     }
@@ -107,11 +113,27 @@ fn signaling_config(launcher: LauncherArg) -> ServerConfig {
     config
 }
 
+/// The start-up breakdowns of the ok runs, merged per cluster size and election timeout.
+type Breakdowns = BTreeMap<(usize, u64), Breakdown>;
+
+/// Prints each cell's breakdown as a markdown table.
+fn print_breakdowns(breakdowns: &Breakdowns, start: Start) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for ((nodes, et), b) in breakdowns {
+        let runs = b.wall_ms.len();
+        let title = format!(
+            "\nwhere the time went: {start} start, {nodes} nodes, ET {et} ms, {runs} ok runs"
+        );
+        print!("{}", b.render(&title, cores));
+    }
+}
+
 /// Starts the signaling server (unless external), then runs the plan.
 async fn run_all(
     options: &Options,
     launcher: &dyn Launcher,
     csv: &mut CsvWriter,
+    breakdowns: &mut Breakdowns,
 ) -> anyhow::Result<Vec<Row>> {
     let (server, signaling_url) = match &options.signaling_url {
         Some(url) => (None, url.clone()),
@@ -148,6 +170,12 @@ async fn run_all(
         progress.finish_run(k, &describe(&label, &row, &report));
         if let Some(dir) = &report.logs {
             progress.println(&format!("    logs: {}", dir.display()));
+        }
+        if row.outcome.is_ok() {
+            breakdowns
+                .entry((spec.nodes, spec.election_timeout_ms))
+                .or_default()
+                .merge(&report.breakdown);
         }
         rows.push(row);
     }
