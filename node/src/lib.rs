@@ -2,6 +2,7 @@
 //! ([`raftrtc_raft`]) into a process.
 //!
 //! - [`mesh`]: WebRTC data-channel connections to every peer;
+//! - [`netem`]: network conditions applied to the mesh's own datagrams;
 //! - [`wire`]: the encoding of Raft messages on a data channel;
 //! - [`storage`]: durable storage for the core (term, vote, log);
 //! - [`control`]: the control socket the bench drives a node through;
@@ -12,6 +13,7 @@
 pub mod clock;
 pub mod control;
 pub mod mesh;
+pub mod netem;
 pub mod runtime;
 pub mod settings;
 pub mod storage;

@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use raftrtc_raft::{self as raft, Replication};
 
+use crate::netem::NetSpec;
+
 /// A named preset of [`Settings`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Profile {
@@ -45,6 +47,7 @@ impl Profile {
             check_quorum: true,
             membership_poll_ms: 0,
             presence_failover: true,
+            net: "none".to_owned(),
         };
         match self {
             Profile::Default => default,
@@ -111,6 +114,23 @@ pub struct Settings {
         action = clap::ArgAction::Set
     )]
     pub presence_failover: bool,
+    /// Network conditions on every node's WebRTC datagrams, e.g. `delay=40ms,jitter=10ms,
+    /// loss=1%` (see `node::netem`); `none` for the machine's own network.
+    #[arg(
+        long,
+        value_name = "SPEC",
+        default_value = "none",
+        value_parser = parse_net,
+        allow_hyphen_values = true
+    )]
+    pub net: String,
+}
+
+/// Validates a `--net` spec; its canonical text is what is kept (and written to the CSV).
+fn parse_net(text: &str) -> Result<String, String> {
+    text.parse::<NetSpec>()
+        .map(|spec| spec.to_string())
+        .map_err(|e| e.to_string())
 }
 
 impl Default for Settings {
@@ -130,10 +150,17 @@ impl Settings {
             ("--check-quorum", self.check_quorum.to_string()),
             ("--membership-poll", self.membership_poll_ms.to_string()),
             ("--presence-failover", self.presence_failover.to_string()),
+            ("--net", self.net.clone()),
         ]
         .into_iter()
         .flat_map(|(flag, value)| [flag.to_string(), value])
         .collect()
+    }
+
+    /// The network conditions (checked when the settings were parsed; a spec that somehow
+    /// does not parse reads as none).
+    pub fn net_spec(&self) -> NetSpec {
+        self.net.parse().unwrap_or_else(|_| NetSpec::none())
     }
 
     /// The election timeout.

@@ -72,6 +72,8 @@ fn node_config(args: NodeArgs) -> anyhow::Result<NodeConfig> {
             .map_or(0, |d| d.as_nanos() as u64)
             ^ u64::from(std::process::id())
     });
+    mesh.net = args.settings.net_spec();
+    mesh.net_seed = seed;
     Ok(NodeConfig {
         raft,
         signaling_url: args.signaling_url,

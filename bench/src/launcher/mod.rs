@@ -293,6 +293,7 @@ mod tests {
             check_quorum: true,
             membership_poll_ms: 40,
             presence_failover: false,
+            net: "delay=5ms;n1:loss=1%".to_owned(),
         };
         for settings in [Profile::Default.settings(), Profile::Paper.settings(), odd] {
             let s = spec(settings.clone());

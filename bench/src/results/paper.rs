@@ -36,6 +36,7 @@ use std::fs;
 use std::io;
 use std::path::Path;
 
+use super::row::Start;
 use crate::matrix::TestKind;
 use crate::matrix::TestKind::{KillHalf, KillLeader, Propagate, Up};
 use Source::{Dec2015, Sep2015};
@@ -59,6 +60,17 @@ impl Source {
         match self {
             Source::Dec2015 => "dec2015",
             Source::Sep2015 => "sep2015",
+        }
+    }
+
+    /// How this paper timed `up`. Dec 2015 (`test/wait_start.js`): the pages loaded paused,
+    /// connected to signaling and to each other, then Raft started on all at once, t0 just
+    /// after, polled every 100 ms: a warm start. Sep 2015 (`test/test_up.js`): t0 before the
+    /// first page opened, nodes joining as they loaded, polled every 500 ms: a cold start.
+    pub fn up_start(&self) -> Start {
+        match self {
+            Source::Dec2015 => Start::Warm,
+            Source::Sep2015 => Start::Cold,
         }
     }
 

@@ -25,6 +25,7 @@ use tokio::net::UnixStream;
 use tokio::sync::mpsc;
 
 use super::protocol::{Command, EventLine, Request, Response, Status, Submitted};
+use crate::netem::{NetSpec, NetSpecText};
 
 /// Longest line accepted from a node, in bytes (a status of a large cluster
 /// is a few KiB; this only bounds memory against a broken node).
@@ -192,6 +193,14 @@ impl ControlClient {
             path: self.path.clone(),
             why: "a submit response without `submitted`".into(),
         })
+    }
+
+    /// Puts network conditions in force on the node's links (`NetSpec::none()` lifts them).
+    pub async fn set_net(&mut self, spec: NetSpec) -> Result<(), ClientError> {
+        let command = Command::SetNet {
+            spec: NetSpecText(spec),
+        };
+        self.checked(command, "set_net").await.map(drop)
     }
 
     /// Asks the node to leave the cluster and exit.

@@ -35,6 +35,7 @@ use serde::{Deserialize, Serialize};
 use raftrtc_raft::{Event, LogIndex, NodeId, Role, Term};
 
 use crate::mesh::LinkPhases;
+use crate::netem::NetSpecText;
 
 /// Longest accepted request line, in bytes.
 pub const MAX_LINE_BYTES: usize = 1024 * 1024;
@@ -70,6 +71,12 @@ pub enum Command {
         /// Replay the events since launch first.
         #[serde(default)]
         from_launch: bool,
+    },
+    /// Put these network conditions in force on this node's links (its egress), from the
+    /// next datagram on; `none` lifts them. A spec that does not parse is refused.
+    SetNet {
+        /// The spec, as `--net` takes it.
+        spec: NetSpecText,
     },
     /// Leave the cluster politely and exit.
     Shutdown,
@@ -185,6 +192,9 @@ pub struct Status {
     /// CPU time this process has used so far, user and system, in ms.
     #[serde(default)]
     pub cpu_ms: f64,
+    /// The network conditions in force on this node's links (`none`: the machine's own).
+    #[serde(default)]
+    pub net: String,
     /// When the control socket began listening (node's monotonic clock, ns): the node is
     /// running and its socket answers from then on.
     #[serde(default)]
@@ -389,6 +399,7 @@ mod tests {
             "main_ns",
             "mesh_ready_ns",
             "cpu_ms",
+            "net",
         ] {
             assert!(old.remove(added).is_some(), "{added}");
         }

@@ -4,6 +4,7 @@
 //! 127.0.0.1 — and are tuned so that a link opens in tens of milliseconds and a dead peer is
 //! noticed well inside the election timeouts users pick (100–1000 ms).
 
+use crate::netem::NetSpec;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
@@ -67,6 +68,11 @@ pub struct MeshConfig {
     /// `None` (default) for a reliable channel; `Some(n)` gives up on a message after `n`
     /// retransmissions (Raft retries on its own, so an unreliable channel is an option).
     pub max_retransmits: Option<u16>,
+    /// Network conditions applied to this node's datagrams (`node::netem`), changeable live
+    /// through [`Mesh::set_net`](super::Mesh::set_net). Default: none.
+    pub net: NetSpec,
+    /// Seed of the conditions' random draws.
+    pub net_seed: u64,
 }
 
 impl MeshConfig {
@@ -86,6 +92,8 @@ impl MeshConfig {
             send_buffer_bytes: 4 * MAX_MESSAGE_BYTES_LIMIT,
             ordered: true,
             max_retransmits: None,
+            net: NetSpec::none(),
+            net_seed: 0,
         }
     }
 

@@ -58,6 +58,7 @@ pub use error::MeshError;
 pub use signal::{OutgoingSignal, SignalKind};
 pub use timing::LinkPhases;
 
+use crate::netem::{NetConditions, NetSpec};
 use config::MAX_PEER_ID_BYTES;
 use peer::{new_connection_id, Link, Role};
 use settings::LinkSettings;
@@ -122,6 +123,8 @@ pub(crate) struct Shared {
     closed: AtomicBool,
     dropped_oversized: AtomicU64,
     dropped_behind: AtomicU64,
+    /// The conditions every link's socket applies.
+    net: Arc<NetConditions>,
 }
 
 impl Shared {
@@ -182,7 +185,13 @@ impl Mesh {
         cfg.validate()?;
         let settings = LinkSettings::new(&cfg)?;
         let (events, rx) = mpsc::unbounded_channel();
+        let net = Arc::new(NetConditions::new(
+            &cfg.local_id,
+            cfg.net.clone(),
+            cfg.net_seed,
+        ));
         let shared = Arc::new(Shared {
+            net,
             reliable: cfg.reliable(),
             local_id: cfg.local_id,
             settings,
@@ -196,6 +205,16 @@ impl Mesh {
             dropped_behind: AtomicU64::new(0),
         });
         Ok((Mesh { shared }, rx))
+    }
+
+    /// Puts network conditions in force on every link, from the next datagram on.
+    pub fn set_net(&self, spec: NetSpec) {
+        self.shared.net.set(spec);
+    }
+
+    /// The network conditions in force.
+    pub fn net(&self) -> Arc<NetSpec> {
+        self.shared.net.spec()
     }
 
     /// This node's id.

@@ -38,6 +38,7 @@ use super::outbox::{outbox, Outbox, OutboxReader, Refused};
 use super::signal::{self, OutgoingSignal, SignalKind};
 use super::timing::{Phase, PhaseClock};
 use super::{MeshEvent, Shared, CHANNEL_LABEL};
+use crate::netem::ShapedRuntime;
 
 /// Remote candidates buffered before the remote description is applied, per link.
 const MAX_PENDING_CANDIDATES: usize = 64;
@@ -148,7 +149,10 @@ impl Link {
         let clock = PhaseClock::start(role == Role::Offerer);
         let settings = &shared.settings;
         let (tx, rx) = mpsc::unbounded_channel();
+        let runtime = ShapedRuntime::new(shared.net.clone(), peer)
+            .ok_or_else(|| MeshError::Config("webrtc was built without a runtime".into()))?;
         let pc = PeerConnectionBuilder::new()
+            .with_runtime(Arc::new(runtime))
             .with_configuration(settings.configuration.clone())
             .with_setting_engine(settings.setting_engine.clone())
             .with_handler(Arc::new(Handler { tx }))

@@ -9,7 +9,7 @@
 //! So, while the cluster is still growing, a node that is not the leader holds back its
 //! offers (the lower id of a pair offers; see [`crate::mesh`]). It still answers every offer,
 //! so the leader reaches it. "Growing", as this node sees it: it is not a member yet, or a
-//! peer present on signaling is not in its configuration. Once neither holds, or the node
+//! peer present on signaling is not in its applied configuration. Once neither holds, or the node
 //! leads, the held offers go out at once; a bound ([`bound`]) releases them whatever
 //! happens, so no pair waits forever (a joiner whose leader has a higher id offers to it only
 //! after the bound).
@@ -23,20 +23,31 @@ use raftrtc_raft::{NodeId, Raft, Role, Storage};
 
 /// Whether a node in this state holds back its offers: it runs Raft, does not lead, and the
 /// cluster is still growing (it is no member, or a `present` peer is not one).
+///
+/// Membership is read from the *applied* configuration: a follower holds an appended but
+/// uncommitted configuration a round trip before the leader has committed it and told
+/// everyone. Releasing on the appended one started every follower link while the leader
+/// still had to carry the last commit to the whole cluster (measured at 51 nodes: the last
+/// 0.4 s of the up time).
 pub fn defers_offers<S: Storage>(raft: Option<&Raft<S>>, present: &BTreeSet<NodeId>) -> bool {
     let Some(r) = raft else { return false };
     if r.role() == Role::Leader {
         return false;
     }
-    let members = r.members();
+    let members = r.applied_members();
     !members.contains(r.id()) || present.iter().any(|p| !members.contains(p))
 }
 
-/// How long offers are held at most: four election timeouts. Long enough for a 51-node cold
-/// start to grow on 2 cores at ET 250 ms (about 1 s, measured); short enough that a joiner
-/// that must offer to its leader itself is still added within a few timeouts.
-pub fn bound(election_timeout: Duration) -> Duration {
-    election_timeout.saturating_mul(4)
+/// How long offers are held at most: four election timeouts plus 50 ms per peer present.
+/// A cluster grows one member per committed change, so the time to grow is proportional to
+/// its size: measured on 2 cores, a bound of four timeouts alone ran out before a 45- to
+/// 51-node cold start had grown (at ET 250; from 41 nodes at ET 100), releasing every held
+/// link at once and tripling the up time. Short enough that a joiner that must offer to its
+/// leader itself (the leader has the higher id) is still added within a few timeouts.
+pub fn bound(election_timeout: Duration, present: usize) -> Duration {
+    let per_peer =
+        Duration::from_millis(50).saturating_mul(u32::try_from(present).unwrap_or(u32::MAX));
+    election_timeout.saturating_mul(4).saturating_add(per_peer)
 }
 
 /// The peers whose offers wait, and until when at the latest.

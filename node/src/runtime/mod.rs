@@ -316,9 +316,10 @@ impl Node {
             .as_ref()
             .and_then(|r| r.next_deadline())
             .map(|d| self.epoch + d);
-        let deferred = self
-            .deferred
-            .deadline(joining::bound(self.cfg.raft.election_timeout));
+        let deferred = self.deferred.deadline(joining::bound(
+            self.cfg.raft.election_timeout,
+            self.presence.len(),
+        ));
         [
             raft,
             self.chat.deadline(),
@@ -590,6 +591,12 @@ impl Node {
             Command::Subscribe { .. } => {
                 let _ = request.reply.send(Response::ok(None));
             }
+            Command::SetNet { spec } => {
+                tracing::info!(net = %spec.0, "network conditions changed");
+                self.mesh.set_net(spec.0);
+                let _ = request.reply.send(Response::ok(None));
+                return Ok(());
+            }
             Command::Shutdown => {
                 tracing::info!("shutdown requested");
                 let _ = request.reply.send(Response::ok(None));
@@ -677,10 +684,11 @@ impl Node {
     fn release_deferred(&mut self) {
         let grown = !joining::defers_offers(self.raft.as_ref(), &self.presence);
         let now = Instant::now();
-        for peer in
-            self.deferred
-                .release(grown, now, joining::bound(self.cfg.raft.election_timeout))
-        {
+        for peer in self.deferred.release(
+            grown,
+            now,
+            joining::bound(self.cfg.raft.election_timeout, self.presence.len()),
+        ) {
             self.reconnect.entry(peer).or_insert(now);
         }
     }
@@ -785,6 +793,7 @@ impl Node {
             main_ns: crate::clock::main_ns(),
             mesh_ready_ns: self.mesh_ready_ns,
             cpu_ms: crate::clock::cpu_ms(),
+            net: self.mesh.net().to_string(),
             launched_ns: self.launched_ns,
             signaling_ns: Some(self.signaling_ns),
             link_up_ns: self.link_up_ns.clone(),

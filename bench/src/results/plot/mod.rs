@@ -322,7 +322,7 @@ pub(super) mod tests {
             }
         }
         let up_svg = fs::read_to_string(out.join("up.svg")).unwrap();
-        assert!(up_svg.contains("paper Dec 2015 ET 250"));
+        assert!(up_svg.contains("paper Dec 2015 ET 250 (warm)"));
         assert!(up_svg.contains("failed run, on the top edge (2)"));
         assert!(!up_svg.contains("spread by rank"));
         // No temporary file is left behind.

@@ -18,6 +18,7 @@ use super::axes::y_range;
 use crate::matrix::TestKind;
 use crate::results::paper::PaperPoint;
 use crate::results::report::{paper_reference, source_label};
+use crate::results::row::Start;
 use crate::results::stats::{mean, Cell, CellKey, Cells, Setup};
 
 /// Most runs drawn as points per size of a series; see the module docs.
@@ -45,6 +46,8 @@ pub(super) struct Series {
     pub(super) label: String,
     pub(super) color: RGBColor,
     pub(super) election_timeout_ms: u64,
+    /// How its clusters started: `up` is compared with the paper that timed it the same way.
+    pub(super) start: Start,
     /// (nodes, ms) of the ok runs drawn (see [`POINTS_PER_SIZE`]).
     pub(super) runs: Vec<(f64, f64)>,
     /// (nodes, mean ms) per size with an ok run, by size.
@@ -144,7 +147,10 @@ fn figure(cells: &TestCells<'_>, paper: &[PaperPoint], log_scale: bool) -> Figur
 /// What a test measures, for the figure's title.
 fn title(test: TestKind) -> String {
     match test {
-        TestKind::Up => "up: Raft started on all N nodes → one leader, all N members".into(),
+        TestKind::Up => {
+            "up: first launch (cold) or Raft's start on a mesh (warm) → one leader, all N members"
+                .into()
+        }
         TestKind::KillLeader => "kill leader: the leader killed → survivors recovered".into(),
         TestKind::KillHalf => {
             "kill half: leader + others, floor((N-1)/2) killed → survivors recovered".into()
@@ -198,6 +204,7 @@ fn series(cells: &TestCells<'_>, setups: &BTreeSet<Setup>) -> Vec<Series> {
             label: series_label(et, setup, setups),
             color: PALETTE[i % PALETTE.len()],
             election_timeout_ms: et,
+            start: setup.start,
             runs: sizes
                 .iter()
                 .flat_map(|&(n, c)| spread(&c.durations).into_iter().map(move |ms| (n, ms)))
@@ -236,7 +243,7 @@ fn spread(values: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-/// The papers' means for each of our timeouts, in the colour of its first
+/// The papers' means for each of our timeouts and starts, in the colour of its first
 /// series, within our range of sizes.
 fn paper_lines(
     test: TestKind,
@@ -244,14 +251,16 @@ fn paper_lines(
     paper: &[PaperPoint],
     x_range: (f64, f64),
 ) -> Vec<PaperLine> {
-    let mut et_color: BTreeMap<u64, RGBColor> = BTreeMap::new();
+    let mut et_color: BTreeMap<(u64, Start), RGBColor> = BTreeMap::new();
     for s in series {
-        et_color.entry(s.election_timeout_ms).or_insert(s.color);
+        et_color
+            .entry((s.election_timeout_ms, s.start))
+            .or_insert(s.color);
     }
     et_color
         .iter()
-        .filter_map(|(&et, &color)| {
-            let reference = paper_reference(paper, test, et)?;
+        .filter_map(|(&(et, start), &color)| {
+            let reference = paper_reference(paper, test, et, start)?;
             let mut segments: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
             for m in &reference.means {
                 let n = m.nodes as f64;
@@ -269,7 +278,11 @@ fn paper_lines(
             }
             segments.retain(|s| !s.is_empty());
             (!segments.is_empty()).then(|| PaperLine {
-                label: format!("paper {} ET {et}", source_label(reference.source)),
+                label: format!(
+                    "paper {} ET {et} ({})",
+                    source_label(reference.source),
+                    reference.source.up_start()
+                ),
                 color,
                 segments,
             })
@@ -320,10 +333,11 @@ mod tests {
         assert_eq!(et250.means[0], (3.0, 24.0));
         assert_eq!(et250.failed, [(9.0, 2)]);
         assert!(!up.spread());
-        // Only the Dec 2015 ET 250 line; 35 nodes is outside our range, and
-        // the Sep 2015 ET 1000 paper has no ok run in range.
+        // Only the Dec 2015 ET 250 line: these rows are warm starts, as Dec 2015 timed
+        // `up` (the cold Sep 2015 paper is not drawn beside them), and 35 nodes is outside
+        // our range.
         assert_eq!(up.paper.len(), 1);
-        assert_eq!(up.paper[0].label, "paper Dec 2015 ET 250");
+        assert_eq!(up.paper[0].label, "paper Dec 2015 ET 250 (warm)");
         assert_eq!(up.paper[0].color, et250.color);
         assert_eq!(up.paper[0].segments[0].len(), 4);
         // The axis fits the paper's 1094 ms.

@@ -1,0 +1,272 @@
+//! The shaping layer: a WebRTC runtime whose UDP sockets apply a link's conditions on send.
+//!
+//! Each link's peer connection is built with its own [`ShapedRuntime`], which knows the link's
+//! peer and hands the WebRTC stack a [`ShapedSocket`] around the real one. On every datagram
+//! the socket asks its [`Shaper`] what to do: send now through the real socket (a perfect link
+//! costs one check), drop it (reporting it sent, as a lossy network would), or queue it for a
+//! sender task that sends it when due. ICE, DTLS and SCTP above see only the effects: late,
+//! missing, repeated or reordered datagrams, and they react as they would on a real network.
+//! Everything else the runtime does is the library's own tokio runtime.
+
+use std::collections::BinaryHeap;
+use std::io::{self, IoSliceMut};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use webrtc::runtime::{
+    AsyncInterval, AsyncTcpListener, AsyncTcpStream, AsyncUdpSocket, JoinHandle, RecvMeta, Runtime,
+    Transmit,
+};
+
+use super::shaper::{Plan, Shaper};
+use super::NetConditions;
+
+/// Most bytes one link direction may hold in its delay queue; past that datagrams are dropped,
+/// as a router's full queue would.
+const MAX_QUEUED_BYTES: usize = 4 * 1024 * 1024;
+
+/// The runtime of one link: the library's runtime, with shaped UDP sockets.
+#[derive(Debug)]
+pub struct ShapedRuntime {
+    inner: Arc<dyn Runtime>,
+    net: Arc<NetConditions>,
+    peer: String,
+}
+
+impl ShapedRuntime {
+    /// A runtime for the link to `peer`, shaped by `net`; `None` if the library was built
+    /// without a runtime (it is built with tokio here).
+    pub fn new(net: Arc<NetConditions>, peer: &str) -> Option<Self> {
+        Some(Self {
+            inner: webrtc::runtime::default_runtime()?,
+            net,
+            peer: peer.to_owned(),
+        })
+    }
+}
+
+type BoxFuture<'a, T> = Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+impl Runtime for ShapedRuntime {
+    fn spawn(&self, future: BoxFuture<'static, ()>) -> Box<dyn JoinHandle> {
+        self.inner.spawn(future)
+    }
+
+    fn spawn_reactor(&self, size: usize, future: BoxFuture<'static, ()>) -> Box<dyn JoinHandle> {
+        self.inner.spawn_reactor(size, future)
+    }
+
+    fn wrap_udp_socket(&self, socket: std::net::UdpSocket) -> io::Result<Arc<dyn AsyncUdpSocket>> {
+        let inner = self.inner.wrap_udp_socket(socket)?;
+        Ok(Arc::new(ShapedSocket::new(
+            inner,
+            self.net.clone(),
+            &self.peer,
+        )?))
+    }
+
+    fn wrap_tcp_listener(
+        &self,
+        listener: std::net::TcpListener,
+    ) -> io::Result<Arc<dyn AsyncTcpListener>> {
+        self.inner.wrap_tcp_listener(listener)
+    }
+
+    fn connect_tcp<'a>(
+        &'a self,
+        remote: SocketAddr,
+    ) -> BoxFuture<'a, io::Result<Arc<dyn AsyncTcpStream>>> {
+        self.inner.connect_tcp(remote)
+    }
+
+    fn resolve_host<'a>(&'a self, host: &'a str) -> BoxFuture<'a, io::Result<Vec<SocketAddr>>> {
+        self.inner.resolve_host(host)
+    }
+
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        self.inner.sleep(duration)
+    }
+
+    fn interval(&self, period: Duration) -> Box<dyn AsyncInterval> {
+        self.inner.interval(period)
+    }
+
+    fn block_on(&self, future: Pin<Box<dyn std::future::Future<Output = ()> + '_>>) {
+        self.inner.block_on(future)
+    }
+
+    fn yield_now(&self) -> BoxFuture<'static, ()> {
+        self.inner.yield_now()
+    }
+
+    fn name(&self) -> &'static str {
+        "raftrtc-shaped"
+    }
+}
+
+/// A datagram waiting for its time.
+#[derive(Debug, PartialEq, Eq)]
+struct Delayed {
+    due: Instant,
+    /// Tie-break: equal times leave in the order they came.
+    seq: u64,
+    bytes: Vec<u8>,
+    to: SocketAddr,
+}
+
+impl Ord for Delayed {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        // A max-heap: the earliest is the greatest.
+        (other.due, other.seq).cmp(&(self.due, self.seq))
+    }
+}
+
+impl PartialOrd for Delayed {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// One link's UDP socket, shaped on send; receiving is the real socket's.
+#[derive(Debug)]
+pub struct ShapedSocket {
+    inner: Arc<dyn AsyncUdpSocket>,
+    net: Arc<NetConditions>,
+    peer: String,
+    shaper: Mutex<(u64, Shaper)>,
+    queue: mpsc::UnboundedSender<Delayed>,
+    /// Bytes in the delay queue; while any, even a perfect link queues to keep order.
+    queued: Arc<AtomicUsize>,
+    seq: AtomicU64,
+}
+
+impl ShapedSocket {
+    fn new(
+        inner: Arc<dyn AsyncUdpSocket>,
+        net: Arc<NetConditions>,
+        peer: &str,
+    ) -> io::Result<Self> {
+        let handle = tokio::runtime::Handle::try_current().map_err(|e| {
+            io::Error::other(format!("no tokio runtime for the shaped socket: {e}"))
+        })?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        handle.spawn(send_when_due(inner.clone(), rx, queued.clone()));
+        let (version, conditions) = net.for_peer(peer);
+        Ok(Self {
+            shaper: Mutex::new((version, Shaper::new(conditions, net.seed_for(peer)))),
+            inner,
+            net,
+            peer: peer.to_owned(),
+            queue: tx,
+            queued,
+            seq: AtomicU64::new(0),
+        })
+    }
+
+    /// The plan for a datagram, after picking up a changed spec.
+    fn plan(&self, len: usize) -> Option<Plan> {
+        let mut guard = self.shaper.lock().ok()?;
+        let (version, shaper) = &mut *guard;
+        if *version != self.net.version() {
+            let (v, conditions) = self.net.for_peer(&self.peer);
+            *version = v;
+            shaper.set_conditions(conditions);
+        }
+        if shaper.conditions().is_perfect() && self.queued.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        Some(shaper.plan(Instant::now(), len))
+    }
+
+    fn enqueue(&self, due: Instant, transmit: &Transmit<'_>) {
+        let len = transmit.contents.len();
+        if self.queued.fetch_add(len, Ordering::AcqRel) + len > MAX_QUEUED_BYTES {
+            self.queued.fetch_sub(len, Ordering::AcqRel);
+            return;
+        }
+        let delayed = Delayed {
+            due,
+            seq: self.seq.fetch_add(1, Ordering::Relaxed),
+            bytes: transmit.contents.to_vec(),
+            to: transmit.destination,
+        };
+        if self.queue.send(delayed).is_err() {
+            self.queued.fetch_sub(len, Ordering::AcqRel);
+        }
+    }
+}
+
+impl AsyncUdpSocket for ShapedSocket {
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+
+    fn poll_send(&self, cx: &mut Context<'_>, transmit: &Transmit<'_>) -> Poll<io::Result<usize>> {
+        let len = transmit.contents.len();
+        match self.plan(len) {
+            None => self.inner.poll_send(cx, transmit),
+            Some(Plan::Drop) => Poll::Ready(Ok(len)),
+            Some(Plan::At(due)) => {
+                self.enqueue(due, transmit);
+                Poll::Ready(Ok(len))
+            }
+            Some(Plan::Twice(first, second)) => {
+                self.enqueue(first, transmit);
+                self.enqueue(second, transmit);
+                Poll::Ready(Ok(len))
+            }
+        }
+    }
+
+    fn poll_recv(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+        meta: &mut [RecvMeta],
+    ) -> Poll<io::Result<usize>> {
+        self.inner.poll_recv(cx, bufs, meta)
+    }
+
+    fn max_gro_segments(&self) -> usize {
+        self.inner.max_gro_segments()
+    }
+}
+
+/// Sends queued datagrams when due, until the socket is dropped.
+async fn send_when_due(
+    socket: Arc<dyn AsyncUdpSocket>,
+    mut rx: mpsc::UnboundedReceiver<Delayed>,
+    queued: Arc<AtomicUsize>,
+) {
+    let mut heap: BinaryHeap<Delayed> = BinaryHeap::new();
+    loop {
+        let next = heap.peek().map(|d| d.due);
+        tokio::select! {
+            received = rx.recv() => match received {
+                Some(d) => heap.push(d),
+                None => return,
+            },
+            () = sleep_until(next), if next.is_some() => {
+                let now = Instant::now();
+                while heap.peek().is_some_and(|d| d.due <= now) {
+                    let Some(d) = heap.pop() else { break };
+                    // A send error is a lost datagram, as on the real network.
+                    let _ = socket.send_to(&d.bytes, d.to).await;
+                    queued.fetch_sub(d.bytes.len(), Ordering::AcqRel);
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    if let Some(at) = at {
+        tokio::time::sleep_until(at.into()).await;
+    }
+}
