@@ -192,6 +192,17 @@ pub struct CommonArgs {
     /// Use this signaling server instead of starting one inside the bench.
     #[arg(long, value_name = "URL")]
     pub signaling_url: Option<String>,
+    /// Network conditions on every node's WebRTC datagrams, e.g. `delay=40ms,jitter=10ms,
+    /// loss=1%`, per node `n3:down` or per link `n0-n1:loss=100%`, rules joined by `;`
+    /// (see README, "Network conditions").
+    #[arg(
+        long,
+        value_name = "SPEC",
+        default_value = "none",
+        value_parser = node::settings::parse_net,
+        allow_hyphen_values = true
+    )]
+    pub net: String,
     /// Docker launcher: CPUs per node container (fractions allowed, e.g. 0.5).
     #[arg(long, value_parser = parse_cpus)]
     pub cpus: Option<f64>,

@@ -220,12 +220,36 @@ fn bad_flags_are_usage_errors_with_plain_messages() {
             &["kill", "--kill", "leader", "--nodes", "2"][..],
             "majority",
         ),
+        (&["up", "--net", "delay=40ms,lost=1%"][..], "\"lost=1%\""),
+        (&["smoke", "--net", "loss=1"][..], "\"loss=1\""),
     ] {
         let (out, _) = raftrtc(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(says), "{args:?}: {stderr}");
     }
+}
+
+#[test]
+fn up_under_network_conditions_records_them_and_times_the_delay() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("up.csv");
+    let csv_arg = csv.to_str().unwrap();
+    let common = [
+        "--nodes", "3", "--runs", "1", "--seed", "7", "--out", csv_arg,
+    ];
+    let (out, _) = bench(&[&["up", "--net", "delay = 40ms, jitter=10ms"][..], &common].concat());
+    assert_all_ok(&out, &csv, 1);
+    let (out, _) = bench(&[&["up"][..], &common].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let rows = rows(&csv);
+    assert_eq!(rows[0].net, "delay=40ms,jitter=10ms");
+    assert_eq!(rows[1].net, "none");
+    // Offer and answer go through signaling, undelayed; but an ICE check, the DTLS
+    // handshake and the SCTP association are at least four one-way trips over the shaped
+    // link, so no link, and no cluster, can be up sooner than 160 ms.
+    let shaped = rows[0].duration_ms.unwrap();
+    assert!(shaped >= 160.0, "up under 40 ms delay took {shaped} ms");
 }
 
 #[test]

@@ -127,7 +127,7 @@ pub struct Settings {
 }
 
 /// Validates a `--net` spec; its canonical text is what is kept (and written to the CSV).
-fn parse_net(text: &str) -> Result<String, String> {
+pub fn parse_net(text: &str) -> Result<String, String> {
     text.parse::<NetSpec>()
         .map(|spec| spec.to_string())
         .map_err(|e| e.to_string())

@@ -385,6 +385,59 @@ async fn closing_or_killing_a_mesh_makes_the_others_report_peer_down() -> Result
     Ok(())
 }
 
+/// Two linked meshes, `a` offering to `b`, both with `net` in force.
+async fn linked_pair(router: &Router, net: &str, disconnect: Duration) -> Result<(Node, Node)> {
+    let cfg = |id: &str| {
+        let mut cfg = MeshConfig::new(id);
+        cfg.net = net.parse().expect("a valid spec");
+        cfg.disconnect_timeout = disconnect;
+        cfg.keepalive_interval = disconnect / 4;
+        cfg
+    };
+    let mut a = Node::new(router, cfg("a"))?;
+    let mut b = Node::new(router, cfg("b"))?;
+    a.mesh.connect("b").await?;
+    a.wait_up("b").await?;
+    b.wait_up("a").await?;
+    Ok((a, b))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delayed_link_round_trips_in_at_least_twice_its_delay() -> Result<()> {
+    init_tracing();
+    let router = Router::default();
+    let (mut a, mut b) = linked_pair(&router, "delay=50ms", Duration::from_secs(3)).await?;
+    for i in 0..3 {
+        let sent = Instant::now();
+        a.mesh.send("b", Bytes::from(format!("ping {i}")))?;
+        let (_, ping) = b.wait_message().await?;
+        b.mesh.send("a", ping)?;
+        a.wait_message().await?;
+        let rtt = sent.elapsed();
+        assert!(rtt >= Duration::from_millis(100), "round trip {i}: {rtt:?}");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_link_goes_down_and_comes_back_once_healed() -> Result<()> {
+    init_tracing();
+    let router = Router::default();
+    let (mut a, mut b) = linked_pair(&router, "none", Duration::from_millis(800)).await?;
+    // Only what a sends to b is lost: consent fails on both ends all the same.
+    a.mesh.set_net("a>b:loss=100%".parse()?);
+    assert_eq!(a.mesh.net().to_string(), "a>b:loss=100%");
+    b.wait_down("a").await?;
+    a.wait_down("b").await?;
+    a.mesh.set_net("none".parse()?);
+    a.mesh.connect("b").await?;
+    a.wait_up("b").await?;
+    b.wait_up("a").await?;
+    a.mesh.send("b", Bytes::from_static(b"healed"))?;
+    assert_eq!(b.wait_message().await?.1, Bytes::from_static(b"healed"));
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_peer_replaces_its_old_connection() -> Result<()> {
     init_tracing();

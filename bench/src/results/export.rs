@@ -35,12 +35,15 @@ pub enum ExportError {
 fn table(summaries: &[Summary]) -> Table {
     let first = summaries.first().map(Summary::setup);
     let varies = |same: fn(&Setup, &Setup) -> bool| {
-        first.is_some_and(|first| summaries.iter().any(|s| !same(&s.setup(), &first)))
+        first
+            .as_ref()
+            .is_some_and(|first| summaries.iter().any(|s| !same(&s.setup(), first)))
     };
     let show_launcher = varies(|a, b| a.launcher == b.launcher);
     let show_replication = varies(|a, b| a.replication == b.replication);
     let show_profile = varies(|a, b| a.profile == b.profile);
     let show_start = varies(|a, b| a.start == b.start);
+    let show_net = varies(|a, b| a.net == b.net);
     let show_unsafe = summaries.iter().any(|s| s.unsafe_runs > 0);
 
     let mut headers = vec!["test"];
@@ -49,6 +52,7 @@ fn table(summaries: &[Summary]) -> Table {
         (show_replication, "replication"),
         (show_profile, "profile"),
         (show_start, "start"),
+        (show_net, "net"),
     ] {
         if show {
             headers.push(name);
@@ -85,6 +89,9 @@ fn table(summaries: &[Summary]) -> Table {
             }
             if show_start {
                 cells.push(s.start.to_string());
+            }
+            if show_net {
+                cells.push(s.net.clone());
             }
             cells.push(s.nodes.to_string());
             cells.push(s.election_timeout_ms.to_string());
@@ -168,6 +175,7 @@ mod tests {
             replication: Replication::Immediate,
             profile: Profile::Default,
             start: Start::Cold,
+            net: "none".to_owned(),
             nodes,
             election_timeout_ms: 250,
             runs,
@@ -248,6 +256,7 @@ propagate_100  process   warm       9      250  0/3       1          -          
                 "replication": "immediate",
                 "profile": "default",
                 "start": "cold",
+                "net": "none",
                 "nodes": 9,
                 "election_timeout_ms": 250,
                 "runs": 3,

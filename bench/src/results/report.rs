@@ -166,7 +166,7 @@ pub struct ReportRow {
     pub cells: Vec<Cell>,
 }
 
-/// One test under one setup (launcher, replication, profile, start).
+/// One test under one setup (launcher, replication, profile, start, network conditions).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Section {
     /// The experiment.
@@ -190,9 +190,16 @@ impl Section {
             replication,
             profile,
             start,
-        } = self.setup;
+            net,
+        } = &self.setup;
+        let net = if net == "none" {
+            String::new()
+        } else {
+            format!(", net {net}")
+        };
         format!(
-            "{} · {start} start, {launcher} launcher, {replication} replication, {profile} profile",
+            "{} · {start} start, {launcher} launcher, {replication} replication, {profile} \
+             profile{net}",
             self.test
         )
     }
@@ -219,6 +226,8 @@ pub fn report(summaries: &[Summary], paper: &[PaperPoint]) -> Report {
 /// One test and setup's section; `cells` are its summaries.
 fn section(cells: &[Summary], paper: &[PaperPoint]) -> Section {
     let (test, setup) = (cells[0].test, cells[0].setup());
+    // The papers ran on one host's own network: runs under other conditions get no paper.
+    let paper = if setup.net == "none" { paper } else { &[] };
     let timeouts: BTreeSet<u64> = cells.iter().map(|s| s.election_timeout_ms).collect();
     let sizes: BTreeSet<usize> = cells.iter().map(|s| s.nodes).collect();
     let references: Vec<Option<PaperReference>> = timeouts

@@ -173,6 +173,10 @@ pub struct Row {
     /// How the cluster came up (missing: `warm`).
     #[serde(default, deserialize_with = "empty_as_default")]
     pub start: Start,
+    /// The network conditions (`--net`, as the node's canonical text); `none` for the
+    /// machine's own network, which is also what a file from before the column holds.
+    #[serde(default = "no_net", deserialize_with = "net_text")]
+    pub net: String,
     /// What went wrong, if anything.
     #[serde(default)]
     pub error: String,
@@ -210,6 +214,7 @@ impl Default for Row {
             started_at: String::new(),
             profile: Profile::default(),
             start: Start::default(),
+            net: no_net(),
             error: String::new(),
             logs: String::new(),
         }
@@ -269,6 +274,17 @@ pub fn required_columns() -> &'static [String] {
 
 /// A column added after files were written: missing or empty reads as the
 /// default.
+/// The `net` of a row that names none.
+fn no_net() -> String {
+    "none".to_owned()
+}
+
+/// An empty `net` cell is the machine's own network, as a missing column is.
+fn net_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let text = Option::<String>::deserialize(deserializer)?.unwrap_or_default();
+    Ok(if text.is_empty() { no_net() } else { text })
+}
+
 fn empty_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
@@ -346,14 +362,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_header_is_every_committed_csv_s_plus_the_start_and_its_phases() {
+    fn the_header_is_every_committed_csv_s_plus_the_start_its_phases_and_the_net() {
         let header: Vec<&str> = columns().iter().collect();
         assert_eq!(
             header.join(","),
             "test,launcher,nodes,election_timeout_ms,heartbeat_ms,replication,run,seed,\
              killed,messages,outcome,duration_ms,up_ms,launched_ms,signaling_ms,mesh_ms,\
-             raft_ms,elections,final_term,properties,version,started_at,profile,start,error,\
-             logs"
+             raft_ms,elections,final_term,properties,version,started_at,profile,start,net,\
+             error,logs"
         );
     }
 
@@ -369,6 +385,7 @@ mod tests {
             "final_term",
             "profile",
             "start",
+            "net",
             "error",
             "logs",
         ];

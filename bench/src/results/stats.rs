@@ -26,10 +26,10 @@ use crate::matrix::TestKind;
 /// What runs were made with besides the test and its sizes: runs that
 /// differ in any of these are never put together.
 ///
-/// Ordered by launcher, replication, profile, start, as listings are. A
-/// cold and a warm start never share a cell: their up times measure
-/// different things.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// Ordered by launcher, replication, profile, start and network conditions, as listings are.
+/// A cold and a warm start never share a cell: their up times measure different things; nor
+/// do runs under different network conditions.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Setup {
     /// What ran the nodes.
     pub launcher: Launcher,
@@ -39,6 +39,8 @@ pub struct Setup {
     pub profile: Profile,
     /// How the cluster came up.
     pub start: Start,
+    /// The network conditions (`none`: the machine's own).
+    pub net: String,
 }
 
 impl Setup {
@@ -49,6 +51,7 @@ impl Setup {
             replication: row.replication,
             profile: row.profile,
             start: row.start,
+            net: row.net.clone(),
         }
     }
 }
@@ -56,7 +59,7 @@ impl Setup {
 /// What identifies a cell, ordered as cells are listed: by test (up, kill
 /// leader, kill half, kill N, propagate M), then setup, election timeout and
 /// cluster size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct CellKey {
     /// The experiment.
     pub test: TestKind,
@@ -162,6 +165,8 @@ pub struct Summary {
     pub profile: Profile,
     /// How the cluster came up.
     pub start: Start,
+    /// The network conditions (`none`: the machine's own).
+    pub net: String,
     /// Cluster size.
     pub nodes: usize,
     /// Election timeout.
@@ -196,6 +201,7 @@ impl Summary {
             replication: key.setup.replication,
             profile: key.setup.profile,
             start: key.setup.start,
+            net: key.setup.net.clone(),
             nodes: key.nodes,
             election_timeout_ms: key.election_timeout_ms,
             runs: cell.runs,
@@ -217,6 +223,7 @@ impl Summary {
             replication: self.replication,
             profile: self.profile,
             start: self.start,
+            net: self.net.clone(),
         }
     }
 }

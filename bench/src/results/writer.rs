@@ -246,6 +246,7 @@ mod tests {
             started_at: "2025-01-01T00:00:00Z".to_string(),
             profile: Profile::Default,
             start: Start::Cold,
+            net: "delay=5ms,loss=1%".to_owned(),
             error: String::new(),
             logs: String::new(),
         }
@@ -254,7 +255,7 @@ mod tests {
     const HEADER: &str = "test,launcher,nodes,election_timeout_ms,heartbeat_ms,replication,run,\
                           seed,killed,messages,outcome,duration_ms,up_ms,launched_ms,\
                           signaling_ms,mesh_ms,raft_ms,elections,final_term,properties,version,\
-                          started_at,profile,start,error,logs\n";
+                          started_at,profile,start,net,error,logs\n";
 
     /// Appends `rows` to a new file at `path` and closes it.
     fn write(path: &Path, rows: &[Row]) {
@@ -279,9 +280,9 @@ mod tests {
             format!(
                 "{HEADER}\
                  up,process,3,250,50,immediate,1,42,0,0,ok,12.500,12.500,1.500,2.250,,12.500,\
-                 1,2,ok,0.1.0,2025-01-01T00:00:00Z,default,cold,,\n\
+                 1,2,ok,0.1.0,2025-01-01T00:00:00Z,default,cold,\"delay=5ms,loss=1%\",,\n\
                  up,process,3,250,50,immediate,2,42,0,0,timeout,,,,,,,1,2,ok,0.1.0,\
-                 2025-01-01T00:00:00Z,default,cold,,\n"
+                 2025-01-01T00:00:00Z,default,cold,\"delay=5ms,loss=1%\",,\n"
             )
         );
         let rows = read_rows(&path).unwrap();

@@ -120,6 +120,10 @@ impl Options {
     }
 
     fn new(plan: Plan, node: Settings, profile: Profile, common: CommonArgs) -> Self {
+        let node = Settings {
+            net: common.net.clone(),
+            ..node
+        };
         Self {
             plan,
             node,
@@ -207,6 +211,7 @@ mod tests {
             keep_logs: false,
             breakdown: false,
             signaling_url: None,
+            net: "none".to_owned(),
             cpus: None,
             memory: None,
         };

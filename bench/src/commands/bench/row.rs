@@ -70,6 +70,7 @@ pub(super) fn to_row(
             Start::Cold => results::Start::Cold,
             Start::Warm => results::Start::Warm,
         },
+        net: options.node.net.clone(),
         error,
         logs: report
             .logs

@@ -48,6 +48,8 @@ pub(super) struct Series {
     pub(super) election_timeout_ms: u64,
     /// How its clusters started: `up` is compared with the paper that timed it the same way.
     pub(super) start: Start,
+    /// The network conditions it ran under; only the machine's own (`none`) gets the papers'.
+    pub(super) net: String,
     /// (nodes, ms) of the ok runs drawn (see [`POINTS_PER_SIZE`]).
     pub(super) runs: Vec<(f64, f64)>,
     /// (nodes, mean ms) per size with an ok run, by size.
@@ -104,7 +106,7 @@ pub(super) fn figures(cells: &Cells, paper: &[PaperPoint], log_scale: bool) -> V
 
 fn figure(cells: &TestCells<'_>, paper: &[PaperPoint], log_scale: bool) -> Figure {
     let test = cells[0].0.test;
-    let setups: BTreeSet<Setup> = cells.iter().map(|(k, _)| k.setup).collect();
+    let setups: BTreeSet<Setup> = cells.iter().map(|(k, _)| k.setup.clone()).collect();
     let series = series(cells, &setups);
     let sizes: Vec<usize> = cells
         .iter()
@@ -170,7 +172,7 @@ fn title(test: TestKind) -> String {
 
 /// `ET 250 ms`, plus the parts of the setup that differ within the figure
 /// (`ET 250 ms, docker, paper profile`).
-fn series_label(et: u64, setup: Setup, setups: &BTreeSet<Setup>) -> String {
+fn series_label(et: u64, setup: &Setup, setups: &BTreeSet<Setup>) -> String {
     let differ = |f: fn(&Setup) -> String| setups.iter().map(f).collect::<BTreeSet<_>>().len() > 1;
     let mut parts = vec![format!("ET {et} ms")];
     if differ(|s| s.launcher.to_string()) {
@@ -185,6 +187,9 @@ fn series_label(et: u64, setup: Setup, setups: &BTreeSet<Setup>) -> String {
     if differ(|s| s.start.to_string()) {
         parts.push(format!("{} start", setup.start));
     }
+    if differ(|s| s.net.clone()) {
+        parts.push(format!("net {}", setup.net));
+    }
     parts.join(", ")
 }
 
@@ -193,7 +198,7 @@ fn series(cells: &TestCells<'_>, setups: &BTreeSet<Setup>) -> Vec<Series> {
     let mut groups: BTreeMap<(u64, Setup), Vec<(f64, &Cell)>> = BTreeMap::new();
     for (key, cell) in cells {
         groups
-            .entry((key.election_timeout_ms, key.setup))
+            .entry((key.election_timeout_ms, key.setup.clone()))
             .or_default()
             .push((key.nodes as f64, cell));
     }
@@ -201,10 +206,11 @@ fn series(cells: &TestCells<'_>, setups: &BTreeSet<Setup>) -> Vec<Series> {
         .into_iter()
         .enumerate()
         .map(|(i, ((et, setup), sizes))| Series {
-            label: series_label(et, setup, setups),
+            label: series_label(et, &setup, setups),
             color: PALETTE[i % PALETTE.len()],
             election_timeout_ms: et,
             start: setup.start,
+            net: setup.net.clone(),
             runs: sizes
                 .iter()
                 .flat_map(|&(n, c)| spread(&c.durations).into_iter().map(move |ms| (n, ms)))
@@ -252,7 +258,7 @@ fn paper_lines(
     x_range: (f64, f64),
 ) -> Vec<PaperLine> {
     let mut et_color: BTreeMap<(u64, Start), RGBColor> = BTreeMap::new();
-    for s in series {
+    for s in series.iter().filter(|s| s.net == "none") {
         et_color
             .entry((s.election_timeout_ms, s.start))
             .or_insert(s.color);
@@ -303,6 +309,10 @@ fn subtitle(setups: &BTreeSet<Setup>, runs: usize, failed: usize) -> String {
         format!("{} profile", values(|s| s.profile.to_string())),
         format!("{} start", values(|s| s.start.to_string())),
     ];
+    let nets = values(|s| s.net.clone());
+    if nets != "none" {
+        parts.push(format!("net {nets}"));
+    }
     parts.push(match failed {
         0 => format!("{runs} runs, all ok"),
         f => format!("{runs} runs, {f} failed"),
