@@ -31,33 +31,29 @@ pub enum ExportError {
     },
 }
 
+/// A setup column of the summary: its name and its value in a row.
+type SetupColumn = (&'static str, fn(&Setup) -> String);
+
+/// The setup columns, in order; each shows only when the summaries differ in it.
+const SETUP_COLUMNS: [SetupColumn; 5] = [
+    ("launcher", |s| s.launcher.to_string()),
+    ("replication", |s| s.replication.to_string()),
+    ("profile", |s| s.profile.to_string()),
+    ("start", |s| s.start.to_string()),
+    ("net", |s| s.net.clone()),
+];
+
 /// The summary's table: see the module docs for which columns show.
 fn table(summaries: &[Summary]) -> Table {
-    let first = summaries.first().map(Summary::setup);
-    let varies = |same: fn(&Setup, &Setup) -> bool| {
-        first
-            .as_ref()
-            .is_some_and(|first| summaries.iter().any(|s| !same(&s.setup(), first)))
-    };
-    let show_launcher = varies(|a, b| a.launcher == b.launcher);
-    let show_replication = varies(|a, b| a.replication == b.replication);
-    let show_profile = varies(|a, b| a.profile == b.profile);
-    let show_start = varies(|a, b| a.start == b.start);
-    let show_net = varies(|a, b| a.net == b.net);
+    let setups: Vec<Setup> = summaries.iter().map(Summary::setup).collect();
+    let shown: Vec<&SetupColumn> = SETUP_COLUMNS
+        .iter()
+        .filter(|(_, value)| setups.iter().any(|s| value(s) != value(&setups[0])))
+        .collect();
     let show_unsafe = summaries.iter().any(|s| s.unsafe_runs > 0);
 
     let mut headers = vec!["test"];
-    for (show, name) in [
-        (show_launcher, "launcher"),
-        (show_replication, "replication"),
-        (show_profile, "profile"),
-        (show_start, "start"),
-        (show_net, "net"),
-    ] {
-        if show {
-            headers.push(name);
-        }
-    }
+    headers.extend(shown.iter().map(|(name, _)| *name));
     let text_columns = headers.len();
     headers.extend(["nodes", "ET (ms)", "ok"]);
     if show_unsafe {
@@ -78,21 +74,8 @@ fn table(summaries: &[Summary]) -> Table {
         .iter()
         .map(|s| {
             let mut cells = vec![s.test.name()];
-            if show_launcher {
-                cells.push(s.launcher.to_string());
-            }
-            if show_replication {
-                cells.push(s.replication.to_string());
-            }
-            if show_profile {
-                cells.push(s.profile.to_string());
-            }
-            if show_start {
-                cells.push(s.start.to_string());
-            }
-            if show_net {
-                cells.push(s.net.clone());
-            }
+            let setup = s.setup();
+            cells.extend(shown.iter().map(|(_, value)| value(&setup)));
             cells.push(s.nodes.to_string());
             cells.push(s.election_timeout_ms.to_string());
             cells.push(format!("{}/{}", s.ok, s.runs));
