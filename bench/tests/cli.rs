@@ -253,6 +253,38 @@ fn up_under_network_conditions_records_them_and_times_the_delay() {
 }
 
 #[test]
+fn breakdown_prints_where_each_step_of_the_start_went() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("up.csv");
+    let (out, _) = bench(&[
+        "up",
+        "--nodes",
+        "3",
+        "--runs",
+        "1",
+        "--breakdown",
+        "--out",
+        csv.to_str().unwrap(),
+    ]);
+    assert_all_ok(&out, &csv, 1);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("where the time went: cold start, 3 nodes"),
+        "{stdout}"
+    );
+    // One sample per node, one per run; links have one per offering end that had opened
+    // (the leader's two at least: the followers' link may open after up).
+    for step in [
+        "| process start | node | 3 |",
+        "| membership | run | 1 |",
+        "| DTLS | link | ",
+    ] {
+        assert!(stdout.contains(step), "{step}: {stdout}");
+    }
+    assert!(stdout.contains("cores busy on average"), "{stdout}");
+}
+
+#[test]
 fn smoke_passes() {
     let (out, _) = bench(&["smoke"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
