@@ -8,7 +8,9 @@
 //! client. The node starts *paused*: it joins signaling and opens data
 //! channels to every peer it learns of, but creates the Raft core only on the
 //! control socket's `start` — or, with `--start` ([`NodeConfig::start_at_launch`]),
-//! as soon as it joined signaling (a cold start). It remembers when its control
+//! as soon as it joined signaling (a cold start). Once Raft runs, a node that
+//! does not lead holds back its own offers while the cluster grows, so the
+//! leader's links come first (`joining.rs`). It remembers when its control
 //! socket began listening, when it joined signaling and when each link opened,
 //! and reports them in `status` as well as in events, so a subscriber that came
 //! after those moments still learns them. It stops on the socket's `shutdown`, on SIGTERM
