@@ -284,11 +284,14 @@ async fn nodes_launched_with_start_come_up_unasked_and_say_when_they_launched_jo
     let n = 3;
     let cluster = Cluster::launch_using(ProcessLauncher::with_program(raftrtc()), n, true).await;
     let members: Vec<String> = (0..n).map(id).collect();
-    // No `start` request is ever sent.
+    // No `start` request is ever sent. The links between followers open once the cluster
+    // has grown, so wait for those too.
     let all = cluster
-        .wait_for(Duration::from_secs(20), "the cluster to come up", |all| {
-            settled(all, &members)
-        })
+        .wait_for(
+            Duration::from_secs(20),
+            "the cluster up and every link open",
+            |all| settled(all, &members) && all.iter().all(|s| s.link_up_ns.len() == n - 1),
+        )
         .await;
     for s in &all {
         assert!(s.started, "{s:?}");
@@ -327,6 +330,49 @@ async fn a_sigkilled_leader_is_replaced_and_removed_from_the_configuration() {
     assert!(all
         .iter()
         .all(|s| s.leader.as_deref() != Some(leader.as_str())));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_paused_leader_is_replaced_and_steps_down_once_resumed() {
+    let mut cluster = up(5).await;
+    let all = cluster.statuses().await;
+    let leader = all
+        .iter()
+        .find(|s| s.role == Some(Role::Leader))
+        .expect("a leader")
+        .id
+        .clone();
+    let old_term = all.iter().map(|s| s.term).max().unwrap_or(0);
+    let index: usize = leader[1..].parse().expect("nN id");
+    // Frozen, not gone: its sockets stay open, so only the others' election timers notice.
+    cluster.nodes.pause(&id(index)).await.expect("SIGSTOP");
+    cluster.gone.insert(index);
+    let all = cluster
+        .wait_for(
+            Duration::from_secs(20),
+            "a new leader among the others",
+            |all| {
+                all.iter()
+                    .filter(|s| s.role == Some(Role::Leader) && s.term > old_term)
+                    .count()
+                    == 1
+            },
+        )
+        .await;
+    let new_term = all.iter().map(|s| s.term).max().unwrap_or(0);
+    cluster.nodes.resume(&id(index)).await.expect("SIGCONT");
+    cluster.gone.remove(&index);
+    cluster
+        .wait_for(
+            Duration::from_secs(20),
+            "the old leader to step down and follow the new one",
+            |all| {
+                let old = all.iter().find(|s| s.id == leader);
+                old.is_some_and(|s| s.role == Some(Role::Follower) && s.term >= new_term)
+                    && all.iter().filter(|s| s.role == Some(Role::Leader)).count() == 1
+            },
+        )
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -319,6 +319,22 @@ pub async fn kill(docker: &Docker, container: &str) -> Result<(), DockerError> {
     }
 }
 
+/// Freezes every process of `container` (the engine's cgroup freezer).
+pub async fn pause(docker: &Docker, container: &str) -> Result<(), DockerError> {
+    docker
+        .pause_container(container)
+        .await
+        .map_err(|e| DockerError::api(format!("pause container {container}"), e))
+}
+
+/// Thaws what [`pause`] froze.
+pub async fn unpause(docker: &Docker, container: &str) -> Result<(), DockerError> {
+    docker
+        .unpause_container(container)
+        .await
+        .map_err(|e| DockerError::api(format!("unpause container {container}"), e))
+}
+
 fn logs_options(follow: bool) -> LogsOptions {
     LogsOptions {
         follow,

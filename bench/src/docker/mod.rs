@@ -15,8 +15,8 @@ use std::path::PathBuf;
 
 pub use cluster::{
     cleanup_all, container_ip, container_name, create_network, follow_logs, kill, leftovers,
-    network_name, remove_run, save_logs, start_node, start_nodes, stopped_containers,
-    validate_run_id, Leftovers, Limits, NodeContainer, NodeSpec, Removed, RunNetwork,
+    network_name, pause, remove_run, save_logs, start_node, start_nodes, stopped_containers,
+    unpause, validate_run_id, Leftovers, Limits, NodeContainer, NodeSpec, Removed, RunNetwork,
     CONTAINER_CONTROL_DIR,
 };
 pub use engine::{connect, connect_to, docker_host, Engine};

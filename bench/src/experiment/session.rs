@@ -523,6 +523,12 @@ mod tests {
         async fn kill(&mut self, _id: &str) -> Result<(), LaunchError> {
             Ok(())
         }
+        async fn pause(&mut self, _id: &str) -> Result<(), LaunchError> {
+            Ok(())
+        }
+        async fn resume(&mut self, _id: &str) -> Result<(), LaunchError> {
+            Ok(())
+        }
         async fn exited(&mut self) -> Vec<(String, String)> {
             Vec::new()
         }

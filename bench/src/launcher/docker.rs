@@ -196,6 +196,24 @@ impl Cluster for DockerCluster {
         Ok(())
     }
 
+    async fn pause(&mut self, id: &str) -> Result<(), LaunchError> {
+        let name = self
+            .container_of(id)
+            .cloned()
+            .ok_or_else(|| LaunchError::UnknownNode(id.to_owned()))?;
+        docker::pause(&self.docker, &name).await?;
+        Ok(())
+    }
+
+    async fn resume(&mut self, id: &str) -> Result<(), LaunchError> {
+        let name = self
+            .container_of(id)
+            .cloned()
+            .ok_or_else(|| LaunchError::UnknownNode(id.to_owned()))?;
+        docker::unpause(&self.docker, &name).await?;
+        Ok(())
+    }
+
     async fn exited(&mut self) -> Vec<(String, String)> {
         if self.stopped || self.last_exit_check.elapsed() < EXIT_CHECK_EVERY {
             return Vec::new();

@@ -103,8 +103,8 @@ pub enum LaunchError {
     /// The Docker engine refused or failed.
     #[error(transparent)]
     Docker(#[from] crate::docker::DockerError),
-    /// The kill failed.
-    #[error("cannot kill node {id}: {source}")]
+    /// A signal to a node (SIGKILL, SIGSTOP, SIGCONT) could not be sent.
+    #[error("cannot signal node {id}: {source}")]
     Kill {
         /// The node.
         id: String,
@@ -148,6 +148,13 @@ pub trait Cluster: Send {
 
     /// Kills one node (SIGKILL / `docker kill`), without waiting for it to be reaped.
     async fn kill(&mut self, id: &str) -> Result<(), LaunchError>;
+
+    /// Freezes one node (SIGSTOP / `docker pause`): it keeps its sockets and its peers their
+    /// links, but it answers nothing, as a throttled background tab or a stalled machine.
+    async fn pause(&mut self, id: &str) -> Result<(), LaunchError>;
+
+    /// Thaws a node [`Cluster::pause`] froze (SIGCONT / `docker unpause`).
+    async fn resume(&mut self, id: &str) -> Result<(), LaunchError>;
 
     /// Nodes that ended on their own since the last call: `(id, how)`.
     async fn exited(&mut self) -> Vec<(String, String)>;

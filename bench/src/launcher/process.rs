@@ -149,11 +149,16 @@ fn die_with_parent(cmd: &mut Command) {
 
 /// Sends SIGKILL to a process; a process already gone is not an error.
 pub(crate) fn sigkill(pid: u32) -> std::io::Result<()> {
+    send_signal(pid, libc::SIGKILL)
+}
+
+/// Sends `signal` to a process; a process already gone is not an error.
+fn send_signal(pid: u32, signal: libc::c_int) -> std::io::Result<()> {
     let Ok(pid) = libc::pid_t::try_from(pid) else {
         return Ok(());
     };
     // SAFETY: kill(2) with a positive pid of our own child.
-    if unsafe { libc::kill(pid, libc::SIGKILL) } == 0 {
+    if unsafe { libc::kill(pid, signal) } == 0 {
         return Ok(());
     }
     let e = std::io::Error::last_os_error();
@@ -228,6 +233,22 @@ impl ProcessCluster {
         node.state = NodeState::Reaped;
         Ok(status)
     }
+
+    /// Sends `signal` to node `id` if it is still running (a node that ended is left alone).
+    fn signal_running(&self, id: &str, signal: libc::c_int) -> Result<(), LaunchError> {
+        let node = self
+            .children
+            .iter()
+            .find(|n| n.id == id)
+            .ok_or_else(|| LaunchError::UnknownNode(id.to_string()))?;
+        if node.state != NodeState::Running {
+            return Ok(());
+        }
+        send_signal(node.pid, signal).map_err(|source| LaunchError::Kill {
+            id: id.to_string(),
+            source,
+        })
+    }
 }
 
 #[async_trait]
@@ -254,6 +275,14 @@ impl Cluster for ProcessCluster {
             node.state = NodeState::Killed;
         }
         Ok(())
+    }
+
+    async fn pause(&mut self, id: &str) -> Result<(), LaunchError> {
+        self.signal_running(id, libc::SIGSTOP)
+    }
+
+    async fn resume(&mut self, id: &str) -> Result<(), LaunchError> {
+        self.signal_running(id, libc::SIGCONT)
     }
 
     async fn exited(&mut self) -> Vec<(String, String)> {
