@@ -246,6 +246,19 @@ fn converged(all: &[Status]) -> bool {
     })
 }
 
+/// The leader's id, its index and the highest term among `all`.
+fn leader_of(all: &[Status]) -> (String, usize, u64) {
+    let leader = all
+        .iter()
+        .find(|s| s.role == Some(Role::Leader))
+        .expect("a leader")
+        .id
+        .clone();
+    let index = leader[1..].parse().expect("nN id");
+    let term = all.iter().map(|s| s.term).max().unwrap_or(0);
+    (leader, index, term)
+}
+
 async fn up(n: usize) -> Cluster {
     started(Cluster::launch(n).await).await
 }
@@ -308,15 +321,7 @@ async fn nodes_launched_with_start_come_up_unasked_and_say_when_they_launched_jo
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sigkilled_leader_is_replaced_and_removed_from_the_configuration() {
     let mut cluster = up(5).await;
-    let all = cluster.statuses().await;
-    let leader = all
-        .iter()
-        .find(|s| s.role == Some(Role::Leader))
-        .expect("a leader")
-        .id
-        .clone();
-    let old_term = all[0].term;
-    let index: usize = leader[1..].parse().expect("nN id");
+    let (leader, index, old_term) = leader_of(&cluster.statuses().await);
     cluster.kill(index).await;
     let survivors: Vec<String> = (0..5).filter(|i| *i != index).map(id).collect();
     let all = cluster
@@ -335,15 +340,7 @@ async fn a_sigkilled_leader_is_replaced_and_removed_from_the_configuration() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_paused_leader_is_replaced_and_steps_down_once_resumed() {
     let mut cluster = up(5).await;
-    let all = cluster.statuses().await;
-    let leader = all
-        .iter()
-        .find(|s| s.role == Some(Role::Leader))
-        .expect("a leader")
-        .id
-        .clone();
-    let old_term = all.iter().map(|s| s.term).max().unwrap_or(0);
-    let index: usize = leader[1..].parse().expect("nN id");
+    let (leader, index, old_term) = leader_of(&cluster.statuses().await);
     // Frozen, not gone: its sockets stay open, so only the others' election timers notice.
     cluster.nodes.pause(&id(index)).await.expect("SIGSTOP");
     cluster.gone.insert(index);

@@ -170,9 +170,14 @@ struct DockerCluster {
 }
 
 impl DockerCluster {
-    fn container_of(&self, id: &str) -> Option<&String> {
-        let i = self.members.iter().position(|m| m.id == id)?;
-        self.containers.get(i)
+    /// The container of node `id`; an unknown id is an error.
+    fn container_of(&self, id: &str) -> Result<String, LaunchError> {
+        self.members
+            .iter()
+            .position(|m| m.id == id)
+            .and_then(|i| self.containers.get(i))
+            .cloned()
+            .ok_or_else(|| LaunchError::UnknownNode(id.to_owned()))
     }
 }
 
@@ -187,29 +192,20 @@ impl Cluster for DockerCluster {
     }
 
     async fn kill(&mut self, id: &str) -> Result<(), LaunchError> {
-        let name = self
-            .container_of(id)
-            .cloned()
-            .ok_or_else(|| LaunchError::UnknownNode(id.to_owned()))?;
+        let name = self.container_of(id)?;
         self.killed.push(name.clone());
         docker::kill(&self.docker, &name).await?;
         Ok(())
     }
 
     async fn pause(&mut self, id: &str) -> Result<(), LaunchError> {
-        let name = self
-            .container_of(id)
-            .cloned()
-            .ok_or_else(|| LaunchError::UnknownNode(id.to_owned()))?;
+        let name = self.container_of(id)?;
         docker::pause(&self.docker, &name).await?;
         Ok(())
     }
 
     async fn resume(&mut self, id: &str) -> Result<(), LaunchError> {
-        let name = self
-            .container_of(id)
-            .cloned()
-            .ok_or_else(|| LaunchError::UnknownNode(id.to_owned()))?;
+        let name = self.container_of(id)?;
         docker::unpause(&self.docker, &name).await?;
         Ok(())
     }

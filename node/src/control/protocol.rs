@@ -302,6 +302,11 @@ mod tests {
             }
         );
         assert_eq!(r.id, Some(serde_json::json!(7)));
+        let r = parse_request(r#"{"cmd":"set_net","spec":"n1:down"}"#).unwrap();
+        match r.command {
+            Command::SetNet { spec } => assert!(spec.0.conditions("n0", "n1").down),
+            other => panic!("not set_net: {other:?}"),
+        }
     }
 
     #[test]
@@ -313,6 +318,9 @@ mod tests {
             r#"{"cmd":"fly"}"#,
             r#"{"cmd":"submit"}"#,
             r#"{"cmd":"submit","lines":"x"}"#,
+            r#"{"cmd":"set_net"}"#,
+            r#"{"cmd":"set_net","spec":"loss=7"}"#,
+            r#"{"cmd":"set_net","spec":"delay=5ms;n1:"}"#,
             "[1,2]",
         ] {
             assert!(parse_request(bad).is_err(), "{bad:?} should be refused");
