@@ -221,8 +221,11 @@ pub struct UpArgs {
 /// `raftrtc kill`.
 #[derive(Debug, Args)]
 pub struct KillArgs {
-    /// Whom to kill: `leader`, `half` (the leader and others, floor((N-1)/2)
-    /// in all) or a count (the leader first).
+    /// The fault: `leader`, `half` (the leader and others, floor((N-1)/2) in all) or a
+    /// count (the leader first) are SIGKILLed; `pause-leader` freezes the leader and
+    /// `isolate-leader` cuts its links, until the others follow a new leader, then
+    /// lifts the fault; `restart-all` SIGKILLs every node and restarts all from their
+    /// data directories.
     #[arg(long, default_value = "leader", value_parser = parse_kill, allow_hyphen_values = true)]
     pub kill: TestKind,
     #[command(flatten)]

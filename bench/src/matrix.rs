@@ -97,14 +97,22 @@ pub fn parse_messages(s: &str) -> Result<Vec<u32>, String> {
         .collect())
 }
 
-/// Parses `--kill`: `leader`, `half`, or how many nodes to kill (the leader
-/// first, then others), e.g. `2`.
+/// Parses `--kill`: `leader`, `half`, how many nodes to kill (the leader first, then
+/// others), e.g. `2`, or a fault other than a kill: `pause-leader`, `isolate-leader`,
+/// `restart-all`.
 pub fn parse_kill(s: &str) -> Result<TestKind, String> {
     match s.trim() {
         "leader" => Ok(TestKind::KillLeader),
         "half" => Ok(TestKind::KillHalf),
+        "pause-leader" => Ok(TestKind::PauseLeader),
+        "isolate-leader" => Ok(TestKind::IsolateLeader),
+        "restart-all" => Ok(TestKind::RestartAll),
         other => match parse_number(other, "a number of nodes to kill", "kill counts")? {
-            0 => Err("--kill 0 kills nothing: give leader, half or a count of at least 1".into()),
+            0 => Err(
+                "--kill 0 kills nothing: give leader, half, a count of at least 1, \
+                      pause-leader, isolate-leader or restart-all"
+                    .into(),
+            ),
             n => u32::try_from(n)
                 .map(TestKind::KillCount)
                 .map_err(|_| format!("`{other}` is too many nodes to kill")),
@@ -232,6 +240,16 @@ pub enum TestKind {
     KillHalf,
     /// Kill this many nodes, the leader first.
     KillCount(u32),
+    /// Pause the leader (SIGSTOP, `docker pause`); time until the others follow a new
+    /// leader; then resume it, and time until it follows too, with every line the cluster
+    /// acknowledged before the pause.
+    PauseLeader,
+    /// Cut the leader off every link (a partition through the link conditions); timed as
+    /// [`TestKind::PauseLeader`], the heal in place of the resume.
+    IsolateLeader,
+    /// SIGKILL every node, restart all from their data directories; time from the first
+    /// restart until the cluster is up again with every acknowledged line.
+    RestartAll,
     /// Submit this many entries at a follower; time until applied everywhere.
     Propagate(u32),
 }
@@ -245,16 +263,34 @@ impl TestKind {
             TestKind::KillLeader => "kill_leader".to_string(),
             TestKind::KillHalf => "kill_half".to_string(),
             TestKind::KillCount(n) => format!("kill_{n}"),
+            TestKind::PauseLeader => "pause_leader".to_string(),
+            TestKind::IsolateLeader => "isolate_leader".to_string(),
+            TestKind::RestartAll => "restart_all".to_string(),
             TestKind::Propagate(m) => format!("propagate_{m}"),
         }
+    }
+
+    /// Whether this is one of `kill`'s tests (`--kill`), which need a majority to survive
+    /// the fault.
+    pub fn is_fault(&self) -> bool {
+        !matches!(self, TestKind::Up | TestKind::Propagate(_))
+    }
+
+    /// Whether the nodes need data directories (they are restarted).
+    pub fn restarts(&self) -> bool {
+        *self == TestKind::RestartAll
     }
 
     /// How many nodes this test kills in a cluster of `nodes` (the CSV's
     /// `killed` column); 0 for tests that kill nothing.
     pub fn killed(&self, nodes: usize) -> usize {
         match self {
-            TestKind::Up | TestKind::Propagate(_) => 0,
+            TestKind::Up
+            | TestKind::Propagate(_)
+            | TestKind::PauseLeader
+            | TestKind::IsolateLeader => 0,
             TestKind::KillLeader => 1,
+            TestKind::RestartAll => nodes,
             TestKind::KillHalf => nodes.saturating_sub(1) / 2,
             TestKind::KillCount(n) => *n as usize,
         }
@@ -291,6 +327,9 @@ impl FromStr for TestKind {
             "up" => return Ok(TestKind::Up),
             "kill_leader" => return Ok(TestKind::KillLeader),
             "kill_half" => return Ok(TestKind::KillHalf),
+            "pause_leader" => return Ok(TestKind::PauseLeader),
+            "isolate_leader" => return Ok(TestKind::IsolateLeader),
+            "restart_all" => return Ok(TestKind::RestartAll),
             _ => {}
         }
         if let Some(n) = s.strip_prefix("kill_").and_then(count) {
@@ -300,7 +339,8 @@ impl FromStr for TestKind {
             return Ok(TestKind::Propagate(m));
         }
         Err(format!(
-            "`{s}` is not a test (expected up, kill_leader, kill_half, kill_<n> or propagate_<m>)"
+            "`{s}` is not a test (expected up, kill_leader, kill_half, kill_<n>, pause_leader, \
+             isolate_leader, restart_all or propagate_<m>)"
         ))
     }
 }
@@ -505,6 +545,9 @@ mod tests {
         assert_eq!(parse_kill("leader"), Ok(TestKind::KillLeader));
         assert_eq!(parse_kill("half"), Ok(TestKind::KillHalf));
         assert_eq!(parse_kill("2"), Ok(TestKind::KillCount(2)));
+        assert_eq!(parse_kill("pause-leader"), Ok(TestKind::PauseLeader));
+        assert_eq!(parse_kill("isolate-leader"), Ok(TestKind::IsolateLeader));
+        assert_eq!(parse_kill("restart-all"), Ok(TestKind::RestartAll));
         assert!(parse_kill("0").is_err());
         assert!(parse_kill("all").is_err());
         assert!(parse_kill("-1").unwrap_err().contains("negative"));
@@ -517,6 +560,9 @@ mod tests {
             (TestKind::KillLeader, "kill_leader"),
             (TestKind::KillHalf, "kill_half"),
             (TestKind::KillCount(3), "kill_3"),
+            (TestKind::PauseLeader, "pause_leader"),
+            (TestKind::IsolateLeader, "isolate_leader"),
+            (TestKind::RestartAll, "restart_all"),
             (TestKind::Propagate(1), "propagate_1"),
             (TestKind::Propagate(100), "propagate_100"),
         ];
@@ -538,6 +584,8 @@ mod tests {
         assert_eq!(TestKind::KillLeader.killed(5), 1);
         assert_eq!(TestKind::KillCount(2).killed(5), 2);
         assert_eq!(TestKind::Up.killed(5), 0);
+        assert_eq!(TestKind::PauseLeader.killed(5), 0, "paused, not killed");
+        assert_eq!(TestKind::RestartAll.killed(5), 5);
         assert_eq!(TestKind::Propagate(100).messages(), 100);
         assert_eq!(TestKind::Up.messages(), 0);
     }

@@ -290,38 +290,12 @@ fn smoke_passes() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
 
-#[test]
-fn kill_leader_and_kill_half_at_five_nodes() {
-    let dir = tempfile::tempdir().unwrap();
-    for (kill, killed) in [("leader", 1), ("half", 2)] {
-        let csv = dir.path().join(format!("kill-{kill}.csv"));
-        let (out, _) = bench(&[
-            "kill",
-            "--kill",
-            kill,
-            "--nodes",
-            "5",
-            "--runs",
-            "1",
-            "--election-timeout",
-            "250",
-            "--out",
-            csv.to_str().unwrap(),
-        ]);
-        assert_all_ok(&out, &csv, 1);
-        assert_eq!(rows(&csv)[0].killed, killed);
-        assert_eq!(rows(&csv)[0].test.name(), format!("kill_{kill}"));
-    }
-}
-
-#[test]
-fn propagate_one_and_a_hundred_at_five_nodes() {
-    let dir = tempfile::tempdir().unwrap();
-    let csv = dir.path().join("propagate.csv");
-    let (out, _) = bench(&[
-        "propagate",
-        "--messages",
-        "1,100",
+/// `experiment` (its command and flags) once per cell at five nodes, ET 250, into
+/// `<dir>/<name>.csv`; every one of the `expected` rows must be ok.
+fn at_five_nodes(dir: &Path, name: &str, experiment: &[&str], expected: usize) -> Vec<Row> {
+    let csv = dir.join(format!("{name}.csv"));
+    let mut args = experiment.to_vec();
+    args.extend([
         "--nodes",
         "5",
         "--runs",
@@ -329,10 +303,54 @@ fn propagate_one_and_a_hundred_at_five_nodes() {
         "--election-timeout",
         "250",
         "--out",
-        csv.to_str().unwrap(),
     ]);
-    assert_all_ok(&out, &csv, 2);
-    let tests: Vec<TestKind> = rows(&csv).iter().map(|r| r.test).collect();
+    args.push(csv.to_str().unwrap());
+    let (out, _) = bench(&args);
+    assert_all_ok(&out, &csv, expected);
+    rows(&csv)
+}
+
+/// One `kill --kill <kill>` run at five nodes.
+fn kill_once(dir: &Path, kill: &str) -> Row {
+    at_five_nodes(dir, kill, &["kill", "--kill", kill], 1).remove(0)
+}
+
+#[test]
+fn kill_leader_and_kill_half_at_five_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    for (kill, killed) in [("leader", 1), ("half", 2)] {
+        let row = kill_once(dir.path(), kill);
+        assert_eq!(row.killed, killed);
+        assert_eq!(row.test.name(), format!("kill_{kill}"));
+    }
+}
+
+#[test]
+fn a_paused_an_isolated_leader_and_a_restart_of_all_recover_with_their_own_test_names() {
+    let dir = tempfile::tempdir().unwrap();
+    for (kill, name, killed) in [
+        ("pause-leader", "pause_leader", 0),
+        ("isolate-leader", "isolate_leader", 0),
+        ("restart-all", "restart_all", 5),
+    ] {
+        let row = kill_once(dir.path(), kill);
+        assert_eq!(row.test.name(), name);
+        assert_eq!(row.killed, killed, "{row:?}");
+        // The leader-out faults time the lifting too; a restart has nothing to lift.
+        assert_eq!(row.rejoin_ms.is_some(), killed == 0, "{row:?}");
+    }
+}
+
+#[test]
+fn propagate_one_and_a_hundred_at_five_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = at_five_nodes(
+        dir.path(),
+        "propagate",
+        &["propagate", "--messages", "1,100"],
+        2,
+    );
+    let tests: Vec<TestKind> = rows.iter().map(|r| r.test).collect();
     assert_eq!(tests, [TestKind::Propagate(1), TestKind::Propagate(100)]);
 }
 

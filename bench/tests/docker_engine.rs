@@ -76,6 +76,7 @@ fn node_args(i: usize, signaling: SocketAddr, cluster: &str) -> Vec<String> {
         log_level: "info".to_owned(),
         seed: 1,
         start_at_launch: false,
+        data_dirs: false,
     };
     container_node_args(&spec, i as u32)
 }

@@ -1,6 +1,7 @@
 //! `--launcher docker` end to end: a 3-node cluster of containers comes up,
-//! survives a leader kill and propagates a chat line, and nothing of its runs
-//! is left behind. Without an engine the test is skipped with a message,
+//! survives a leader kill, a paused leader (`docker pause`) and a restart of every
+//! container from its data directory, and propagates a chat line, and nothing of its
+//! runs is left behind. Without an engine the test is skipped with a message,
 //! except under `CI=true`, where it fails.
 
 use std::collections::HashMap;
@@ -57,7 +58,7 @@ fn leftovers(prefix: &str) -> Vec<String> {
 }
 
 #[test]
-fn a_docker_cluster_comes_up_survives_a_leader_kill_and_propagates_a_line() {
+fn a_docker_cluster_comes_up_survives_a_leader_kill_a_pause_and_a_restart_and_propagates() {
     if !engine_ready() {
         return;
     }
@@ -77,6 +78,8 @@ fn a_docker_cluster_comes_up_survives_a_leader_kill_and_propagates_a_line() {
     for test in [
         vec!["up"],
         vec!["kill", "--kill", "leader"],
+        vec!["kill", "--kill", "pause-leader"],
+        vec!["kill", "--kill", "restart-all"],
         vec!["propagate", "--messages", "1"],
     ] {
         let mut args = test.clone();
@@ -85,7 +88,7 @@ fn a_docker_cluster_comes_up_survives_a_leader_kill_and_propagates_a_line() {
         assert!(out.status.success(), "{test:?}: {}", text(&out));
     }
     let rows = bench::results::read_rows(csv).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert_eq!(rows.len(), 5, "{rows:?}");
     for row in &rows {
         assert_eq!(row.launcher, bench::results::Launcher::Docker, "{row:?}");
         assert_eq!(row.outcome, bench::results::Outcome::Ok, "{row:?}");

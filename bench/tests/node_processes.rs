@@ -1,6 +1,7 @@
 //! Real `raftrtc node` processes over real WebRTC, with an embedded signaling
 //! server: cluster formation, leader kill, chat propagation and ordering,
-//! control-socket robustness and ownership, signals, and a signaling outage.
+//! control-socket robustness and ownership, signals, a signaling outage, a partition and
+//! a restart of every node from its data directory.
 //!
 //! The nodes are launched by the library's [`ProcessLauncher`], as the bench launches them;
 //! a node started by hand (to bypass the launcher on purpose) gets its flags from
@@ -16,6 +17,7 @@ use bench::launcher::process::{ProcessCluster, ProcessLauncher};
 use bench::launcher::{node_args, node_id, Cluster as _, ClusterSpec};
 use node::control::protocol::Status;
 use node::control::ControlClient;
+use node::netem::NetSpec;
 use node::settings::Settings;
 use raftrtc_raft::Role;
 use signaling::{Server, ServerConfig, ServerHandle};
@@ -43,12 +45,18 @@ struct Beside {
 
 impl Cluster {
     async fn launch(n: usize) -> Cluster {
-        Cluster::launch_using(ProcessLauncher::with_program(raftrtc()), n, false).await
+        Cluster::launch_using(ProcessLauncher::with_program(raftrtc()), n, false, false).await
     }
 
     /// `n` nodes launched by `launcher`, all links open; with `start_at_launch` they run Raft
-    /// from launch (a cold start), otherwise they wait paused for `start`.
-    async fn launch_using(launcher: ProcessLauncher, n: usize, start_at_launch: bool) -> Cluster {
+    /// from launch (a cold start), otherwise they wait paused for `start`; with `data_dirs`
+    /// each keeps its log on disk and can be restarted.
+    async fn launch_using(
+        launcher: ProcessLauncher,
+        n: usize,
+        start_at_launch: bool,
+        data_dirs: bool,
+    ) -> Cluster {
         let signaling = Server::bind(ServerConfig::default())
             .await
             .expect("signaling server binds")
@@ -64,6 +72,7 @@ impl Cluster {
             log_level: "info".into(),
             seed: 1,
             start_at_launch,
+            data_dirs,
         };
         let nodes = launcher.launch_processes(&spec).await.expect("nodes start");
         let cluster = Cluster {
@@ -295,7 +304,8 @@ async fn three_and_five_nodes_form_one_cluster_whose_every_member_lists_all() {
 #[tokio::test(flavor = "multi_thread")]
 async fn nodes_launched_with_start_come_up_unasked_and_say_when_they_launched_joined_and_linked() {
     let n = 3;
-    let cluster = Cluster::launch_using(ProcessLauncher::with_program(raftrtc()), n, true).await;
+    let cluster =
+        Cluster::launch_using(ProcessLauncher::with_program(raftrtc()), n, true, false).await;
     let members: Vec<String> = (0..n).map(id).collect();
     // No `start` request is ever sent. The links between followers open once the cluster
     // has grown, so wait for those too.
@@ -500,11 +510,11 @@ async fn sigterm_and_sigint_make_a_node_exit_cleanly_and_remove_its_socket_file(
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_cluster_keeps_working_through_a_signaling_outage() {
+async fn the_cluster_keeps_working_through_a_signaling_outage_and_rejoins_the_restarted_server() {
     let mut cluster = up(3).await;
-    if let Some(server) = cluster.signaling.take() {
-        server.shutdown().await.expect("signaling stops");
-    }
+    let server = cluster.signaling.take().expect("the test's server");
+    let restart = server.restart_config();
+    server.shutdown().await.expect("signaling stops");
     let mut c = cluster.client(2).await;
     c.submit(vec!["while signaling is down".into()])
         .await
@@ -515,6 +525,120 @@ async fn the_cluster_keeps_working_through_a_signaling_outage() {
         })
         .await;
     assert!(all.iter().all(|s| s.peers.len() == 2), "links stayed up");
+    assert!(all.iter().all(|s| !s.signaling_connected));
+    let server = Server::bind(restart)
+        .await
+        .expect("the server restarts on its address")
+        .spawn();
+    cluster.signaling = Some(server);
+    let members: Vec<String> = (0..3).map(id).collect();
+    cluster
+        .wait_for(
+            Duration::from_secs(20),
+            "every node back on signaling, the cluster whole",
+            |all| all.iter().all(|s| s.signaling_connected) && settled(all, &members),
+        )
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_partition_into_three_and_two_leaves_a_leader_only_on_the_three_side() {
+    let cluster = up(5).await;
+    let (_, leader, old_term) = leader_of(&cluster.statuses().await);
+    // The old leader on the minority side: it must step down there, not just stay put.
+    let buddy = (leader + 1) % 5;
+    let minority = [leader, buddy];
+    let majority: Vec<usize> = (0..5).filter(|i| !minority.contains(i)).collect();
+    let group = |nodes: &[usize]| nodes.iter().map(|&i| id(i)).collect::<Vec<_>>().join("+");
+    let split: NetSpec = format!("{}|{}:down", group(&majority), group(&minority))
+        .parse()
+        .expect("a split spec");
+    for i in 0..5 {
+        cluster
+            .client(i)
+            .await
+            .set_net(split.clone())
+            .await
+            .expect("set_net");
+    }
+    let majority_ids: Vec<String> = majority.iter().map(|&i| id(i)).collect();
+    let minority_ids: Vec<String> = minority.iter().map(|&i| id(i)).collect();
+    cluster
+        .wait_for(
+            Duration::from_secs(20),
+            "a new leader on the three-side and none on the two-side",
+            |all| {
+                let side = |ids: &[String]| -> Vec<&Status> {
+                    all.iter().filter(|s| ids.contains(&s.id)).collect()
+                };
+                let three = side(&majority_ids);
+                let two = side(&minority_ids);
+                let leaders: Vec<&&Status> = three
+                    .iter()
+                    .filter(|s| s.role == Some(Role::Leader) && s.term > old_term)
+                    .collect();
+                leaders.len() == 1
+                    && three
+                        .iter()
+                        .all(|s| s.leader.as_deref() == Some(leaders[0].id.as_str()))
+                    && two.iter().all(|s| s.role != Some(Role::Leader))
+            },
+        )
+        .await;
+    // Held until ICE consent fails on the cut links (the mesh's disconnect timeout): the
+    // heal must bring back links that really went down.
+    cluster
+        .wait_for(Duration::from_secs(20), "the cut links down", |all| {
+            all.iter()
+                .filter(|s| minority_ids.contains(&s.id))
+                .all(|s| s.peers.iter().all(|p| minority_ids.contains(p)))
+        })
+        .await;
+    for i in 0..5 {
+        cluster
+            .client(i)
+            .await
+            .set_net(NetSpec::none())
+            .await
+            .expect("heal");
+    }
+    let members: Vec<String> = (0..5).map(id).collect();
+    cluster
+        .wait_for(
+            Duration::from_secs(30),
+            "one cluster again after the heal",
+            |all| settled(all, &members) && all.iter().all(|s| s.peers.len() == 4),
+        )
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_node_killed_and_restarted_from_disk_keeps_every_acknowledged_line() {
+    let launcher = ProcessLauncher::with_program(raftrtc());
+    let mut cluster = started(Cluster::launch_using(launcher, 3, false, true).await).await;
+    let (_, leader, _) = leader_of(&cluster.statuses().await);
+    let lines: Vec<String> = (0..4).map(|k| format!("acknowledged {k}")).collect();
+    cluster
+        .client(leader)
+        .await
+        .submit(lines)
+        .await
+        .expect("acknowledged");
+    for i in 0..3 {
+        cluster.kill(i).await;
+    }
+    for i in 0..3 {
+        cluster.nodes.restart(&id(i)).await.expect("restart");
+        cluster.gone.remove(&i);
+    }
+    let members: Vec<String> = (0..3).map(id).collect();
+    cluster
+        .wait_for(
+            Duration::from_secs(30),
+            "the cluster up again with the four lines",
+            |all| settled(all, &members) && all.iter().all(|s| s.chat_len == 4) && converged(all),
+        )
+        .await;
 }
 
 /// Not part of the default run (21 processes on 2 cores): formation of a
@@ -585,7 +709,7 @@ async fn two_hundred_subscribers_that_never_read_during_a_10000_line_submit() {
         PathBuf::from,
     );
     let launcher = ProcessLauncher::with_program(exe.clone());
-    let cluster = started(Cluster::launch_using(launcher, 3, false).await).await;
+    let cluster = started(Cluster::launch_using(launcher, 3, false, false).await).await;
     let all = cluster.statuses().await;
     let at = all
         .iter()

@@ -7,9 +7,7 @@ use std::time::Duration;
 
 use common::{next_event, server, Raw, WAIT};
 use serde_json::json;
-use signaling::{
-    Backoff, Client, ClientConfig, ClientError, ClientEvent, Relay, Server, ServerConfig,
-};
+use signaling::{Backoff, Client, ClientConfig, ClientError, ClientEvent, Relay, Server};
 
 fn config(url: &str, key: &str, id: &str) -> ClientConfig {
     ClientConfig::new(url, key, id)
@@ -73,6 +71,41 @@ async fn two_clients_exchange_offer_answer_and_candidates() {
     let mut peers = a.peers().await.expect("peers");
     peers.sort();
     assert_eq!(peers, vec!["a".to_string(), "b".to_string()]);
+}
+
+#[tokio::test]
+async fn slow_signaling_holds_every_relay_for_the_delay_set() {
+    let srv = server().await;
+    let url = srv.url();
+    let (a, _a_events) = Client::connect(config(&url, "c1", "a")).await.expect("a");
+    let (_b, mut b_events) = Client::connect(config(&url, "c1", "b")).await.expect("b");
+    let delay = Duration::from_millis(300);
+    srv.set_relay_delay(delay);
+    let sent = std::time::Instant::now();
+    a.send("b", Relay::Offer, json!({"sdp": "late"}))
+        .await
+        .expect("offer");
+    let got = next_event(&mut b_events).await;
+    assert!(
+        sent.elapsed() >= delay,
+        "arrived after {:?}",
+        sent.elapsed()
+    );
+    assert!(
+        matches!(
+            got,
+            ClientEvent::Relayed {
+                kind: Relay::Offer,
+                ..
+            }
+        ),
+        "{got:?}"
+    );
+    srv.set_relay_delay(Duration::ZERO);
+    let sent = std::time::Instant::now();
+    a.send("b", Relay::Answer, json!({})).await.expect("answer");
+    next_event(&mut b_events).await;
+    assert!(sent.elapsed() < delay, "lifted, yet {:?}", sent.elapsed());
 }
 
 #[tokio::test]
@@ -183,6 +216,8 @@ async fn the_client_reconnects_after_the_server_restarts_on_the_same_port() {
     let (a, mut events) = Client::connect(fast).await.expect("a");
     assert_eq!(next_event(&mut events).await, ClientEvent::Peers(vec![]));
 
+    let restart = srv.restart_config();
+    assert_eq!(restart.listen, addr);
     srv.shutdown().await.expect("shutdown");
     assert_eq!(next_event(&mut events).await, ClientEvent::Disconnected);
     assert!(!a.is_connected());
@@ -191,13 +226,10 @@ async fn the_client_reconnects_after_the_server_restarts_on_the_same_port() {
         other => panic!("expected NotConnected, got {other:?}"),
     }
 
-    let srv = Server::bind(ServerConfig {
-        listen: addr,
-        ..ServerConfig::default()
-    })
-    .await
-    .expect("rebind the same port")
-    .spawn();
+    let srv = Server::bind(restart)
+        .await
+        .expect("rebind the same port")
+        .spawn();
     assert_eq!(next_event(&mut events).await, ClientEvent::Reconnected);
     assert_eq!(next_event(&mut events).await, ClientEvent::Peers(vec![]));
     assert!(a.is_connected());

@@ -1,4 +1,5 @@
-//! `raftrtc kill`: time recovery after SIGKILLing the leader (or more).
+//! `raftrtc kill`: time recovery after a fault: SIGKILLing the leader (or more), pausing or
+//! isolating it, or restarting every node from its data directory.
 
 use std::process::ExitCode;
 

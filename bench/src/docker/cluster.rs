@@ -319,6 +319,15 @@ pub async fn kill(docker: &Docker, container: &str) -> Result<(), DockerError> {
     }
 }
 
+/// Starts a stopped (killed) `container` again: same command, same bind mount, so a node
+/// comes back with its data directory.
+pub async fn restart(docker: &Docker, container: &str) -> Result<(), DockerError> {
+    docker
+        .start_container(container, None)
+        .await
+        .map_err(|e| DockerError::api(format!("start container {container}"), e))
+}
+
 /// Freezes every process of `container` (the engine's cgroup freezer).
 pub async fn pause(docker: &Docker, container: &str) -> Result<(), DockerError> {
     docker

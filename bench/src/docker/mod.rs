@@ -15,9 +15,9 @@ use std::path::PathBuf;
 
 pub use cluster::{
     cleanup_all, container_ip, container_name, create_network, follow_logs, kill, leftovers,
-    network_name, pause, remove_run, save_logs, start_node, start_nodes, stopped_containers,
-    unpause, validate_run_id, Leftovers, Limits, NodeContainer, NodeSpec, Removed, RunNetwork,
-    CONTAINER_CONTROL_DIR,
+    network_name, pause, remove_run, restart, save_logs, start_node, start_nodes,
+    stopped_containers, unpause, validate_run_id, Leftovers, Limits, NodeContainer, NodeSpec,
+    Removed, RunNetwork, CONTAINER_CONTROL_DIR,
 };
 pub use engine::{connect, connect_to, docker_host, Engine};
 pub use image::{build_image, build_image_from, ensure_image, image_tag, NodeImage, IMAGE_REPO};

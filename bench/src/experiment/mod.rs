@@ -14,6 +14,7 @@
 //! the nodes' own timestamps on the same clock (see [`phases`]).
 
 pub mod breakdown;
+mod fault;
 mod kill;
 pub mod phases;
 mod propagate;
@@ -29,12 +30,14 @@ use std::time::{Duration, Instant};
 
 use node::control::protocol::Status;
 use node::control::ClientError;
+use node::netem::NetSpec;
 use node::settings::Settings;
 
 use crate::launcher::{ClusterSpec, LaunchError, Launcher};
 use crate::matrix::{RunSpec, TestKind};
 use crate::results::Outcome;
 use breakdown::Breakdown;
+use fault::LeaderOut;
 use phases::Phases;
 use safety::Verdict;
 use session::{Session, STATUS_BOUND};
@@ -158,6 +161,9 @@ pub struct RunReport {
     pub duration: Option<Duration>,
     /// The cluster's up time.
     pub up: Option<Duration>,
+    /// After a pause or a partition was lifted, until the whole cluster followed the new
+    /// leader with every acknowledged line (`pause_leader`, `isolate_leader`).
+    pub rejoin: Option<Duration>,
     /// The phases of the up (`raft` is the up time).
     pub phases: Phases,
     /// Where the up's time went (empty if the cluster never came up).
@@ -204,6 +210,7 @@ pub async fn run_one(
         error: None,
         duration: None,
         up: None,
+        rejoin: None,
         phases: Phases::default(),
         breakdown: Breakdown::default(),
         killed: Vec::new(),
@@ -253,6 +260,7 @@ fn cluster_spec(spec: &RunSpec, seed: u64, settings: &RunSettings) -> ClusterSpe
         log_level: settings.node_log_level.clone(),
         seed,
         start_at_launch: settings.start == Start::Cold,
+        data_dirs: spec.test.restarts(),
     }
 }
 
@@ -267,9 +275,10 @@ async fn measure_until(
     phase: &dyn Fn(&str),
 ) -> bool {
     let mut up = UpTimes::default();
+    let net: NetSpec = settings.node.net.parse().unwrap_or_default();
     let measured = tokio::time::timeout_at(
         deadline.into(),
-        measure(session, spec.test, settings.start, &mut up, phase),
+        measure(session, spec.test, settings.start, &net, &mut up, phase),
     )
     .await;
     report.up = up.phases.raft;
@@ -277,8 +286,9 @@ async fn measure_until(
     report.breakdown = up.breakdown;
     report.killed = session.killed_ids();
     match measured {
-        Ok(Ok(d)) => {
-            report.duration = Some(d);
+        Ok(Ok(timed)) => {
+            report.duration = Some(timed.took);
+            report.rejoin = timed.rejoin;
             true
         }
         Ok(Err(e)) => {
@@ -319,15 +329,31 @@ async fn check(session: &mut Session, spec: &RunSpec, completed: bool, report: &
     }
 }
 
+/// What a test measured.
+struct Timed {
+    /// The test's time (the CSV's `duration_ms`).
+    took: Duration,
+    /// The second time of a leader-out fault.
+    rejoin: Option<Duration>,
+}
+
+impl From<Duration> for Timed {
+    fn from(took: Duration) -> Self {
+        Timed { took, rejoin: None }
+    }
+}
+
 /// Up, then the test's own phase; records the up phases as soon as known so
-/// a later timeout still reports them.
+/// a later timeout still reports them. `net` is the run's conditions (a partition is
+/// laid over them).
 async fn measure(
     session: &mut Session,
     test: TestKind,
     start: Start,
+    net: &NetSpec,
     up_times: &mut UpTimes,
     phase: &dyn Fn(&str),
-) -> Result<Duration, RunError> {
+) -> Result<Timed, RunError> {
     let launched = session.cluster_mut().started_at();
     *up_times = up::run(session, start, launched, phase).await?;
     let took = up_times.phases.raft.unwrap_or_default();
@@ -339,11 +365,23 @@ async fn measure(
         session.wait_ready().await?;
     }
     match test {
-        TestKind::Up => Ok(took),
+        TestKind::Up => Ok(took.into()),
         TestKind::KillLeader | TestKind::KillHalf | TestKind::KillCount(_) => {
-            kill::run(session, test.killed(nodes), phase).await
+            Ok(kill::run(session, test.killed(nodes), phase).await?.into())
         }
-        TestKind::Propagate(m) => propagate::run(session, m, phase).await,
+        TestKind::PauseLeader | TestKind::IsolateLeader => {
+            let how = match test {
+                TestKind::PauseLeader => LeaderOut::Pause,
+                _ => LeaderOut::Isolate,
+            };
+            let r = fault::leader_out(session, how, net, phase).await?;
+            Ok(Timed {
+                took: r.elected,
+                rejoin: Some(r.rejoined),
+            })
+        }
+        TestKind::RestartAll => Ok(fault::restart_all(session, phase).await?.into()),
+        TestKind::Propagate(m) => Ok(propagate::run(session, m, phase).await?.into()),
     }
 }
 

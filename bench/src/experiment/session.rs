@@ -16,6 +16,7 @@ use futures_util::future::join_all;
 use node::clock::Stamp;
 use node::control::protocol::{NodeEvent, Status};
 use node::control::{self, ClientError, ControlClient, Received};
+use node::netem::NetSpec;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use tokio::sync::mpsc;
@@ -38,10 +39,10 @@ const MERGED_BUFFER: usize = 64 * 1024;
 /// What reaches the session's single queue.
 #[derive(Debug)]
 enum Signal {
-    /// Node `i` pushed an event.
-    Event(usize, Received),
-    /// Node `i`'s event stream ended.
-    Ended(usize),
+    /// Node `i` pushed an event (on the subscription of its process generation `g`).
+    Event(usize, u32, Received),
+    /// Node `i`'s event stream of generation `g` ended.
+    Ended(usize, u32),
     /// Something running in the background failed.
     Fault(RunError),
 }
@@ -60,6 +61,11 @@ pub(crate) struct Session {
     pub(crate) rng: StdRng,
     /// Nodes the bench killed (their deaths are expected).
     killed: Vec<usize>,
+    /// Nodes the bench paused: they answer nothing until resumed, so nobody asks them.
+    paused: Vec<usize>,
+    /// Per node, how many times it was restarted: the signals of an earlier process's
+    /// subscription are stale.
+    generation: Vec<u32>,
     pending: Option<JoinHandle<Option<(usize, ControlClient)>>>,
     /// Set by a subscription from launch: events stamped before it were replayed, not
     /// received live, so they are timed by their own stamp on the shared clock.
@@ -70,6 +76,7 @@ impl Session {
     /// Wraps a freshly launched cluster; nothing is connected yet.
     pub(crate) fn new(cluster: Box<dyn Cluster>, seed: u64) -> Self {
         let ids: Vec<String> = cluster.members().iter().map(|m| m.id.clone()).collect();
+        let n = ids.len();
         let (tx, rx) = mpsc::channel(MERGED_BUFFER);
         Self {
             tracker: Tracker::new(&ids),
@@ -81,6 +88,8 @@ impl Session {
             rx,
             rng: StdRng::seed_from_u64(seed),
             killed: Vec::new(),
+            paused: Vec::new(),
+            generation: vec![0; n],
             pending: None,
             replayed_before: None,
         }
@@ -166,7 +175,8 @@ impl Session {
     /// Subscribes to every live node's events and anchors the tracker on a
     /// status taken after subscribing.
     pub(crate) async fn subscribe_all(&mut self) -> Result<(), RunError> {
-        self.subscribe_each(false).await?;
+        let live: Vec<usize> = self.tracker.live().collect();
+        self.subscribe_each(&live, false).await?;
         self.resync().await
     }
 
@@ -175,13 +185,13 @@ impl Session {
     /// the replayed events, with nothing missed.
     pub(crate) async fn subscribe_all_from_launch(&mut self) -> Result<(), RunError> {
         self.replayed_before = Some(Stamp::now());
-        self.subscribe_each(true).await
+        let live: Vec<usize> = self.tracker.live().collect();
+        self.subscribe_each(&live, true).await
     }
 
-    async fn subscribe_each(&mut self, from_launch: bool) -> Result<(), RunError> {
-        let live: Vec<usize> = self.tracker.live().collect();
+    async fn subscribe_each(&mut self, nodes: &[usize], from_launch: bool) -> Result<(), RunError> {
         let paths = self.control_paths();
-        let subscriptions = join_all(live.iter().map(|&i| {
+        let subscriptions = join_all(nodes.iter().map(|&i| {
             let path = paths[i].clone();
             async move {
                 let sub = if from_launch {
@@ -196,13 +206,14 @@ impl Session {
         for (i, sub) in subscriptions {
             let mut events = sub.map_err(|e| self.control_error(i, e))?;
             let tx = self.tx.clone();
+            let g = self.generation[i];
             tokio::spawn(async move {
                 while let Some(ev) = events.recv().await {
-                    if tx.send(Signal::Event(i, ev)).await.is_err() {
+                    if tx.send(Signal::Event(i, g, ev)).await.is_err() {
                         return;
                     }
                 }
-                let _ = tx.send(Signal::Ended(i)).await;
+                let _ = tx.send(Signal::Ended(i, g)).await;
             });
         }
         Ok(())
@@ -221,7 +232,7 @@ impl Session {
     /// Status of every live node, concurrently (except a node whose
     /// connection is busy with a background submit).
     pub(crate) async fn statuses(&mut self) -> Result<Vec<(usize, Status)>, RunError> {
-        let live: Vec<usize> = self.tracker.live().collect();
+        let live: Vec<usize> = self.answering();
         let asked = join_all(
             self.clients
                 .iter_mut()
@@ -279,6 +290,73 @@ impl Session {
         Ok(())
     }
 
+    /// The live nodes that are not paused: those that can answer.
+    pub(crate) fn answering(&self) -> Vec<usize> {
+        self.tracker
+            .live()
+            .filter(|i| !self.paused.contains(i))
+            .collect()
+    }
+
+    /// Freezes node `i` (SIGSTOP / `docker pause`); it is asked nothing until resumed.
+    pub(crate) async fn pause(&mut self, i: usize) -> Result<(), RunError> {
+        self.paused.push(i);
+        self.cluster.pause(&self.ids[i]).await?;
+        Ok(())
+    }
+
+    /// Thaws node `i`.
+    pub(crate) async fn resume(&mut self, i: usize) -> Result<(), RunError> {
+        self.cluster.resume(&self.ids[i]).await?;
+        self.paused.retain(|&p| p != i);
+        Ok(())
+    }
+
+    /// Puts `spec` in force on every node that answers (a partition, its heal, a burst of
+    /// loss): each node applies the rules that cover its own links.
+    pub(crate) async fn set_net_all(&mut self, spec: &NetSpec) -> Result<(), RunError> {
+        let answering = self.answering();
+        let asked = join_all(
+            self.clients
+                .iter_mut()
+                .enumerate()
+                .filter(|(i, _)| answering.contains(i))
+                .filter_map(|(i, c)| c.as_mut().map(|c| (i, c)))
+                .map(|(i, c)| async move { (i, c.set_net(spec.clone()).await) }),
+        )
+        .await;
+        for (i, r) in asked {
+            r.map_err(|e| self.control_error(i, e))?;
+        }
+        Ok(())
+    }
+
+    /// Submits `lines` at node `i` and waits for its answer: they are acknowledged (applied
+    /// there) when this returns `Ok`.
+    pub(crate) async fn submit(&mut self, i: usize, lines: Vec<String>) -> Result<(), RunError> {
+        let client = self.clients[i]
+            .as_mut()
+            .ok_or_else(|| RunError::Unreachable(self.ids[i].clone()))?;
+        match client.submit(lines).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.control_error(i, e)),
+        }
+    }
+
+    /// Starts the killed nodes `nodes` again from their data directories, connects to
+    /// them and follows their events from their launch.
+    pub(crate) async fn restart(&mut self, nodes: &[usize]) -> Result<(), RunError> {
+        for &i in nodes {
+            self.cluster.restart(&self.ids[i]).await?;
+            self.generation[i] += 1;
+            self.killed.retain(|&k| k != i);
+            self.tracker.revive(i);
+        }
+        self.connect_all().await?;
+        self.replayed_before = Some(Stamp::now());
+        self.subscribe_each(nodes, true).await
+    }
+
     /// Submits `lines` at node `i` in the background; a failure reaches the
     /// next wait as an error. [`Session::finish_submit`] collects it.
     pub(crate) fn submit_in_background(&mut self, i: usize, lines: Vec<String>) {
@@ -334,7 +412,8 @@ impl Session {
         loop {
             tokio::select! {
                 signal = self.rx.recv() => match signal {
-                    Some(Signal::Event(i, ev)) => {
+                    Some(Signal::Event(i, g, _) | Signal::Ended(i, g)) if g != self.generation[i] => {}
+                    Some(Signal::Event(i, _, ev)) => {
                         if let NodeEvent::Lagged { missed } = ev.line.event {
                             self.recover_lag(i, missed, &done).await?;
                             continue;
@@ -345,7 +424,7 @@ impl Session {
                             return Ok(self.event_time(&ev));
                         }
                     }
-                    Some(Signal::Ended(i)) => {
+                    Some(Signal::Ended(i, _)) => {
                         if !self.killed.contains(&i) {
                             self.check_exits().await?;
                             return Err(RunError::StreamEnded(self.ids[i].clone()));
@@ -521,6 +600,9 @@ mod tests {
             node::clock::Stamp::now()
         }
         async fn kill(&mut self, _id: &str) -> Result<(), LaunchError> {
+            Ok(())
+        }
+        async fn restart(&mut self, _id: &str) -> Result<(), LaunchError> {
             Ok(())
         }
         async fn pause(&mut self, _id: &str) -> Result<(), LaunchError> {

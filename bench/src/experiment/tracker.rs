@@ -33,6 +33,23 @@ pub struct NodeView {
     pub since_ns: u64,
 }
 
+impl NodeView {
+    /// A live node of which nothing is known yet but that events stamped up to `since_ns`
+    /// are older than it.
+    fn unknown(id: &str, since_ns: u64) -> Self {
+        NodeView {
+            id: id.to_owned(),
+            alive: true,
+            role: None,
+            term: 0,
+            leader: None,
+            applied_members: BTreeSet::new(),
+            chat_len: 0,
+            since_ns,
+        }
+    }
+}
+
 /// The views of every node of a run, in launch order.
 #[derive(Clone, Debug)]
 pub struct Tracker {
@@ -42,19 +59,7 @@ pub struct Tracker {
 impl Tracker {
     /// All nodes alive, nothing known yet.
     pub fn new(ids: &[String]) -> Self {
-        let nodes = ids
-            .iter()
-            .map(|id| NodeView {
-                id: id.clone(),
-                alive: true,
-                role: None,
-                term: 0,
-                leader: None,
-                applied_members: BTreeSet::new(),
-                chat_len: 0,
-                since_ns: 0,
-            })
-            .collect();
+        let nodes = ids.iter().map(|id| NodeView::unknown(id, 0)).collect();
         Self { nodes }
     }
 
@@ -78,6 +83,34 @@ impl Tracker {
         if let Some(n) = self.nodes.get_mut(i) {
             n.alive = false;
         }
+    }
+
+    /// Node `i` was restarted: a new process, whose state is known only from its own
+    /// events (its stamps are later than anything the old one sent).
+    pub fn revive(&mut self, i: usize) {
+        if let Some(n) = self.nodes.get_mut(i) {
+            *n = NodeView::unknown(&n.id, n.since_ns);
+        }
+    }
+
+    /// Whether the nodes `among` all follow one leader of theirs elected after `term`:
+    /// a leader among them with a higher term, and every other one of them following it
+    /// in that term. What "the others have a new leader" means while one node is paused
+    /// or cut off.
+    pub fn new_leader_among(&self, among: &[usize], term: u64) -> bool {
+        let leader = among
+            .iter()
+            .map(|&i| &self.nodes[i])
+            .find(|n| n.alive && n.role == Some(Role::Leader) && n.term > term);
+        let Some(leader) = leader else {
+            return false;
+        };
+        among.iter().map(|&i| &self.nodes[i]).all(|n| {
+            n.id == leader.id
+                || (n.role == Some(Role::Follower)
+                    && n.term == leader.term
+                    && n.leader.as_deref() == Some(leader.id.as_str()))
+        })
     }
 
     /// Applies one event of node `i` stamped `t_ns` on the node's clock.
@@ -183,12 +216,49 @@ impl Tracker {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_new_leader_among_the_others_needs_a_higher_term_and_all_of_them_following() {
+        let mut t = Tracker::new(&ids(4));
+        // n0 led in term 1 and is paused; n1..n3 are the others.
+        t.apply(0, 1, &role(Role::Leader, 1));
+        let others = [1, 2, 3];
+        assert!(!t.new_leader_among(&others, 1));
+        t.apply(1, 2, &role(Role::Leader, 2));
+        t.apply(2, 2, &leader("n1", 2));
+        t.apply(2, 3, &role(Role::Follower, 2));
+        assert!(!t.new_leader_among(&others, 1), "n3 does not follow yet");
+        t.apply(3, 2, &role(Role::Follower, 2));
+        t.apply(3, 3, &leader("n1", 2));
+        assert!(t.new_leader_among(&others, 1));
+        assert!(!t.new_leader_among(&others, 2), "not newer than term 2");
+    }
+
+    #[test]
+    fn a_revived_node_is_live_again_and_known_only_from_its_new_events() {
+        let mut t = Tracker::new(&ids(3));
+        t.apply(1, 5, &role(Role::Leader, 3));
+        t.mark_dead(1);
+        assert_eq!(t.live().count(), 2);
+        t.revive(1);
+        assert_eq!(t.live().count(), 3);
+        assert_eq!(t.node(1).unwrap().role, None);
+        t.apply(1, 9, &role(Role::Follower, 3));
+        assert_eq!(t.node(1).unwrap().role, Some(Role::Follower));
+    }
+
     fn ids(n: usize) -> Vec<String> {
         (0..n).map(|i| format!("n{i}")).collect()
     }
 
     fn role(role: Role, term: u64) -> NodeEvent {
         NodeEvent::Core(Event::RoleChanged { role, term })
+    }
+
+    fn leader(id: &str, term: u64) -> NodeEvent {
+        NodeEvent::Core(Event::LeaderChanged {
+            leader: Some(id.to_owned()),
+            term,
+        })
     }
 
     fn config(members: &[&str]) -> NodeEvent {

@@ -198,6 +198,25 @@ impl Cluster for DockerCluster {
         Ok(())
     }
 
+    async fn restart(&mut self, id: &str) -> Result<(), LaunchError> {
+        let name = self.container_of(id)?;
+        if !self.killed.contains(&name) {
+            return Err(LaunchError::StillRunning(id.to_owned()));
+        }
+        docker::restart(&self.docker, &name).await?;
+        self.killed.retain(|k| *k != name);
+        // The engine keeps a container's output across starts: the log is rewritten whole.
+        let log = self
+            .members
+            .iter()
+            .find(|m| m.id == id)
+            .map(|m| m.log.clone())
+            .ok_or_else(|| LaunchError::UnknownNode(id.to_owned()))?;
+        self.log_tasks
+            .push(docker::follow_logs(self.docker.clone(), name, log));
+        Ok(())
+    }
+
     async fn pause(&mut self, id: &str) -> Result<(), LaunchError> {
         let name = self.container_of(id)?;
         docker::pause(&self.docker, &name).await?;

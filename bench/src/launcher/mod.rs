@@ -38,6 +38,9 @@ pub struct ClusterSpec {
     /// Nodes run Raft from launch (`--start`, a cold start) rather than on the
     /// control socket's `start`.
     pub start_at_launch: bool,
+    /// Every node keeps term, vote and log in a data directory (`--data-dir`, beside its
+    /// control socket: see [`data_dir_beside`]), so that it can be restarted from it.
+    pub data_dirs: bool,
 }
 
 impl ClusterSpec {
@@ -112,6 +115,9 @@ pub enum LaunchError {
         #[source]
         source: std::io::Error,
     },
+    /// A restart was asked of a node that still runs.
+    #[error("node {0} still runs: kill it before restarting it")]
+    StillRunning(String),
     /// Waiting for a node to end failed.
     #[error("cannot wait for node {id}: {source}")]
     Wait {
@@ -148,6 +154,10 @@ pub trait Cluster: Send {
 
     /// Kills one node (SIGKILL / `docker kill`), without waiting for it to be reaped.
     async fn kill(&mut self, id: &str) -> Result<(), LaunchError>;
+
+    /// Starts a killed node again with the same flags, from its data directory (see
+    /// [`ClusterSpec::data_dirs`]), running Raft at once; its log is appended to.
+    async fn restart(&mut self, id: &str) -> Result<(), LaunchError>;
 
     /// Freezes one node (SIGSTOP / `docker pause`): it keeps its sockets and its peers their
     /// links, but it answers nothing, as a throttled background tab or a stalled machine.
@@ -193,7 +203,20 @@ pub fn node_args(spec: &ClusterSpec, i: u32, id: &str, control: &Path) -> Vec<St
     if spec.start_at_launch {
         args.push("--start".to_string());
     }
+    if spec.data_dirs {
+        args.push("--data-dir".to_string());
+        args.push(data_dir_beside(control).display().to_string());
+    }
     args
+}
+
+/// A node's data directory: `<id>.data` beside its control socket, so that it lives in the
+/// run directory (a container's bind mount) and goes with it.
+pub fn data_dir_beside(control: &Path) -> PathBuf {
+    let stem = control
+        .file_stem()
+        .map_or_else(|| "node".into(), |s| s.to_string_lossy().into_owned());
+    control.with_file_name(format!("{stem}.data"))
 }
 
 /// Process ids of every live child, for [`kill_registered`].
@@ -274,6 +297,7 @@ mod tests {
             log_level: "debug".into(),
             seed: 41,
             start_at_launch: false,
+            data_dirs: false,
         }
     }
 
@@ -330,6 +354,18 @@ mod tests {
             let node = parsed(node_args(&s, i as u32, id, Path::new("/r/n.sock")));
             assert!(node.start, "{id}");
         }
+    }
+
+    #[test]
+    fn nodes_get_a_data_directory_beside_their_control_socket_when_asked() {
+        let mut s = spec(Settings::default());
+        let control = Path::new("/r/n1.sock");
+        assert_eq!(parsed(node_args(&s, 1, "n1", control)).data_dir, None);
+        s.data_dirs = true;
+        assert_eq!(
+            parsed(node_args(&s, 1, "n1", control)).data_dir,
+            Some(PathBuf::from("/r/n1.data"))
+        );
     }
 
     #[test]

@@ -10,7 +10,6 @@
 //! and exec), and is killed and reaped when its [`ProcessCluster`] is stopped
 //! or dropped.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 
@@ -56,6 +55,7 @@ impl ProcessLauncher {
             .tempdir()
             .map_err(LaunchError::RunDir)?;
         let mut cluster = ProcessCluster {
+            launcher: self.clone(),
             members: Vec::new(),
             children: Vec::new(),
             dir: Some(dir),
@@ -75,29 +75,10 @@ impl ProcessLauncher {
                 return Err(LaunchError::SocketPathTooLong(control));
             }
             let log = cluster.dir_path.join(format!("{id}.log"));
-            let out = File::create(&log).map_err(|source| LaunchError::Log {
-                path: log.clone(),
-                source,
-            })?;
-            let err = out.try_clone().map_err(|source| LaunchError::Log {
-                path: log.clone(),
-                source,
-            })?;
-            let mut cmd = Command::new(&self.exe);
-            cmd.arg("node")
-                .args(node_args(spec, i as u32, &id, &control))
-                .stdin(Stdio::null())
-                .stdout(out)
-                .stderr(err)
-                .kill_on_drop(true);
-            die_with_parent(&mut cmd);
+            let args = node_args(spec, i as u32, &id, &control);
             let spawned_ns = monotonic_ns();
             // Dropping `cluster` on an error below kills what already runs.
-            let child = cmd.spawn().map_err(|source| LaunchError::Spawn {
-                id: id.clone(),
-                exe: self.exe.clone(),
-                source,
-            })?;
+            let child = self.spawn(&id, &args, &log, false)?;
             // A child just spawned has not been reaped: its id is there.
             let pid = child.id().unwrap_or_default();
             register_child(pid);
@@ -106,6 +87,7 @@ impl ProcessLauncher {
                 pid,
                 child,
                 state: NodeState::Running,
+                args,
             });
             cluster.members.push(Member {
                 id,
@@ -115,6 +97,43 @@ impl ProcessLauncher {
             });
         }
         Ok(cluster)
+    }
+}
+
+impl ProcessLauncher {
+    /// Starts `exe node <args>` with stdout and stderr in `log` (appended to on a restart).
+    fn spawn(
+        &self,
+        id: &str,
+        args: &[String],
+        log: &Path,
+        append: bool,
+    ) -> Result<Child, LaunchError> {
+        let log_error = |source| LaunchError::Log {
+            path: log.to_path_buf(),
+            source,
+        };
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(append)
+            .truncate(!append)
+            .open(log)
+            .map_err(log_error)?;
+        let err = out.try_clone().map_err(log_error)?;
+        let mut cmd = Command::new(&self.exe);
+        cmd.arg("node")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .kill_on_drop(true);
+        die_with_parent(&mut cmd);
+        cmd.spawn().map_err(|source| LaunchError::Spawn {
+            id: id.to_owned(),
+            exe: self.exe.clone(),
+            source,
+        })
     }
 }
 
@@ -187,11 +206,15 @@ struct Node {
     pid: u32,
     child: Child,
     state: NodeState,
+    /// Its `node` flags, for a restart.
+    args: Vec<String>,
 }
 
 /// The child processes of one run and their directory.
 #[derive(Debug)]
 pub struct ProcessCluster {
+    /// What started the nodes, to start one again.
+    launcher: ProcessLauncher,
     members: Vec<Member>,
     children: Vec<Node>,
     /// `None` once kept.
@@ -215,11 +238,7 @@ impl ProcessCluster {
     /// Waits until node `id` ends (for instance on a signal the caller sent), reaps it and
     /// returns its exit status. Unbounded: the caller bounds it.
     pub async fn wait(&mut self, id: &str) -> Result<ExitStatus, LaunchError> {
-        let node = self
-            .children
-            .iter_mut()
-            .find(|n| n.id == id)
-            .ok_or_else(|| LaunchError::UnknownNode(id.to_string()))?;
+        let node = self.node_mut(id)?;
         // A child already reaped answers with the status it ended with.
         let status = node
             .child
@@ -232,6 +251,14 @@ impl ProcessCluster {
         unregister_child(node.pid);
         node.state = NodeState::Reaped;
         Ok(status)
+    }
+
+    /// Node `id`'s process; an unknown id is an error.
+    fn node_mut(&mut self, id: &str) -> Result<&mut Node, LaunchError> {
+        self.children
+            .iter_mut()
+            .find(|n| n.id == id)
+            .ok_or_else(|| LaunchError::UnknownNode(id.to_string()))
     }
 
     /// Sends `signal` to node `id` if it is still running (a node that ended is left alone).
@@ -262,11 +289,7 @@ impl Cluster for ProcessCluster {
     }
 
     async fn kill(&mut self, id: &str) -> Result<(), LaunchError> {
-        let node = self
-            .children
-            .iter_mut()
-            .find(|n| n.id == id)
-            .ok_or_else(|| LaunchError::UnknownNode(id.to_string()))?;
+        let node = self.node_mut(id)?;
         if node.state == NodeState::Running {
             sigkill(node.pid).map_err(|source| LaunchError::Kill {
                 id: id.to_string(),
@@ -274,6 +297,28 @@ impl Cluster for ProcessCluster {
             })?;
             node.state = NodeState::Killed;
         }
+        Ok(())
+    }
+
+    async fn restart(&mut self, id: &str) -> Result<(), LaunchError> {
+        let log = self.dir_path.join(format!("{id}.log"));
+        let launcher = self.launcher.clone();
+        let node = self.node_mut(id)?;
+        if node.state == NodeState::Running {
+            return Err(LaunchError::StillRunning(id.to_owned()));
+        }
+        // The old process must be gone, its sockets closed, before the new one joins
+        // signaling under the same id.
+        let _ = node.child.wait().await;
+        unregister_child(node.pid);
+        if !node.args.iter().any(|a| a == "--start") {
+            node.args.push("--start".to_owned());
+        }
+        let child = launcher.spawn(id, &node.args, &log, true)?;
+        node.pid = child.id().unwrap_or_default();
+        register_child(node.pid);
+        node.child = child;
+        node.state = NodeState::Running;
         Ok(())
     }
 
@@ -357,6 +402,7 @@ mod tests {
             log_level: "info".into(),
             seed: 41,
             start_at_launch: false,
+            data_dirs: false,
         }
     }
 

@@ -157,6 +157,10 @@ pub struct Row {
     /// From t0 until the cluster was up (the up time).
     #[serde(default, with = "millis")]
     pub raft_ms: Option<f64>,
+    /// `pause_leader`, `isolate_leader`: from lifting the fault until the whole cluster,
+    /// the old leader included, followed the new leader with every acknowledged line.
+    #[serde(default, with = "millis")]
+    pub rejoin_ms: Option<f64>,
     /// Elections seen during the run.
     pub elections: Option<u64>,
     /// The term at the end of the run.
@@ -207,6 +211,7 @@ impl Default for Row {
             signaling_ms: None,
             mesh_ms: None,
             raft_ms: None,
+            rejoin_ms: None,
             elections: None,
             final_term: None,
             properties: String::new(),
@@ -362,14 +367,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_header_is_every_committed_csv_s_plus_the_start_its_phases_and_the_net() {
+    fn the_header_is_every_committed_csv_s_plus_the_start_its_phases_the_net_and_rejoin() {
         let header: Vec<&str> = columns().iter().collect();
         assert_eq!(
             header.join(","),
             "test,launcher,nodes,election_timeout_ms,heartbeat_ms,replication,run,seed,\
              killed,messages,outcome,duration_ms,up_ms,launched_ms,signaling_ms,mesh_ms,\
-             raft_ms,elections,final_term,properties,version,started_at,profile,start,net,\
-             error,logs"
+             raft_ms,rejoin_ms,elections,final_term,properties,version,started_at,profile,\
+             start,net,error,logs"
         );
     }
 
@@ -381,6 +386,7 @@ mod tests {
             "signaling_ms",
             "mesh_ms",
             "raft_ms",
+            "rejoin_ms",
             "elections",
             "final_term",
             "profile",

@@ -239,6 +239,7 @@ mod tests {
             signaling_ms: duration_ms.map(|_| 2.25),
             mesh_ms: None,
             raft_ms: duration_ms,
+            rejoin_ms: None,
             elections: Some(1),
             final_term: Some(2),
             properties: "ok".to_string(),
@@ -254,7 +255,7 @@ mod tests {
 
     const HEADER: &str = "test,launcher,nodes,election_timeout_ms,heartbeat_ms,replication,run,\
                           seed,killed,messages,outcome,duration_ms,up_ms,launched_ms,\
-                          signaling_ms,mesh_ms,raft_ms,elections,final_term,properties,version,\
+                          signaling_ms,mesh_ms,raft_ms,rejoin_ms,elections,final_term,properties,version,\
                           started_at,profile,start,net,error,logs\n";
 
     /// Appends `rows` to a new file at `path` and closes it.
@@ -279,9 +280,9 @@ mod tests {
             text,
             format!(
                 "{HEADER}\
-                 up,process,3,250,50,immediate,1,42,0,0,ok,12.500,12.500,1.500,2.250,,12.500,\
+                 up,process,3,250,50,immediate,1,42,0,0,ok,12.500,12.500,1.500,2.250,,12.500,,\
                  1,2,ok,0.1.0,2025-01-01T00:00:00Z,default,cold,\"delay=5ms,loss=1%\",,\n\
-                 up,process,3,250,50,immediate,2,42,0,0,timeout,,,,,,,1,2,ok,0.1.0,\
+                 up,process,3,250,50,immediate,2,42,0,0,timeout,,,,,,,,1,2,ok,0.1.0,\
                  2025-01-01T00:00:00Z,default,cold,\"delay=5ms,loss=1%\",,\n"
             )
         );

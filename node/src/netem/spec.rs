@@ -10,6 +10,7 @@
 //! delay=5ms;n3:down                       every link 5 ms, and n3 cut off (a partition)
 //! n0-n1:loss=100%                         the link n0–n1, both ways
 //! n0>n1:delay=200ms                       only what n0 sends to n1
+//! n0+n1+n2|n3+n4:down                     every link between the two groups (a split)
 //! ```
 //!
 //! Conditions: `delay=D` (fixed one-way delay), `jitter=D` (added to each datagram, drawn
@@ -113,6 +114,9 @@ pub enum Scope {
     Link(String, String),
     /// Only what the first node sends to the second.
     Egress(String, String),
+    /// Every link between a node of the first group and a node of the second, both
+    /// directions: a split of the cluster, where nodes in neither group see both sides.
+    Between(Vec<String>, Vec<String>),
 }
 
 impl Scope {
@@ -123,6 +127,10 @@ impl Scope {
             Scope::Node(n) => n == from || n == to,
             Scope::Link(a, b) => (a == from && b == to) || (a == to && b == from),
             Scope::Egress(a, b) => a == from && b == to,
+            Scope::Between(a, b) => {
+                let has = |group: &[String], id: &str| group.iter().any(|n| n == id);
+                (has(a, from) && has(b, to)) || (has(a, to) && has(b, from))
+            }
         }
     }
 }
@@ -271,6 +279,14 @@ fn parse_scope(scope: &str) -> Result<Scope, String> {
     };
     if scope == "*" {
         return Ok(Scope::All);
+    }
+    if let Some((a, b)) = scope.split_once('|') {
+        let group = |g: &str| g.split('+').map(node).collect::<Result<Vec<_>, _>>();
+        let (a, b) = (group(a)?, group(b)?);
+        if let Some(both) = a.iter().find(|n| b.contains(n)) {
+            return Err(format!("{both} is on both sides of the split"));
+        }
+        return Ok(Scope::Between(a, b));
     }
     if let Some((a, b)) = scope.split_once('>') {
         return Ok(Scope::Egress(node(a)?, node(b)?));
@@ -422,6 +438,21 @@ mod tests {
         assert_eq!(s.conditions("n0", "n2").delay, Duration::from_millis(200));
         assert_eq!(s.conditions("n2", "n0").delay, Duration::from_millis(5));
         assert!(s.conditions("n1", "n2") == spec("delay=5ms").conditions("a", "b"));
+    }
+
+    #[test]
+    fn a_split_cuts_only_the_links_between_its_groups() {
+        let s = spec("n0+n1|n3+n4:down");
+        assert!(s.conditions("n0", "n3").down && s.conditions("n4", "n1").down);
+        assert!(!s.conditions("n0", "n1").down, "inside a group");
+        assert!(!s.conditions("n3", "n4").down, "inside a group");
+        assert!(
+            !s.conditions("n2", "n0").down && !s.conditions("n3", "n2").down,
+            "n2, in neither group, bridges both sides"
+        );
+        let e = "n0+n1|n1+n2:down".parse::<NetSpec>().unwrap_err();
+        assert!(e.reason.contains("n1 is on both sides"), "{e}");
+        assert!("n0+|n1:down".parse::<NetSpec>().is_err());
     }
 
     #[test]

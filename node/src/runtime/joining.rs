@@ -14,7 +14,8 @@
 //! happens, so no pair waits forever (a joiner whose leader has a higher id offers to it only
 //! after the bound).
 //!
-//! A node not running Raft (paused: a warm start's mesh) never holds back.
+//! A node not running Raft (paused: a warm start's mesh) never holds back, nor does one
+//! restarted from a stored log (see `Node::defers_offers`).
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};

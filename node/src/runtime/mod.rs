@@ -33,7 +33,7 @@ use raftrtc_raft::{
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use signaling::{Client, ClientConfig, ClientEvent, Relay};
+use signaling::{Client, ClientConfig, ClientError as SignalingError, ClientEvent, Relay};
 use tokio::sync::mpsc;
 
 use crate::clock::monotonic_ns;
@@ -248,10 +248,31 @@ async fn join_signaling(
         cfg.raft.id.clone(),
     );
     sig_cfg.presence = true;
-    let joined = Client::connect(sig_cfg).await?;
-    tracing::info!(id = %cfg.raft.id, cluster = %cfg.cluster, "joined signaling");
-    Ok(joined)
+    let patience = Instant::now() + JOIN_PATIENCE;
+    let mut pause = Duration::from_millis(20);
+    loop {
+        match Client::connect(sig_cfg.clone()).await {
+            Ok(joined) => {
+                tracing::info!(id = %cfg.raft.id, cluster = %cfg.cluster, "joined signaling");
+                return Ok(joined);
+            }
+            // A restarted node's previous session may not be gone yet (ID-TAKEN), and a
+            // server being restarted refuses connections for a moment.
+            Err(e @ (SignalingError::IdTaken | SignalingError::Connect(_)))
+                if Instant::now() + pause < patience =>
+            {
+                tracing::debug!("joining signaling: {e}; retrying in {pause:?}");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(500));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
+
+/// How long a node keeps trying to join signaling while its id is still taken (by its own
+/// previous, killed, process) or the server refuses connections (restarting).
+const JOIN_PATIENCE: Duration = Duration::from_secs(10);
 
 impl Node {
     fn new(
@@ -548,7 +569,7 @@ impl Node {
             return;
         }
         self.presence.insert(peer.clone());
-        if joining::defers_offers(self.raft.as_ref(), &self.presence) {
+        if self.defers_offers() {
             self.deferred.defer(&peer, Instant::now());
             return;
         }
@@ -681,10 +702,19 @@ impl Node {
         Ok(())
     }
 
+    /// Whether this node holds back its offers while the cluster grows (see [`joining`]).
+    /// A node restarted from a stored log never does: its cluster is recovering, not
+    /// growing, and until a leader of the new term commits, its applied configuration is
+    /// empty, so holding would wait out the whole bound with every restarted node doing the
+    /// same (measured: a 5-node restart-all took 1.2 s more).
+    fn defers_offers(&self) -> bool {
+        self.stored_log_empty && joining::defers_offers(self.raft.as_ref(), &self.presence)
+    }
+
     /// Hands the offers held while the cluster grew to the reconnect timer (due now) once it
     /// has grown, as this node sees it, or the bound passed.
     fn release_deferred(&mut self) {
-        let grown = !joining::defers_offers(self.raft.as_ref(), &self.presence);
+        let grown = !self.defers_offers();
         let now = Instant::now();
         for peer in self.deferred.release(
             grown,

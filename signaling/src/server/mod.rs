@@ -28,6 +28,7 @@ pub use registry::ServerStats;
 
 use crate::error::ServerError;
 use crate::limits::Limits;
+use outbound::RelayDelay;
 use registry::Registry;
 
 /// How long [`ServerHandle::shutdown`] waits for in-flight HTTP requests.
@@ -62,6 +63,8 @@ impl Default for ServerConfig {
 pub(crate) struct Shared {
     pub limits: Limits,
     registry: Mutex<Registry>,
+    /// How long every frame to a client waits (slow signaling, a fault); zero normally.
+    pub relay_delay: RelayDelay,
 }
 
 impl Shared {
@@ -94,6 +97,7 @@ impl Server {
         let shared = Arc::new(Shared {
             registry: Mutex::new(Registry::new(config.limits.clone())),
             limits: config.limits,
+            relay_delay: RelayDelay::default(),
         });
         Ok(Server {
             listener,
@@ -166,6 +170,7 @@ impl Server {
         let (tx, rx) = oneshot::channel::<()>();
         let local_addr = self.local_addr;
         let url = self.url();
+        let base = self.base.clone();
         let shared = self.shared.clone();
         let task = tokio::spawn(self.run_until(async move {
             // A dropped sender also means stop.
@@ -173,6 +178,7 @@ impl Server {
         }));
         ServerHandle {
             local_addr,
+            base,
             url,
             shared,
             stop: Some(tx),
@@ -187,6 +193,7 @@ impl Server {
 /// (error, panic) must not leave a server holding its port and sessions.
 pub struct ServerHandle {
     local_addr: SocketAddr,
+    base: String,
     url: String,
     shared: Arc<Shared>,
     stop: Option<oneshot::Sender<()>>,
@@ -207,6 +214,23 @@ impl ServerHandle {
     /// Current counters.
     pub fn stats(&self) -> ServerStats {
         self.shared.registry().stats()
+    }
+
+    /// Slow signaling: from now on every frame the server sends (relayed offers, answers
+    /// and candidates, presence news) leaves `delay` after it was queued, in order.
+    /// `Duration::ZERO` lifts it.
+    pub fn set_relay_delay(&self, delay: Duration) {
+        self.shared.relay_delay.set(delay);
+    }
+
+    /// The configuration that binds a new server where this one listens, for a restart
+    /// after [`ServerHandle::shutdown`] (a signaling outage): same address, path and limits.
+    pub fn restart_config(&self) -> ServerConfig {
+        ServerConfig {
+            listen: self.local_addr,
+            path: self.base.clone(),
+            limits: self.shared.limits.clone(),
+        }
     }
 
     /// Stops accepting, closes every session, and waits (up to a few

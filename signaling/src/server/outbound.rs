@@ -7,13 +7,19 @@
 //! large as a relayed payload allows. A queue that refuses a frame is full,
 //! and the registry disconnects its client.
 //!
+//! The queue is also where slow signaling is made: with a [`RelayDelay`] set, each frame
+//! leaves no sooner than that long after it was queued, in order (a fault the bench
+//! injects; see [`crate::ServerHandle::set_relay_delay`]).
+//!
 //! [`Limits::outbound_queue`]: crate::Limits::outbound_queue
 //! [`Limits::outbound_queue_bytes`]: crate::Limits::outbound_queue_bytes
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::mpsc::{self, error::TrySendError};
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 /// A frame ready to write to a socket; cheap to clone for broadcasts.
@@ -30,10 +36,27 @@ pub(crate) enum Offered {
     Closed,
 }
 
+/// How long every frame waits in its queue before it is written, shared by all the
+/// queues of one server and changed live (zero: no wait).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RelayDelay(Arc<AtomicU64>);
+
+impl RelayDelay {
+    /// Makes every frame queued from now on wait `delay`.
+    pub(crate) fn set(&self, delay: Duration) {
+        let micros = u64::try_from(delay.as_micros()).unwrap_or(u64::MAX);
+        self.0.store(micros, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> Duration {
+        Duration::from_micros(self.0.load(Ordering::Relaxed))
+    }
+}
+
 /// The sending side, held by the registry.
 #[derive(Debug, Clone)]
 pub(crate) struct OutboundTx {
-    tx: mpsc::Sender<Outbound>,
+    tx: mpsc::Sender<(Instant, Outbound)>,
     bytes: Arc<AtomicUsize>,
     max_bytes: usize,
 }
@@ -41,8 +64,12 @@ pub(crate) struct OutboundTx {
 /// The receiving side, held by the session.
 #[derive(Debug)]
 pub(crate) struct OutboundRx {
-    rx: mpsc::Receiver<Outbound>,
+    rx: mpsc::Receiver<(Instant, Outbound)>,
     bytes: Arc<AtomicUsize>,
+    delay: RelayDelay,
+    /// Taken from the channel and waiting out its delay; kept here so that a cancelled
+    /// [`OutboundRx::recv`] loses nothing.
+    due: Option<(Instant, Outbound)>,
 }
 
 /// A queue of at most `max_frames` frames and `max_bytes` bytes; an empty
@@ -57,7 +84,12 @@ pub(crate) fn channel(max_frames: usize, max_bytes: usize) -> (OutboundTx, Outbo
             bytes: bytes.clone(),
             max_bytes,
         },
-        OutboundRx { rx, bytes },
+        OutboundRx {
+            rx,
+            bytes,
+            delay: RelayDelay::default(),
+            due: None,
+        },
     )
 }
 
@@ -78,7 +110,7 @@ impl OutboundTx {
                 Offered::Full
             };
         }
-        match self.tx.try_send(frame) {
+        match self.tx.try_send((Instant::now(), frame)) {
             Ok(()) => Offered::Queued,
             Err(e) => {
                 self.bytes.fetch_sub(len, Ordering::AcqRel);
@@ -92,12 +124,26 @@ impl OutboundTx {
 }
 
 impl OutboundRx {
-    /// The next frame; `None` once every sender is gone (the registry dropped
-    /// this client). Cancel-safe.
+    /// Holds every frame `delay` after it was queued (slow signaling).
+    pub(crate) fn delayed_by(mut self, delay: RelayDelay) -> Self {
+        self.delay = delay;
+        self
+    }
+
+    /// The next frame, once its delay is over; `None` once every sender is gone (the
+    /// registry dropped this client). Cancel-safe.
     pub(crate) async fn recv(&mut self) -> Option<Outbound> {
-        let frame = self.rx.recv().await?;
-        self.bytes.fetch_sub(frame.len(), Ordering::AcqRel);
-        Some(frame)
+        if self.due.is_none() {
+            let (queued, frame) = self.rx.recv().await?;
+            self.bytes.fetch_sub(frame.len(), Ordering::AcqRel);
+            self.due = Some((queued + self.delay.get(), frame));
+        }
+        if let Some((at, _)) = &self.due {
+            if *at > Instant::now() {
+                tokio::time::sleep_until(*at).await;
+            }
+        }
+        self.due.take().map(|(_, frame)| frame)
     }
 }
 
@@ -128,6 +174,42 @@ mod tests {
         assert_eq!(tx.offer(frame(1)), Offered::Full);
         assert!(rx.recv().await.is_some());
         assert_eq!(tx.offer(frame(1)), Offered::Queued);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_relay_delay_holds_each_frame_from_its_queueing_in_order() {
+        let delay = RelayDelay::default();
+        delay.set(Duration::from_millis(300));
+        let (tx, rx) = channel(100, 1000);
+        let mut rx = rx.delayed_by(delay.clone());
+        let t0 = Instant::now();
+        assert_eq!(tx.offer(Outbound::from("a")), Offered::Queued);
+        tokio::time::advance(Duration::from_millis(100)).await;
+        assert_eq!(tx.offer(Outbound::from("b")), Offered::Queued);
+        assert_eq!(rx.recv().await.as_deref(), Some("a"));
+        assert_eq!(t0.elapsed(), Duration::from_millis(300));
+        assert_eq!(rx.recv().await.as_deref(), Some("b"));
+        assert_eq!(t0.elapsed(), Duration::from_millis(400));
+        delay.set(Duration::ZERO);
+        assert_eq!(tx.offer(Outbound::from("c")), Offered::Queued);
+        assert_eq!(rx.recv().await.as_deref(), Some("c"));
+        assert_eq!(
+            t0.elapsed(),
+            Duration::from_millis(400),
+            "no delay once lifted"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cancelled_wait_for_a_delayed_frame_loses_nothing() {
+        let delay = RelayDelay::default();
+        delay.set(Duration::from_millis(300));
+        let (tx, rx) = channel(100, 1000);
+        let mut rx = rx.delayed_by(delay);
+        assert_eq!(tx.offer(Outbound::from("a")), Offered::Queued);
+        let early = tokio::time::timeout(Duration::from_millis(100), rx.recv()).await;
+        assert!(early.is_err(), "still waiting out its delay");
+        assert_eq!(rx.recv().await.as_deref(), Some("a"));
     }
 
     #[test]

@@ -127,10 +127,11 @@ pub(crate) async fn run(
             return;
         }
     };
-    let (tx, mut rx) = outbound::channel(
+    let (tx, rx) = outbound::channel(
         shared.limits.outbound_queue,
         shared.limits.outbound_queue_bytes,
     );
+    let mut rx = rx.delayed_by(shared.relay_delay.clone());
     let joined = shared
         .registry()
         .join(&who.key, &who.id, &who.token, who.presence, tx);

@@ -160,6 +160,13 @@ impl Options {
                     )));
                 }
                 let killed = test.killed(n);
+                let leader_out = matches!(test, TestKind::PauseLeader | TestKind::IsolateLeader);
+                if leader_out && n < 3 {
+                    return Err(UsageError(format!(
+                        "{test} at {n} nodes leaves no majority without the leader: use at \
+                         least 3 nodes"
+                    )));
+                }
                 let is_kill = matches!(
                     test,
                     TestKind::KillLeader | TestKind::KillHalf | TestKind::KillCount(_)
@@ -224,6 +231,9 @@ mod tests {
         assert!(options(vec![TestKind::KillLeader], vec![3, 5]).is_ok());
         assert!(options(vec![TestKind::KillHalf], vec![3, 21]).is_ok());
         assert!(options(vec![TestKind::KillCount(2)], vec![5]).is_ok());
+        assert!(options(vec![TestKind::PauseLeader], vec![3]).is_ok());
+        assert!(options(vec![TestKind::IsolateLeader], vec![2]).is_err());
+        assert!(options(vec![TestKind::RestartAll], vec![1, 5]).is_ok());
         let e = options(vec![TestKind::KillCount(3)], vec![5]).unwrap_err();
         assert!(e.0.contains("majority"), "{e}");
         assert!(options(vec![TestKind::KillLeader], vec![2]).is_err());

@@ -54,6 +54,7 @@ pub(super) fn to_row(
         signaling_ms: ms(report.phases.signaling),
         mesh_ms: ms(report.phases.mesh),
         raft_ms: ms(report.phases.raft),
+        rejoin_ms: ms(report.rejoin),
         elections: report.verdict.as_ref().map(|v| v.elections),
         final_term: report.verdict.as_ref().map(|v| v.final_term),
         properties: report

@@ -163,6 +163,15 @@ fn title(test: TestKind) -> String {
                 n.saturating_sub(1)
             )
         }
+        TestKind::PauseLeader => {
+            "pause leader: the leader frozen (SIGSTOP) → the others follow a new leader".into()
+        }
+        TestKind::IsolateLeader => {
+            "isolate leader: the leader's links cut → the others follow a new leader".into()
+        }
+        TestKind::RestartAll => {
+            "restart all: every node killed, restarted from disk → up with every acked line".into()
+        }
         TestKind::Propagate(m) => {
             let entries = if m == 1 { "entry" } else { "entries" };
             format!("propagate {m}: {m} {entries} submitted at a follower → applied on all nodes")
