@@ -20,3 +20,11 @@ RAFTRTC="${1:-target/release/raftrtc}"
 "$RAFTRTC" report results/archive/warm-2026-11-24/process-default/*.csv --markdown results/archive/warm-2026-11-24/process-default/report.md
 "$RAFTRTC" report results/archive/warm-2026-11-24/process-paper/*.csv --markdown results/archive/warm-2026-11-24/process-paper/report.md
 "$RAFTRTC" report results/archive/warm-2026-11-24/docker/*.csv --markdown results/archive/warm-2026-11-24/docker/report.md
+
+# Issue 13: the papers' experiments and the pause of the leader under three network conditions,
+# one figure set per condition, one report for all (each condition its own sections).
+for net in loopback lan wan; do
+  "$RAFTRTC" plot results/net/$net/*.csv --out results/figures/net-$net --log
+done
+"$RAFTRTC" report results/net/*/*.csv --markdown results/net/report.md
+"$RAFTRTC" report results/faults/*.csv --markdown results/faults/report.md

@@ -38,6 +38,9 @@ pub enum Command {
     Matrix(MatrixArgs),
     /// The CI smoke benchmark: up, kill leader, propagate 1 at 3 and 5 nodes.
     Smoke(SmokeArgs),
+    /// Clients on a cluster under a seeded fault schedule; checks the history for
+    /// linearizability, the chat's order, lost writes, convergence and availability.
+    Chaos(ChaosArgs),
     /// Run the PeerJS-compatible signaling server alone.
     Signaling(SignalingArgs),
     /// Run seeded simulated schedules of the Raft core and check safety.
@@ -230,6 +233,72 @@ pub struct KillArgs {
     pub kill: TestKind,
     #[command(flatten)]
     pub bench: BenchArgs,
+}
+
+/// `raftrtc chaos`.
+#[derive(Debug, Args)]
+pub struct ChaosArgs {
+    /// Cluster size.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(3..=256))]
+    pub nodes: u32,
+    /// Client workers, each its own session, spread over the nodes.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub clients: u32,
+    /// The load's length in seconds (faults strike within it).
+    #[arg(long, default_value = "30", value_name = "SECS", value_parser = parse_seconds)]
+    pub duration: Duration,
+    /// Operations a second offered by all clients together.
+    #[arg(long, default_value_t = 100.0, value_parser = parse_rate)]
+    pub rate: f64,
+    /// Fault kinds: `all`, `none`, or a list of kill, pause, isolate, split, bridge, delay,
+    /// loss, signaling, slow-signaling, restart-all, member.
+    #[arg(long, default_value = "all", value_parser = crate::chaos::schedule::parse_faults)]
+    pub faults: std::vec::Vec<crate::chaos::schedule::FaultKind>,
+    /// Mean time between faults, in seconds; each holds a third to two thirds of it.
+    #[arg(long, default_value = "3", value_name = "SECS", value_parser = parse_seconds)]
+    pub interval: Duration,
+    /// After the load, seconds of load with nothing struck before the clients stop.
+    #[arg(long, default_value = "3", value_name = "SECS", value_parser = parse_seconds)]
+    pub quiet: Duration,
+    /// Election timeout in ms.
+    #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u64).range(10..=600_000))]
+    pub election_timeout: u64,
+    /// Settings preset (see `up --help`).
+    #[arg(long, value_enum, default_value_t = Profile::Default)]
+    pub profile: Profile,
+    /// Runs, with seeds S, S+1, ...
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub runs: u32,
+    /// Seed of the first run's schedule and clients; default from the clock. The schedule
+    /// replays from it.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Append one row per run to this CSV (histories and timelines go beside it)
+    /// [default: a new raftrtc-results/chaos-<UTC time>.csv].
+    #[arg(long, value_name = "FILE.csv")]
+    pub out: Option<PathBuf>,
+    /// How nodes are started.
+    #[arg(long, value_enum, default_value_t = LauncherArg::Process)]
+    pub launcher: LauncherArg,
+    /// The run's own network conditions, as --net of the other experiments.
+    #[arg(long, value_name = "SPEC", default_value = "none", value_parser = node::settings::parse_net, allow_hyphen_values = true)]
+    pub net: String,
+    /// Keep every run's node logs, not only failed runs'.
+    #[arg(long)]
+    pub keep_logs: bool,
+    /// The nodes' log filter.
+    #[arg(long, default_value = "info", value_name = "FILTER")]
+    pub node_log_level: String,
+}
+
+/// `--rate`: a positive number of operations a second.
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 && r <= 1e6 => Ok(r),
+        _ => Err(format!(
+            "`{s}` is not a rate from above 0 to 1000000 operations a second"
+        )),
+    }
 }
 
 /// `raftrtc propagate`.

@@ -2,10 +2,13 @@
 //!
 //! - [`cli`] declares every flag (clap derive), [`commands`] runs each subcommand;
 //! - [`launcher`] starts a run's nodes (processes or containers), [`docker`] is the engine API;
-//! - [`experiment`] drives one run (up / kill / propagate) through `node::control`'s client;
+//! - [`experiment`] drives one run (up / kill / the faults / propagate) through
+//!   `node::control`'s client; [`chaos`] runs clients under a fault schedule and checks the
+//!   history (with `raftrtc-check`);
 //! - [`matrix`] is the plan of runs, [`progress`] the terminal bars;
 //! - [`results`] writes the per-run CSV and analyses it (stats, exports, report, figures).
 
+pub mod chaos;
 pub mod cli;
 pub mod commands;
 pub mod docker;

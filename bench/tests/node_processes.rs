@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use bench::launcher::process::{ProcessCluster, ProcessLauncher};
 use bench::launcher::{node_args, node_id, Cluster as _, ClusterSpec};
 use node::control::protocol::Status;
+use node::control::protocol::{ReadMode, RegisterOp, SessionId};
 use node::control::ControlClient;
 use node::netem::NetSpec;
 use node::settings::Settings;
@@ -403,6 +404,83 @@ async fn a_chat_line_submitted_at_a_follower_is_applied_on_every_node() {
             all.iter().all(|s| s.chat_len == 1) && converged(all)
         })
         .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn register_operations_of_a_session_apply_once_through_any_node_and_chat_reads_back() {
+    let cluster = up(3).await;
+    let (_, leader, _) = leader_of(&cluster.statuses().await);
+    let follower = (leader + 1) % 3;
+    let other = (leader + 2) % 3;
+    let session = SessionId::new("c1").expect("a session name");
+    let set = RegisterOp::Set {
+        key: "k".into(),
+        value: "a".into(),
+    };
+    let linearizable = ReadMode::Linearizable;
+    let mut at_follower = cluster.client(follower).await;
+    let done = at_follower
+        .op(session.clone(), 1, set.clone(), linearizable)
+        .await
+        .expect("set through a follower");
+    assert!(done.index.is_some());
+    // The same request through another node: applied once, answered all the same.
+    let mut at_other = cluster.client(other).await;
+    let again = at_other
+        .op(session.clone(), 1, set, linearizable)
+        .await
+        .expect("a retry elsewhere");
+    assert_eq!(again.value, None);
+    let cas = |from: &str, to: &str| RegisterOp::Cas {
+        key: "k".into(),
+        from: from.into(),
+        to: to.into(),
+    };
+    let swapped = at_other
+        .op(session.clone(), 2, cas("a", "b"), linearizable)
+        .await
+        .expect("cas");
+    assert_eq!(swapped.swapped, Some(true));
+    let refused = at_other
+        .op(session.clone(), 3, cas("a", "c"), linearizable)
+        .await
+        .expect("cas");
+    assert_eq!(refused.swapped, Some(false), "k holds b now");
+    let get = RegisterOp::Get { key: "k".into() };
+    let read = at_follower
+        .op(session.clone(), 4, get.clone(), linearizable)
+        .await
+        .expect("get");
+    assert_eq!(
+        (read.value.as_deref(), read.index.is_some()),
+        (Some("b"), true)
+    );
+    let local = cluster
+        .client(leader)
+        .await
+        .op(SessionId::new("c2").unwrap(), 1, get, ReadMode::Local)
+        .await
+        .expect("a local read");
+    assert_eq!((local.value.as_deref(), local.index), (Some("b"), None));
+    // An older request of the session is refused as stale, not applied.
+    let stale = at_follower
+        .op(session, 2, cas("b", "z"), linearizable)
+        .await;
+    assert!(stale.is_err(), "{stale:?}");
+
+    at_follower
+        .submit(vec!["one".into(), "two".into()])
+        .await
+        .expect("submit");
+    cluster
+        .wait_for(Duration::from_secs(10), "both lines everywhere", |all| {
+            all.iter().all(|s| s.chat_len == 2)
+        })
+        .await;
+    for i in 0..3 {
+        let chat = cluster.client(i).await.chat().await.expect("chat");
+        assert_eq!(chat, ["one", "two"], "n{i}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

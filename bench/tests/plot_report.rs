@@ -21,7 +21,7 @@ fn raftrtc(args: &[&str]) -> Output {
 /// Two tests at two sizes and two timeouts, one failed run.
 fn write_csv(dir: &Path) -> String {
     let path = dir.join("runs.csv");
-    let mut csv = CsvWriter::open_append(&path).unwrap();
+    let mut csv = CsvWriter::<Row>::open_append(&path).unwrap();
     let row = |test, nodes: usize, et: u64, run: u32| Row {
         test,
         launcher: Launcher::Process,

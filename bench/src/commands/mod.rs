@@ -7,6 +7,7 @@
 //! written).
 
 mod bench;
+mod chaos;
 mod docker;
 mod kill;
 mod matrix;
@@ -39,6 +40,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Propagate(args) => propagate::run(args),
         Command::Matrix(args) => matrix::run(args),
         Command::Smoke(args) => smoke::run(args),
+        Command::Chaos(args) => chaos::run(args),
         Command::Plot(args) => plot::run(args),
         Command::Report(args) => report::run(args),
         Command::Docker(args) => docker::run(args),

@@ -33,7 +33,7 @@ use node::control::ClientError;
 use node::netem::NetSpec;
 use node::settings::Settings;
 
-use crate::launcher::{ClusterSpec, LaunchError, Launcher};
+use crate::launcher::{Cluster, ClusterSpec, LaunchError, Launcher};
 use crate::matrix::{RunSpec, TestKind};
 use crate::results::Outcome;
 use breakdown::Breakdown;
@@ -91,6 +91,9 @@ pub enum RunError {
     /// There was no follower to submit at.
     #[error("no follower to submit at")]
     NoFollower,
+    /// A bounded wait ran out.
+    #[error("timed out while {0}")]
+    TimedOut(&'static str),
 }
 
 /// How an up starts the cluster.
@@ -245,6 +248,35 @@ pub async fn run_one(
         report.logs = Some(cluster.logs_dir().to_path_buf());
     }
     report
+}
+
+/// Launches `spec`'s cluster and brings it up cold with the whole mesh formed, within
+/// `bound`: where a chaos run starts. On failure, the error and the cluster (for its logs).
+pub(crate) async fn launch_up(
+    launcher: &dyn Launcher,
+    spec: &ClusterSpec,
+    seed: u64,
+    bound: Duration,
+) -> Result<Box<dyn Cluster>, (RunError, Option<Box<dyn Cluster>>)> {
+    let cluster = launcher
+        .launch(spec)
+        .await
+        .map_err(|e| (RunError::Launch(e), None))?;
+    let mut session = Session::new(cluster, seed);
+    let launched = session.cluster_mut().started_at();
+    let upped = tokio::time::timeout(bound, async {
+        up::run(&mut session, Start::Cold, launched, &|_| {}).await?;
+        session.wait_ready().await
+    })
+    .await;
+    match upped {
+        Ok(Ok(())) => Ok(session.into_cluster()),
+        Ok(Err(e)) => Err((e, Some(session.into_cluster()))),
+        Err(_) => Err((
+            RunError::TimedOut("bringing the cluster up"),
+            Some(session.into_cluster()),
+        )),
+    }
 }
 
 /// What the launcher needs for this run: the settings with its ET, a fresh PeerJS key.

@@ -105,6 +105,15 @@ impl Session {
         self.cluster.as_mut()
     }
 
+    /// Ends the session, keeping the cluster: the request connections close, and the event
+    /// subscriptions with them.
+    pub(crate) fn into_cluster(mut self) -> Box<dyn Cluster> {
+        if let Some(task) = self.pending.take() {
+            task.abort();
+        }
+        self.cluster
+    }
+
     /// Ids of the nodes the bench killed.
     pub(crate) fn killed_ids(&self) -> Vec<String> {
         self.killed.iter().map(|&i| self.ids[i].clone()).collect()

@@ -200,11 +200,12 @@ impl Cluster for DockerCluster {
 
     async fn restart(&mut self, id: &str) -> Result<(), LaunchError> {
         let name = self.container_of(id)?;
-        if !self.killed.contains(&name) {
+        if !self.killed.contains(&name) && !self.reported.contains(&name) {
             return Err(LaunchError::StillRunning(id.to_owned()));
         }
         docker::restart(&self.docker, &name).await?;
         self.killed.retain(|k| *k != name);
+        self.reported.retain(|k| *k != name);
         // The engine keeps a container's output across starts: the log is rewritten whole.
         let log = self
             .members

@@ -65,6 +65,7 @@ fn table(summaries: &[Summary]) -> Table {
         "p90 (ms)",
         "min (ms)",
         "max (ms)",
+        "elections",
     ]);
     let mut aligns = vec![Align::Left; text_columns];
     aligns.resize(headers.len(), Align::Right);
@@ -87,6 +88,7 @@ fn table(summaries: &[Summary]) -> Table {
                     .into_iter()
                     .map(ms),
             );
+            cells.push(ms(s.elections_mean));
             cells
         })
         .collect();
@@ -170,6 +172,7 @@ mod tests {
             p90_ms: mean.map(|m| m + 10.0),
             min_ms: mean.map(|m| m - 10.0),
             max_ms: mean.map(|m| m + 20.0),
+            elections_mean: mean.map(|_| 1.5),
         }
     }
 
@@ -184,10 +187,10 @@ mod tests {
     #[test]
     fn the_terminal_table_aligns_columns_and_hides_uniform_setup() {
         let want = "\
-test           nodes  ET (ms)   ok  mean (ms)  median (ms)  p90 (ms)  min (ms)  max (ms)
-up                 3      250  7/7      333.3        333.3     343.3     323.3     353.3
-kill_leader       21      250  6/7     2434.0       2434.0    2444.0    2424.0    2454.0
-propagate_100      9      250  0/3          -            -         -         -         -
+test           nodes  ET (ms)   ok  mean (ms)  median (ms)  p90 (ms)  min (ms)  max (ms)  elections
+up                 3      250  7/7      333.3        333.3     343.3     323.3     353.3        1.5
+kill_leader       21      250  6/7     2434.0       2434.0    2444.0    2424.0    2454.0        1.5
+propagate_100      9      250  0/3          -            -         -         -         -          -
 ";
         assert_eq!(render_table(&sample()), want);
     }
@@ -199,10 +202,10 @@ propagate_100      9      250  0/3          -            -         -         -  
         s[2].unsafe_runs = 1;
         s[2].start = Start::Warm;
         let want = "\
-test           launcher  start  nodes  ET (ms)   ok  unsafe  mean (ms)  median (ms)  p90 (ms)  min (ms)  max (ms)
-up             process   cold       3      250  7/7       0      333.3        333.3     343.3     323.3     353.3
-kill_leader    docker    cold      21      250  6/7       0     2434.0       2434.0    2444.0    2424.0    2454.0
-propagate_100  process   warm       9      250  0/3       1          -            -         -         -         -
+test           launcher  start  nodes  ET (ms)   ok  unsafe  mean (ms)  median (ms)  p90 (ms)  min (ms)  max (ms)  elections
+up             process   cold       3      250  7/7       0      333.3        333.3     343.3     323.3     353.3        1.5
+kill_leader    docker    cold      21      250  6/7       0     2434.0       2434.0    2444.0    2424.0    2454.0        1.5
+propagate_100  process   warm       9      250  0/3       1          -            -         -         -         -          -
 ";
         assert_eq!(render_table(&s), want);
     }
@@ -211,7 +214,7 @@ propagate_100  process   warm       9      250  0/3       1          -          
     fn an_empty_summary_renders_just_the_header() {
         assert_eq!(
             render_table(&[]),
-            "test  nodes  ET (ms)  ok  mean (ms)  median (ms)  p90 (ms)  min (ms)  max (ms)\n"
+            "test  nodes  ET (ms)  ok  mean (ms)  median (ms)  p90 (ms)  min (ms)  max (ms)  elections\n"
         );
     }
 
@@ -220,10 +223,10 @@ propagate_100  process   warm       9      250  0/3       1          -          
         let mut s = sample();
         s.truncate(2);
         let want = "\
-| test | nodes | ET (ms) | ok | mean (ms) | median (ms) | p90 (ms) | min (ms) | max (ms) |
-| :--- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
-| up | 3 | 250 | 7/7 | 333.3 | 333.3 | 343.3 | 323.3 | 353.3 |
-| kill_leader | 21 | 250 | 6/7 | 2434.0 | 2434.0 | 2444.0 | 2424.0 | 2454.0 |
+| test | nodes | ET (ms) | ok | mean (ms) | median (ms) | p90 (ms) | min (ms) | max (ms) | elections |
+| :--- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+| up | 3 | 250 | 7/7 | 333.3 | 333.3 | 343.3 | 323.3 | 353.3 | 1.5 |
+| kill_leader | 21 | 250 | 6/7 | 2434.0 | 2434.0 | 2444.0 | 2424.0 | 2454.0 | 1.5 |
 ";
         assert_eq!(to_markdown(&s), want);
     }
@@ -250,7 +253,8 @@ propagate_100  process   warm       9      250  0/3       1          -          
                 "median_ms": null,
                 "p90_ms": null,
                 "min_ms": null,
-                "max_ms": null
+                "max_ms": null,
+                "elections_mean": null
             }]})
         );
     }

@@ -107,6 +107,8 @@ pub struct Ours {
     pub ok: usize,
     /// All runs.
     pub runs: usize,
+    /// Elections started per ok run, on average.
+    pub elections_mean: Option<f64>,
 }
 
 /// The paper's result in one cell.
@@ -257,6 +259,7 @@ fn section(cells: &[Summary], paper: &[PaperPoint]) -> Section {
                             median_ms: s.median_ms,
                             ok: s.ok,
                             runs: s.runs,
+                            elections_mean: s.elections_mean,
                         });
                     let theirs = reference
                         .as_ref()
@@ -373,7 +376,8 @@ fn value_and_count(value: Option<f64>, ok: usize, runs: usize) -> String {
 }
 
 const EXPLANATION: &str = "Times in ms: our median and the paper's mean, each with ok/total \
-runs; paper/ours is how many times faster raftrtc is. `-`: no successful run.";
+runs; elections: how many our ok runs started, on average (above 1: some failed); paper/ours \
+is how many times faster raftrtc is. `-`: no successful run.";
 
 const COLD_UP_NOTE: &str = "Cold start: timed from the first node's launch, as the Sep 2015 \
 paper timed `up` (t0 before the first page opened, polled every 500 ms); the Dec 2015 paper \
@@ -402,6 +406,7 @@ impl Section {
         let mut headers = vec!["nodes".to_string()];
         for c in &self.columns {
             headers.push(format!("ET {}: ours", c.election_timeout_ms));
+            headers.push(format!("ET {}: elections", c.election_timeout_ms));
             if let Some(source) = c.paper {
                 headers.push(format!(
                     "ET {}: paper {}",
@@ -420,6 +425,12 @@ impl Section {
                         out.push(cell.ours.as_ref().map_or_else(String::new, |o| {
                             value_and_count(o.median_ms, o.ok, o.runs)
                         }));
+                        out.push(
+                            cell.ours
+                                .as_ref()
+                                .and_then(|o| o.elections_mean)
+                                .map_or_else(|| "-".to_string(), |e| format!("{e:.1}")),
+                        );
                         if c.paper.is_some() {
                             out.push(cell.paper.as_ref().map_or_else(
                                 || "-".to_string(),
@@ -671,7 +682,7 @@ mod tests {
         assert_eq!(r.sections[0].columns[0].paper, None);
         assert_eq!(r.sections[0].rows[0].cells[0].ratio, None);
         let md = r.to_markdown();
-        assert!(md.contains("| 3 | 12.5 (1/1) |\n"), "{md}");
+        assert!(md.contains("| 3 | 12.5 (1/1) | - |\n"), "{md}");
         assert!(md.contains("as the Sep 2015 paper timed `up`"), "{md}");
         assert!(r.to_text().contains("as the Sep 2015 paper timed up"));
         // Kill and propagate are timed from the kill or the submit, as the papers did.
@@ -695,16 +706,18 @@ mod tests {
             "### up · warm start, process launcher, immediate replication, default profile"
         ));
         assert!(md.contains("as the Dec 2015 paper timed `up`"), "{md}");
+        assert!(md.contains(
+            "| nodes | ET 250: ours | ET 250: elections | ET 250: paper Dec 2015 | ET 250: paper/ours |"
+        ));
         assert!(
-            md.contains("| nodes | ET 250: ours | ET 250: paper Dec 2015 | ET 250: paper/ours |")
-        );
-        assert!(
-            md.contains("| 3 | 12.5 (1/2) | 333.0 (1/1) | 26.6× |"),
+            md.contains("| 3 | 12.5 (1/2) | - | 333.0 (1/1) | 26.6× |"),
             "{md}"
         );
-        // No paper for kill_3: only our column.
+        // No paper for kill_3: only our columns.
         assert!(
-            md.contains("| nodes | ET 250: ours |\n| ---: | ---: |\n| 9 | 80.0 (1/1) |"),
+            md.contains(
+                "| nodes | ET 250: ours | ET 250: elections |\n| ---: | ---: | ---: |\n| 9 | 80.0 (1/1) | - |"
+            ),
             "{md}"
         );
         assert!(md.contains("counts rows, not runs"));
@@ -758,8 +771,8 @@ mod tests {
             row("up", 3, 500, Outcome::Ok, Some(1.234)),
         ];
         let md = report_of(&rows, &[]).to_markdown();
-        assert!(md.contains("| 3 |  | 1.23 (1/1) |"), "{md}");
-        assert!(md.contains("| 5 | - (0/1) |  |"), "{md}");
+        assert!(md.contains("| 3 |  | - | 1.23 (1/1) | - |"), "{md}");
+        assert!(md.contains("| 5 | - (0/1) | - |  | - |"), "{md}");
     }
 
     #[test]

@@ -235,21 +235,31 @@ pub fn columns() -> &'static StringRecord {
 /// [`Row::default`] as the `csv` crate writes it: header and values.
 pub(super) fn default_record() -> &'static (StringRecord, StringRecord) {
     static RECORD: OnceLock<(StringRecord, StringRecord)> = OnceLock::new();
-    RECORD.get_or_init(|| {
-        let mut writer = csv::Writer::from_writer(Vec::new());
-        // Writing a plain struct into memory has no way to fail.
-        writer
-            .serialize(Row::default())
-            .expect("a Row serializes to CSV");
-        let bytes = writer.into_inner().expect("writing to memory cannot fail");
-        let mut reader = csv::Reader::from_reader(bytes.as_slice());
-        let mut values = StringRecord::new();
-        reader
-            .read_record(&mut values)
-            .expect("the row csv just wrote reads back");
-        let header = reader.headers().expect("the header csv just wrote").clone();
-        (header, values)
-    })
+    RECORD.get_or_init(record_of::<Row>)
+}
+
+/// The header and values the `csv` crate writes for `R::default()`: a row type's columns,
+/// defined by its fields.
+pub fn record_of<R: Serialize + Default>() -> (StringRecord, StringRecord) {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    // Writing a plain struct into memory has no way to fail.
+    writer
+        .serialize(R::default())
+        .expect("a row serializes to CSV");
+    let bytes = writer.into_inner().expect("writing to memory cannot fail");
+    let mut reader = csv::Reader::from_reader(bytes.as_slice());
+    let mut values = StringRecord::new();
+    reader
+        .read_record(&mut values)
+        .expect("the row csv just wrote reads back");
+    let header = reader.headers().expect("the header csv just wrote").clone();
+    (header, values)
+}
+
+impl super::writer::CsvRecord for Row {
+    fn columns() -> &'static StringRecord {
+        columns()
+    }
 }
 
 /// The columns a file must have to be read: those serde cannot do without

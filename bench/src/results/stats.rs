@@ -82,6 +82,8 @@ pub struct Cell {
     pub unsafe_runs: usize,
     /// `duration_ms` of every ok run that has one, in the order read.
     pub durations: Vec<f64>,
+    /// Elections started in every ok run that counted them.
+    pub elections: Vec<u64>,
 }
 
 impl Cell {
@@ -126,6 +128,7 @@ impl Cells {
         if row.outcome.is_ok() {
             cell.ok += 1;
             cell.durations.extend(row.duration_ms);
+            cell.elections.extend(row.elections);
         }
         if row.outcome == Outcome::Unsafe {
             cell.unsafe_runs += 1;
@@ -189,6 +192,9 @@ pub struct Summary {
     pub min_ms: Option<f64>,
     /// Slowest ok run.
     pub max_ms: Option<f64>,
+    /// Elections started per ok run, on average: above one, some elections failed (split
+    /// votes, candidates that could not reach a majority in time).
+    pub elections_mean: Option<f64>,
 }
 
 impl Summary {
@@ -213,6 +219,7 @@ impl Summary {
             p90_ms: quantile_sorted(&values, 0.9),
             min_ms: values.first().copied(),
             max_ms: values.last().copied(),
+            elections_mean: mean(&cell.elections.iter().map(|&e| e as f64).collect::<Vec<_>>()),
         }
     }
 

@@ -19,18 +19,29 @@ use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use csv::{ByteRecord, ReaderBuilder, Terminator, WriterBuilder};
+use std::marker::PhantomData;
+
+use csv::{ByteRecord, ReaderBuilder, StringRecord, Terminator, WriterBuilder};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use super::error::CsvError;
 use super::reader::is_whole_row;
-use super::row::{columns, Row};
+use super::row::Row;
+
+/// A row type a [`CsvWriter`] appends: written with serde, its header fixed by its fields.
+pub trait CsvRecord: Serialize + DeserializeOwned {
+    /// The header, every column in the order written.
+    fn columns() -> &'static StringRecord;
+}
 
 /// Appends rows to a results CSV, one synced line per run.
 #[derive(Debug)]
-pub struct CsvWriter {
+pub struct CsvWriter<R = Row> {
     file: File,
     path: PathBuf,
     dropped_torn_line: Option<u64>,
+    row: PhantomData<fn(&R)>,
 }
 
 /// What opening found in an existing file: its first record and where its
@@ -44,13 +55,13 @@ struct Scan {
     ends_with_newline: bool,
 }
 
-impl CsvWriter {
+impl<R: CsvRecord> CsvWriter<R> {
     /// Opens `path` for appending, creating it and its parent directories.
     ///
     /// A new or empty file gets the header. An existing file must start with
     /// exactly the header this version writes. A torn last line left by a
     /// killed bench is cut off (see [`CsvWriter::dropped_torn_line`]).
-    pub fn open_append(path: impl AsRef<Path>) -> Result<CsvWriter, CsvError> {
+    pub fn open_append(path: impl AsRef<Path>) -> Result<CsvWriter<R>, CsvError> {
         let path = path.as_ref();
         let io_err = |source| CsvError::Io {
             path: path.display().to_string(),
@@ -70,6 +81,7 @@ impl CsvWriter {
             file,
             path: path.to_path_buf(),
             dropped_torn_line: None,
+            row: PhantomData,
         };
         writer.repair(&scan)?;
         Ok(writer)
@@ -77,7 +89,7 @@ impl CsvWriter {
 
     /// Checks the header and mends the end of the file; see the module docs.
     fn repair(&mut self, scan: &Scan) -> Result<(), CsvError> {
-        let expected = columns().as_byte_record();
+        let expected = R::columns().as_byte_record();
         let unterminated = scan.len > 0 && !scan.ends_with_newline;
         match &scan.header {
             None => self.restart(),
@@ -91,7 +103,7 @@ impl CsvWriter {
             Some(h) => {
                 let raw =
                     read_from(&self.file, scan.last_start, scan.len).map_err(|e| self.io(e))?;
-                if scan.last_is_header || is_whole_row(&raw, h) {
+                if scan.last_is_header || is_whole_row::<R>(&raw, h) {
                     self.write_bytes(b"\n")
                 } else {
                     self.dropped_torn_line = Some(scan.last_line);
@@ -104,7 +116,7 @@ impl CsvWriter {
     /// Empties the file and writes the header.
     fn restart(&mut self) -> Result<(), CsvError> {
         self.file.set_len(0).map_err(|e| self.io(e))?;
-        let line = line(|w| w.write_record(columns())).map_err(|e| self.io(e))?;
+        let line = line(|w| w.write_record(R::columns())).map_err(|e| self.io(e))?;
         self.write_bytes(&line)
     }
 
@@ -120,13 +132,13 @@ impl CsvWriter {
         };
         CsvError::HeaderMismatch {
             path: self.path.display().to_string(),
-            expected: text(columns().as_byte_record()),
+            expected: text(R::columns().as_byte_record()),
             found: text(found),
         }
     }
 
     /// Appends one row, then flushes and syncs it to disk.
-    pub fn write_row(&mut self, row: &Row) -> Result<(), CsvError> {
+    pub fn write_row(&mut self, row: &R) -> Result<(), CsvError> {
         let line = line(|w| w.serialize(row)).map_err(|e| self.io(e))?;
         self.write_bytes(&line)
     }
@@ -260,7 +272,7 @@ mod tests {
 
     /// Appends `rows` to a new file at `path` and closes it.
     fn write(path: &Path, rows: &[Row]) {
-        let mut w = CsvWriter::open_append(path).unwrap();
+        let mut w = CsvWriter::<Row>::open_append(path).unwrap();
         for r in rows {
             w.write_row(r).unwrap();
         }
@@ -271,7 +283,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("results.csv");
         write(&path, &[row(3, 1, Some(12.5))]);
-        let mut w = CsvWriter::open_append(&path).unwrap();
+        let mut w = CsvWriter::<Row>::open_append(&path).unwrap();
         assert_eq!(w.dropped_torn_line(), None);
         w.write_row(&row(3, 2, None)).unwrap();
 
@@ -294,7 +306,7 @@ mod tests {
     fn open_append_creates_parent_directories() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a/b/results.csv");
-        let w = CsvWriter::open_append(&path).unwrap();
+        let w = CsvWriter::<Row>::open_append(&path).unwrap();
         assert_eq!(w.path(), path);
         assert_eq!(fs::read_to_string(&path).unwrap(), HEADER);
     }
@@ -304,7 +316,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("results.csv");
         fs::write(&path, "\n\n").unwrap();
-        CsvWriter::open_append(&path).unwrap();
+        CsvWriter::<Row>::open_append(&path).unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), HEADER);
     }
 
@@ -313,7 +325,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("other.csv");
         fs::write(&path, "a,b,c\n1,2,3\n").unwrap();
-        let e = CsvWriter::open_append(&path).unwrap_err();
+        let e = CsvWriter::<Row>::open_append(&path).unwrap_err();
         assert!(matches!(e, CsvError::HeaderMismatch { .. }), "{e}");
         let msg = e.to_string();
         assert!(msg.contains("different header"), "{msg}");
@@ -331,7 +343,7 @@ mod tests {
         f.write_all(b"up,process,3,25").unwrap();
         drop(f);
 
-        let mut w = CsvWriter::open_append(&path).unwrap();
+        let mut w = CsvWriter::<Row>::open_append(&path).unwrap();
         assert_eq!(w.dropped_torn_line(), Some(3));
         w.write_row(&row(3, 2, Some(2.0))).unwrap();
         let runs: Vec<u32> = read_rows(&path).unwrap().iter().map(|r| r.run).collect();
@@ -346,7 +358,7 @@ mod tests {
         let text = fs::read_to_string(&path).unwrap();
         fs::write(&path, text.trim_end_matches('\n')).unwrap();
 
-        let mut w = CsvWriter::open_append(&path).unwrap();
+        let mut w = CsvWriter::<Row>::open_append(&path).unwrap();
         assert_eq!(w.dropped_torn_line(), None);
         w.write_row(&row(3, 3, Some(3.0))).unwrap();
         let runs: Vec<u32> = read_rows(&path).unwrap().iter().map(|r| r.run).collect();
@@ -369,7 +381,7 @@ mod tests {
         let one_short = &whole[..whole[second..].rfind(',').unwrap() + second];
         for text in [cut_in_quotes, one_short] {
             fs::write(&path, text).unwrap();
-            let w = CsvWriter::open_append(&path).unwrap();
+            let w = CsvWriter::<Row>::open_append(&path).unwrap();
             assert_eq!(w.dropped_torn_line(), Some(3), "{text}");
             assert_eq!(fs::read_to_string(&path).unwrap(), whole[..second]);
         }
@@ -380,7 +392,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("results.csv");
         fs::write(&path, "test,laun").unwrap();
-        let w = CsvWriter::open_append(&path).unwrap();
+        let w = CsvWriter::<Row>::open_append(&path).unwrap();
         assert_eq!(w.dropped_torn_line(), Some(1));
         assert_eq!(fs::read_to_string(&path).unwrap(), HEADER);
     }
@@ -408,7 +420,7 @@ mod tests {
         let path = dir.path().join("r.csv");
         fs::write(&path, [0xff, 0xfe, 0x00, b'\n']).unwrap();
         assert!(matches!(
-            CsvWriter::open_append(&path),
+            CsvWriter::<Row>::open_append(&path),
             Err(CsvError::NotUtf8 { .. })
         ));
     }

@@ -5,12 +5,26 @@
 //! loses leadership answers its waiting requests `NotLeader` too: the entry may
 //! still commit, so clients retry with the *same* request id and the state
 //! machine's sessions make the retry apply at most once.
+//!
+//! A request belongs to a client session: the proposing node's own (the chat client), or
+//! one the node serves for a client of its own (`session`), which keeps its request ids and
+//! its exactly-once memory whichever node it goes through. Such a session is kept in the
+//! state machine as `@<session>`, a name no node id can take (`@` is not allowed in one).
 
 use crate::event::ClientReply;
 use crate::{
     ClientOutcome, ClientRequest, ClientResponse, Command, EntryKind, LogIndex, Message, NodeId,
     Raft, RaftError, RequestId, Role, Storage, Waiter,
 };
+
+/// The state machine's name of a client session: the node's own id, or `@<session>` for a
+/// session it serves.
+fn session_client(node: &str, session: Option<&str>) -> String {
+    match session {
+        Some(s) => format!("@{s}"),
+        None => node.to_owned(),
+    }
+}
 
 /// Why a proposal was not accepted.
 #[derive(Debug, thiserror::Error)]
@@ -34,18 +48,29 @@ impl<S: Storage> Raft<S> {
         request: RequestId,
         command: Command,
     ) -> Result<LogIndex, ProposeError> {
+        self.propose_for(None, request, command)
+    }
+
+    /// Proposes `command` for client `session` (`None`: this node's own, as
+    /// [`Raft::propose`]).
+    pub fn propose_for(
+        &mut self,
+        session: Option<String>,
+        request: RequestId,
+        command: Command,
+    ) -> Result<LogIndex, ProposeError> {
         if self.role != Role::Leader {
             return Err(ProposeError::NotLeader {
                 leader_hint: self.leader.clone(),
             });
         }
-        let client = self.cfg.id.clone();
+        let client = session_client(&self.cfg.id, session.as_deref());
         let index = self.append_new(EntryKind::Command {
             client,
             request,
             command,
         })?;
-        self.waiters.insert(index, Waiter::Local(request));
+        self.waiters.insert(index, Waiter::Local(session, request));
         self.maybe_commit()?;
         Ok(index)
     }
@@ -54,9 +79,22 @@ impl<S: Storage> Raft<S> {
     /// arrives as a [`ClientReply`] from that peer. `more`: further requests
     /// are queued behind this one (see [`ClientRequest::more`]).
     pub fn forward(&mut self, leader: &str, request: RequestId, command: Command, more: bool) {
+        self.forward_for(leader, None, request, command, more);
+    }
+
+    /// Sends `command` for client `session` to `leader` (`None`: as [`Raft::forward`]).
+    pub fn forward_for(
+        &mut self,
+        leader: &str,
+        session: Option<String>,
+        request: RequestId,
+        command: Command,
+        more: bool,
+    ) {
         self.send(
             leader,
             Message::ClientRequest(ClientRequest {
+                session,
                 request,
                 command,
                 more,
@@ -76,6 +114,7 @@ impl<S: Storage> Raft<S> {
             self.send(
                 from,
                 Message::ClientResponse(ClientResponse {
+                    session: m.session,
                     request: m.request,
                     outcome,
                 }),
@@ -83,27 +122,34 @@ impl<S: Storage> Raft<S> {
             return Ok(());
         }
         let index = self.append_new(EntryKind::Command {
-            client: from.to_owned(),
+            client: session_client(from, m.session.as_deref()),
             request: m.request,
             command: m.command,
         })?;
-        self.waiters
-            .insert(index, Waiter::Remote(from.to_owned(), m.request, m.more));
+        self.waiters.insert(
+            index,
+            Waiter::Remote(from.to_owned(), m.session, m.request, m.more),
+        );
         self.maybe_commit()
     }
 
     /// Delivers `outcome` to whoever waits for it.
     pub(super) fn answer(&mut self, waiter: Waiter, outcome: ClientOutcome) {
         match waiter {
-            Waiter::Local(request) => self.out.replies.push(ClientReply {
+            Waiter::Local(session, request) => self.out.replies.push(ClientReply {
                 from: self.cfg.id.clone(),
+                session,
                 request,
                 outcome,
             }),
-            Waiter::Remote(peer, request, _) => {
+            Waiter::Remote(peer, session, request, _) => {
                 self.send(
                     &peer,
-                    Message::ClientResponse(ClientResponse { request, outcome }),
+                    Message::ClientResponse(ClientResponse {
+                        session,
+                        request,
+                        outcome,
+                    }),
                 );
             }
         }

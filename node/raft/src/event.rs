@@ -65,6 +65,8 @@ pub enum Event {
 pub struct ClientReply {
     /// The node that answered (this node, for a local proposal).
     pub from: NodeId,
+    /// The session of the request (`None`: this node's own).
+    pub session: Option<String>,
     /// The request answered.
     pub request: RequestId,
     /// What happened.

@@ -120,10 +120,10 @@ pub enum RaftError {
 /// Who is waiting for the answer to a command the leader appended.
 #[derive(Clone, Debug)]
 enum Waiter {
-    /// A proposal made on this node.
-    Local(RequestId),
-    /// A request forwarded by a peer; `true` if more follow from it.
-    Remote(NodeId, RequestId, bool),
+    /// A proposal made on this node, for a session (`None`: the node's own).
+    Local(Option<String>, RequestId),
+    /// A request forwarded by a peer for a session; `true` if more follow from it.
+    Remote(NodeId, Option<String>, RequestId, bool),
 }
 
 /// One node's Raft state machine, driven by its caller.
@@ -276,6 +276,7 @@ impl<S: Storage> Raft<S> {
             Message::ClientResponse(m) => {
                 self.out.replies.push(ClientReply {
                     from: from.to_owned(),
+                    session: m.session,
                     request: m.request,
                     outcome: m.outcome,
                 });

@@ -119,9 +119,13 @@ pub struct RejectHint {
     pub conflict_term: Option<Term>,
 }
 
-/// A client command sent to the leader on behalf of the sending node's client.
+/// A client command sent to the leader on behalf of a client of the sending node: the
+/// node's own (the chat) or, with `session`, one of the clients it serves.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientRequest {
+    /// The client session, if not the sending node's own (absent = the node's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
     /// Chosen by the client; a retry reuses it so the command applies once.
     pub request: RequestId,
     /// What to do.
@@ -136,6 +140,9 @@ pub struct ClientRequest {
 /// The answer to a [`ClientRequest`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientResponse {
+    /// The session of the request answered (absent = the node's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
     /// The request answered.
     pub request: RequestId,
     /// What happened.

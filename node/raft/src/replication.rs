@@ -343,7 +343,7 @@ impl<S: Storage> Raft<S> {
             // (halves the messages per chat line; the last line is pushed).
             let more_follow = matches!(
                 self.waiters.get(&quorum_index),
-                Some(crate::Waiter::Remote(_, _, true))
+                Some(crate::Waiter::Remote(_, _, _, true))
             );
             if self.cfg.replication == Replication::Immediate && !more_follow {
                 self.broadcast_append(false);

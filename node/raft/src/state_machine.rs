@@ -32,6 +32,15 @@ pub enum Command {
         /// The value.
         value: String,
     },
+    /// Store `to` at `key` if it holds the text `from` (compare-and-set).
+    Cas {
+        /// The key.
+        key: String,
+        /// The text it must hold.
+        from: String,
+        /// The text stored if it does.
+        to: String,
+    },
     /// Append `value` to the list at `key` if its count is still `count`.
     SeqAppend {
         /// The key.
@@ -64,6 +73,8 @@ pub enum CommandResult {
     Value(Option<Value>),
     /// A `set` was applied.
     Done,
+    /// A `cas`: whether the key held `from` and now holds `to`.
+    Swapped(bool),
     /// A `seqAppend`: whether it appended, and the stored count afterwards
     /// (the count to send next time).
     SeqAppended {
@@ -121,6 +132,13 @@ impl KvStore {
                 self.data.insert(key.clone(), Value::Text(value.clone()));
                 CommandResult::Done
             }
+            Command::Cas { key, from, to } => match self.data.get_mut(key) {
+                Some(Value::Text(held)) if held == from => {
+                    to.clone_into(held);
+                    CommandResult::Swapped(true)
+                }
+                _ => CommandResult::Swapped(false),
+            },
             Command::SeqAppend { key, count, value } => {
                 let slot = self.data.entry(key.clone()).or_insert(Value::Seq {
                     count: 0,
@@ -187,6 +205,50 @@ mod tests {
             count,
             value: value.into(),
         }
+    }
+
+    #[test]
+    fn compare_and_set_swaps_only_from_the_text_held() {
+        let mut kv = KvStore::default();
+        let cas = |from: &str, to: &str| Command::Cas {
+            key: "k".into(),
+            from: from.into(),
+            to: to.into(),
+        };
+        assert_eq!(
+            kv.apply("a", 1, &cas("x", "y")),
+            CommandResult::Swapped(false)
+        );
+        kv.apply(
+            "a",
+            2,
+            &Command::Set {
+                key: "k".into(),
+                value: "x".into(),
+            },
+        );
+        assert_eq!(
+            kv.apply("a", 3, &cas("z", "y")),
+            CommandResult::Swapped(false)
+        );
+        assert_eq!(
+            kv.apply("a", 4, &cas("x", "y")),
+            CommandResult::Swapped(true)
+        );
+        assert_eq!(kv.get("k"), Some(&Value::Text("y".into())));
+        kv.apply("a", 5, &seq_append("list", 0, "l"));
+        assert_eq!(
+            kv.apply(
+                "a",
+                6,
+                &Command::Cas {
+                    key: "list".into(),
+                    from: "l".into(),
+                    to: "m".into()
+                }
+            ),
+            CommandResult::Swapped(false)
+        );
     }
 
     #[test]

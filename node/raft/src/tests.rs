@@ -841,6 +841,7 @@ fn a_proposal_is_answered_when_applied() {
     assert_eq!(
         out.replies,
         vec![ClientReply {
+            session: None,
             from: "a".into(),
             request: 42,
             outcome: ClientOutcome::Applied {
@@ -865,6 +866,7 @@ fn a_non_leader_answers_not_leader_with_its_hint() {
     ));
     n.take_output();
     let req = Message::ClientRequest(ClientRequest {
+        session: None,
         request: 3,
         command: Command::Get { key: "k".into() },
         more: false,
@@ -874,6 +876,7 @@ fn a_non_leader_answers_not_leader_with_its_hint() {
     assert_eq!(
         messages_to(&out, "c"),
         vec![Message::ClientResponse(ClientResponse {
+            session: None,
             request: 3,
             outcome: ClientOutcome::NotLeader {
                 leader_hint: Some("b".into())
@@ -887,6 +890,7 @@ fn a_forwarded_request_is_answered_to_its_sender_when_applied() {
     let mut n = bootstrapped("a");
     n.take_output();
     let req = Message::ClientRequest(ClientRequest {
+        session: None,
         request: 5,
         command: Command::Set {
             key: "k".into(),
@@ -899,12 +903,78 @@ fn a_forwarded_request_is_answered_to_its_sender_when_applied() {
     assert!(matches!(
         &messages_to(&out, "b")[..],
         [Message::ClientResponse(ClientResponse {
+            session: None,
             request: 5,
             outcome: ClientOutcome::Applied {
                 result: CommandResult::Done,
                 ..
             }
         })]
+    ));
+}
+
+#[test]
+fn a_client_session_applies_once_whichever_node_its_retry_comes_through() {
+    let mut n = bootstrapped("a");
+    n.take_output();
+    let set = |request| {
+        Message::ClientRequest(ClientRequest {
+            session: Some("c7".into()),
+            request,
+            command: Command::Set {
+                key: "k".into(),
+                value: format!("v{request}"),
+            },
+            more: false,
+        })
+    };
+    n.step(Duration::ZERO, "b", set(1)).unwrap();
+    let out = n.take_output();
+    assert!(matches!(
+        &messages_to(&out, "b")[..],
+        [Message::ClientResponse(ClientResponse { session: Some(s), request: 1, .. })] if s == "c7"
+    ));
+    let log_len = n.log().last_index();
+    // The same request again, through another node: answered, applied once
+    n.step(Duration::ZERO, "c", set(1)).unwrap();
+    let out = n.take_output();
+    assert!(matches!(
+        &messages_to(&out, "c")[..],
+        [Message::ClientResponse(ClientResponse {
+            request: 1,
+            outcome: ClientOutcome::Applied {
+                result: CommandResult::Done,
+                ..
+            },
+            ..
+        })]
+    ));
+    assert_eq!(
+        n.log().last_index(),
+        log_len + 1,
+        "appended, but applied once"
+    );
+    // ...and an older request of the session is stale, whoever sends it.
+    n.step(Duration::ZERO, "b", set(2)).unwrap();
+    n.step(Duration::ZERO, "c", set(1)).unwrap();
+    let out = n.take_output();
+    assert!(matches!(
+        &messages_to(&out, "c")[..],
+        [Message::ClientResponse(ClientResponse {
+            outcome: ClientOutcome::Applied {
+                result: CommandResult::Stale,
+                ..
+            },
+            ..
+        })]
+    ));
+    // A proposal for the node's own session is another session: "a", not "@c7".
+    n.propose(1, Command::Get { key: "k".into() }).unwrap();
+    let out = n.take_output();
+    assert!(matches!(
+        &out.replies[..],
+        [ClientReply { session: None, request: 1, outcome: ClientOutcome::Applied {
+            result: CommandResult::Value(Some(Value::Text(v))), .. }, .. }] if v == "v2"
     ));
 }
 
@@ -941,6 +1011,7 @@ fn a_commit_is_pushed_at_once_unless_the_client_has_more_requests_queued() {
     n.take_output();
     let request = |id, more| {
         Message::ClientRequest(ClientRequest {
+            session: None,
             request: id,
             command: Command::Get { key: "k".into() },
             more,

@@ -24,7 +24,10 @@ use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::UnixStream;
 use tokio::sync::mpsc;
 
-use super::protocol::{Command, EventLine, Request, Response, Status, Submitted};
+use super::protocol::{
+    Command, EventLine, OpResult, ReadMode, RegisterOp, Request, Response, SessionId, Status,
+    Submitted,
+};
 use crate::netem::{NetSpec, NetSpecText};
 
 /// Longest line accepted from a node, in bytes (a status of a large cluster
@@ -192,6 +195,37 @@ impl ControlClient {
         r.submitted.ok_or_else(|| ClientError::BadLine {
             path: self.path.clone(),
             why: "a submit response without `submitted`".into(),
+        })
+    }
+
+    /// One register operation of client `session`; returns once the leader applied it (a
+    /// local read at once). A refusal (`ok: false`) is [`ClientError::Refused`].
+    pub async fn op(
+        &mut self,
+        session: SessionId,
+        request: u64,
+        op: RegisterOp,
+        read: ReadMode,
+    ) -> Result<OpResult, ClientError> {
+        let command = Command::Op {
+            session,
+            request,
+            op,
+            read,
+        };
+        let r = self.checked(command, "op").await?;
+        r.result.ok_or_else(|| ClientError::BadLine {
+            path: self.path.clone(),
+            why: "an op response without `result`".into(),
+        })
+    }
+
+    /// The node's chat lines, as applied there.
+    pub async fn chat(&mut self) -> Result<Vec<String>, ClientError> {
+        let r = self.checked(Command::Chat, "chat").await?;
+        r.chat.ok_or_else(|| ClientError::BadLine {
+            path: self.path.clone(),
+            why: "a chat response without `chat`".into(),
         })
     }
 

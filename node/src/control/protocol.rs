@@ -14,6 +14,12 @@
 //! <- {"t_ns":1234,"event":"role_changed","role":"leader","term":2}   (then events, forever)
 //! <- {"t_ns":1250,"event":"peer_up","peer":"n2"}
 //! <- {"t_ns":1290,"event":"lagged","missed":17}   (if this subscriber fell behind)
+//! -> {"cmd":"op","session":"c3","request":12,"op":{"f":"cas","key":"k1","from":"a","to":"b"}}
+//! <- {"ok":true,"result":{"index":41,"swapped":true}}         (answered once the leader applied it)
+//! -> {"cmd":"op","session":"c3","request":13,"op":{"f":"get","key":"k1"},"read":"local"}
+//! <- {"ok":true,"result":{"value":"b"}}                      (this node's state: not linearizable)
+//! -> {"cmd":"chat"}
+//! <- {"ok":true,"chat":["hello","world"]}
 //! -> {"cmd":"shutdown"}
 //! <- {"ok":true}
 //! -> nonsense
@@ -78,8 +84,120 @@ pub enum Command {
         /// The spec, as `--net` takes it.
         spec: NetSpecText,
     },
+    /// One register operation for a client session: answered with its result once the
+    /// leader applied it (a `get` with `read: local` at once, from this node's state).
+    Op {
+        /// The client session; its requests apply at most once, through any node.
+        session: SessionId,
+        /// Increasing per session; a retry reuses it.
+        request: u64,
+        /// What to do.
+        op: RegisterOp,
+        /// How a `get` is served.
+        #[serde(default)]
+        read: ReadMode,
+    },
+    /// This node's chat lines, as applied here.
+    Chat,
     /// Leave the cluster politely and exit.
     Shutdown,
+}
+
+/// A register operation, as `op` carries it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "f", rename_all = "snake_case")]
+pub enum RegisterOp {
+    /// Store `value` at `key`.
+    Set {
+        /// The register.
+        key: String,
+        /// The value.
+        value: String,
+    },
+    /// Read `key`.
+    Get {
+        /// The register.
+        key: String,
+    },
+    /// Store `to` at `key` if it holds `from`.
+    Cas {
+        /// The register.
+        key: String,
+        /// The value it must hold.
+        from: String,
+        /// The value stored if it does.
+        to: String,
+    },
+}
+
+impl From<RegisterOp> for raftrtc_raft::Command {
+    fn from(op: RegisterOp) -> Self {
+        match op {
+            RegisterOp::Set { key, value } => raftrtc_raft::Command::Set { key, value },
+            RegisterOp::Get { key } => raftrtc_raft::Command::Get { key },
+            RegisterOp::Cas { key, from, to } => raftrtc_raft::Command::Cas { key, from, to },
+        }
+    }
+}
+
+/// How a read is served.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadMode {
+    /// Through the log, like a write: linearizable.
+    #[default]
+    Linearizable,
+    /// From this node's applied state at once: may be stale on a follower or a deposed
+    /// leader.
+    Local,
+}
+
+/// A client session's name: 1 to 64 of `[A-Za-z0-9_.-]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SessionId(String);
+
+impl SessionId {
+    /// The name, if it is one.
+    pub fn new(name: &str) -> Result<Self, String> {
+        let ok = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+        if ok {
+            Ok(SessionId(name.to_owned()))
+        } else {
+            Err(format!(
+                "session {name:?} is not 1 to 64 letters, digits, '_', '.' or '-'"
+            ))
+        }
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for SessionId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        SessionId::new(&name).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The result of an `op`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpResult {
+    /// The log index it was applied at (absent for a local read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<LogIndex>,
+    /// What a `get` read (absent: the register is empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// Whether a `cas` swapped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swapped: Option<bool>,
 }
 
 /// A response line.
@@ -99,6 +217,12 @@ pub struct Response {
     /// For `submit`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub submitted: Option<Submitted>,
+    /// For `op`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<OpResult>,
+    /// For `chat`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chat: Option<Vec<String>>,
 }
 
 impl Response {
@@ -110,6 +234,8 @@ impl Response {
             error: None,
             status: None,
             submitted: None,
+            result: None,
+            chat: None,
         }
     }
 
@@ -302,6 +428,25 @@ mod tests {
             }
         );
         assert_eq!(r.id, Some(serde_json::json!(7)));
+        let r = parse_request(
+            r#"{"cmd":"op","session":"c3","request":9,"op":{"f":"cas","key":"k","from":"a","to":"b"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            r.command,
+            Command::Op {
+                session: SessionId::new("c3").unwrap(),
+                request: 9,
+                op: RegisterOp::Cas {
+                    key: "k".into(),
+                    from: "a".into(),
+                    to: "b".into()
+                },
+                read: ReadMode::Linearizable,
+            }
+        );
+        let r = parse_request(r#"{"cmd":"chat"}"#).unwrap();
+        assert_eq!(r.command, Command::Chat);
         let r = parse_request(r#"{"cmd":"set_net","spec":"n1:down"}"#).unwrap();
         match r.command {
             Command::SetNet { spec } => assert!(spec.0.conditions("n0", "n1").down),
@@ -321,6 +466,12 @@ mod tests {
             r#"{"cmd":"set_net"}"#,
             r#"{"cmd":"set_net","spec":"loss=7"}"#,
             r#"{"cmd":"set_net","spec":"delay=5ms;n1:"}"#,
+            r#"{"cmd":"op","session":"","request":1,"op":{"f":"get","key":"k"}}"#,
+            r#"{"cmd":"op","session":"a b","request":1,"op":{"f":"get","key":"k"}}"#,
+            r#"{"cmd":"op","session":"c","request":-1,"op":{"f":"get","key":"k"}}"#,
+            r#"{"cmd":"op","session":"c","request":1,"op":{"f":"del","key":"k"}}"#,
+            r#"{"cmd":"op","session":"c","request":1,"op":{"f":"get"}}"#,
+            r#"{"cmd":"op","session":"c","request":1,"op":{"f":"get","key":"k"},"read":"stale"}"#,
             "[1,2]",
         ] {
             assert!(parse_request(bad).is_err(), "{bad:?} should be refused");

@@ -163,6 +163,10 @@ impl ChatClient {
 
     /// Takes a reply to one of this client's requests.
     pub fn on_reply(&mut self, reply: &ClientReply) {
+        // Replies for the sessions the node serves are the ops client's.
+        if reply.session.is_some() {
+            return;
+        }
         let Some(f) = self.inflight.as_mut() else {
             return;
         };

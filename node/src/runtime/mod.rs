@@ -22,6 +22,7 @@ pub mod config;
 mod identity;
 mod joining;
 pub mod membership;
+mod ops;
 mod signals;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -37,7 +38,9 @@ use signaling::{Client, ClientConfig, ClientError as SignalingError, ClientEvent
 use tokio::sync::mpsc;
 
 use crate::clock::monotonic_ns;
-use crate::control::protocol::{Command, NodeEvent, Response, Status};
+use crate::control::protocol::{
+    Command, NodeEvent, OpResult, ReadMode, RegisterOp, Response, Status,
+};
 use crate::control::{ControlRequest, ControlServer, EventBus};
 use crate::mesh::{LinkPhases, Mesh, MeshEvent, SignalKind};
 use crate::storage::FileStorage;
@@ -48,6 +51,7 @@ pub use config::NodeConfig;
 use chat::{ChatClient, CHAT_KEY};
 use identity::Identities;
 use joining::DeferredOffers;
+use ops::OpsClient;
 use signals::StopSignals;
 
 /// Why a node stopped with an error.
@@ -134,6 +138,7 @@ struct Node {
     counters: Counters,
     events: EventBus,
     chat: ChatClient,
+    ops: OpsClient,
     next_membership_poll: Option<Instant>,
     /// Messages that arrived before `start`, replayed on start (the first
     /// AppendEntries of a leader that started a moment earlier must not wait
@@ -311,6 +316,7 @@ impl Node {
             counters: Counters::default(),
             events,
             chat: ChatClient::new(first_request, retry),
+            ops: OpsClient::new(retry),
             next_membership_poll: None,
             early: Vec::new(),
             early_bytes: 0,
@@ -327,6 +333,7 @@ impl Node {
     /// "shutting down".
     fn refuse_pending(&mut self, control_rx: &mut mpsc::Receiver<ControlRequest>, reason: &str) {
         self.chat.fail_all(reason);
+        self.ops.fail_all(reason);
         control_rx.close();
         while let Ok(request) = control_rx.try_recv() {
             let _ = request.reply.send(Response::error(None, reason));
@@ -346,6 +353,7 @@ impl Node {
         [
             raft,
             self.chat.deadline(),
+            self.ops.deadline(),
             self.next_membership_poll,
             deferred,
         ]
@@ -611,6 +619,22 @@ impl Node {
                     self.chat.submit(lines, request.reply);
                 }
             }
+            Command::Op {
+                session,
+                request: number,
+                op,
+                read,
+            } => self.on_op(session.as_str(), number, op, read, request.reply),
+            Command::Chat => {
+                let mut response = Response::ok(None);
+                response.chat = Some(
+                    self.raft
+                        .as_ref()
+                        .map(|r| r.state().seq(CHAT_KEY).to_vec())
+                        .unwrap_or_default(),
+                );
+                let _ = request.reply.send(response);
+            }
             Command::Subscribe { .. } => {
                 let _ = request.reply.send(Response::ok(None));
             }
@@ -628,6 +652,31 @@ impl Node {
             }
         }
         self.after_input()
+    }
+
+    /// An `op` request: a local read is answered at once; the rest waits for the leader.
+    fn on_op(
+        &mut self,
+        session: &str,
+        number: u64,
+        op: RegisterOp,
+        read: ReadMode,
+        reply: tokio::sync::oneshot::Sender<Response>,
+    ) {
+        let Some(raft) = self.raft.as_ref() else {
+            let _ = reply.send(Response::error(None, "raft is not started"));
+            return;
+        };
+        if let (RegisterOp::Get { key }, ReadMode::Local) = (&op, read) {
+            let mut response = Response::ok(None);
+            response.result = Some(OpResult {
+                value: ops::text(raft.state().get(key)),
+                ..OpResult::default()
+            });
+            let _ = reply.send(response);
+            return;
+        }
+        self.ops.submit(session, number, op.into(), reply);
     }
 
     fn start(&mut self) -> Result<(), NodeError> {
@@ -750,6 +799,7 @@ impl Node {
             // The chat client may have something to send (a new submit, a
             // leader now known) even when the core produced nothing.
             self.chat.pump(raft, Instant::now());
+            self.ops.pump(raft, Instant::now());
             let out = raft.take_output();
             if out.is_empty() {
                 break;
@@ -787,6 +837,7 @@ impl Node {
             }
             for reply in &out.replies {
                 self.chat.on_reply(reply);
+                self.ops.on_reply(reply);
             }
             self.chat.on_applied(raft.last_applied());
             // Event-driven membership: any output may have unblocked the
@@ -861,6 +912,7 @@ fn command_size(command: &raftrtc_raft::Command) -> usize {
     match command {
         raftrtc_raft::Command::Get { key } => key.len(),
         raftrtc_raft::Command::Set { key, value } => key.len() + value.len(),
+        raftrtc_raft::Command::Cas { key, from, to } => key.len() + from.len() + to.len(),
         raftrtc_raft::Command::SeqAppend { key, value, .. } => key.len() + value.len(),
     }
 }

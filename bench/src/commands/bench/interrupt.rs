@@ -7,7 +7,7 @@ use crate::launcher;
 
 /// Kills every node and exits on Ctrl-C or SIGTERM, printing where the
 /// interrupted run's logs are.
-pub(super) fn install_handler() {
+pub(crate) fn install_handler() {
     tokio::spawn(async {
         let mut term =
             match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {

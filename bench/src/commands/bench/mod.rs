@@ -13,5 +13,7 @@ mod options;
 mod row;
 mod run;
 
-pub use options::{Defaults, Options};
+pub(crate) use interrupt::install_handler;
+pub use options::{seed_from_clock, Defaults, Options};
 pub use run::run_plan;
+pub(crate) use run::{default_csv, make_launcher, signaling_config};

@@ -191,7 +191,8 @@ impl Options {
     }
 }
 
-fn seed_from_clock() -> u64 {
+/// A seed from the wall clock and the process id, when `--seed` is not given.
+pub fn seed_from_clock() -> u64 {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);

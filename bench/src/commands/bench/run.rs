@@ -37,7 +37,7 @@ pub fn run_plan(experiment: &str, options: Options) -> anyhow::Result<ExitCode> 
         Some(path) => (path.clone(), true),
         None => (default_csv(experiment, SystemTime::now()), false),
     };
-    let mut csv = CsvWriter::open_append(&path).map_err(|e| match appending {
+    let mut csv = CsvWriter::<Row>::open_append(&path).map_err(|e| match appending {
         true => anyhow::Error::new(UsageError(format!("--out: {e}"))),
         false => anyhow::Error::new(e).context("cannot create the results CSV"),
     })?;
@@ -53,11 +53,19 @@ pub fn run_plan(experiment: &str, options: Options) -> anyhow::Result<ExitCode> 
         .build()
         .context("cannot start the async runtime")?;
     let mut breakdowns = Breakdowns::new();
-    let rows = runtime.block_on(async {
+    let ran = runtime.block_on(async {
         interrupt::install_handler();
-        let launcher = make_launcher(&options).await?;
+        let launcher = make_launcher(options.launcher, options.limits).await?;
         run_all(&options, launcher.as_ref(), &mut csv, &mut breakdowns).await
-    })?;
+    });
+    if let Err(e) = &ran {
+        // A usage error (no engine) comes before any run: the new file would hold a header
+        // and nothing else.
+        if !appending && e.downcast_ref::<UsageError>().is_some() {
+            let _ = std::fs::remove_file(csv.path());
+        }
+    }
+    let rows = ran?;
 
     let summaries = stats::summarize(&rows);
     println!();
@@ -87,25 +95,28 @@ pub fn run_plan(experiment: &str, options: Options) -> anyhow::Result<ExitCode> 
 }
 
 /// The launcher `--launcher` names; an engine that is not there is a usage error.
-async fn make_launcher(options: &Options) -> anyhow::Result<Box<dyn Launcher>> {
-    Ok(match options.launcher {
+pub(crate) async fn make_launcher(
+    launcher: LauncherArg,
+    limits: crate::docker::Limits,
+) -> anyhow::Result<Box<dyn Launcher>> {
+    Ok(match launcher {
         LauncherArg::Process => Box::new(
             ProcessLauncher::current_exe().context("cannot find the raftrtc binary to launch")?,
         ),
-        LauncherArg::Docker => Box::new(DockerLauncher::connect(options.limits).await.map_err(
-            |e| match e {
+        LauncherArg::Docker => {
+            Box::new(DockerLauncher::connect(limits).await.map_err(|e| match e {
                 e @ (DockerError::EngineUnavailable { .. } | DockerError::InvalidLimit(_)) => {
                     anyhow::Error::new(UsageError(format!("--launcher docker: {e}")))
                 }
                 e => anyhow::Error::new(e).context("cannot prepare the Docker launcher"),
-            },
-        )?),
+            })?)
+        }
     })
 }
 
 /// The embedded signaling server: loopback for processes; all addresses for
 /// containers, which reach it at their bridge network's gateway.
-fn signaling_config(launcher: LauncherArg) -> ServerConfig {
+pub(crate) fn signaling_config(launcher: LauncherArg) -> ServerConfig {
     let mut config = ServerConfig::default();
     if launcher == LauncherArg::Docker {
         config.listen = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
@@ -188,7 +199,7 @@ async fn run_all(
 
 /// `raftrtc-results/up-20250131T123456.789Z.csv`: the experiment and the UTC time to the
 /// millisecond, so invocations never share a file.
-fn default_csv(experiment: &str, now: SystemTime) -> PathBuf {
+pub(crate) fn default_csv(experiment: &str, now: SystemTime) -> PathBuf {
     let stamp = DateTime::<Utc>::from(now).format("%Y%m%dT%H%M%S%.3fZ");
     PathBuf::from(DEFAULT_RESULTS_DIR).join(format!("{experiment}-{stamp}.csv"))
 }

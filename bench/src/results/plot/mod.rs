@@ -31,6 +31,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::error::CsvError;
@@ -148,8 +149,8 @@ pub fn plot_cells(
         if opts.log_scale {
             stem.push_str("-log");
         }
-        written.push(write_png(&figure, out_dir, &stem, opts)?);
-        written.push(write_svg(&figure, out_dir, &stem, opts)?);
+        let size = (opts.width, opts.height);
+        written.extend(write_figure(&(&figure, opts), out_dir, &stem, size)?);
     }
     Ok(written)
 }
@@ -167,19 +168,45 @@ fn check_size(opts: &PlotOptions) -> Result<(), PlotError> {
     }
 }
 
-fn write_png(
-    figure: &Figure,
+/// Something drawn as a figure: the plots here, the chaos timeline.
+pub trait Drawing {
+    /// Draws itself on `root`, filling it.
+    fn draw_on<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String>;
+}
+
+impl Drawing for (&Figure, &PlotOptions) {
+    fn draw_on<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        render::draw(root, self.0, self.1)
+    }
+}
+
+/// Writes `drawing` as `<stem>.png` and `<stem>.svg` of `size` in `out_dir`, each through a
+/// temporary file renamed into place; returns both paths.
+pub fn write_figure(
+    drawing: &impl Drawing,
     out_dir: &Path,
     stem: &str,
-    opts: &PlotOptions,
+    size: (u32, u32),
+) -> Result<[PathBuf; 2], PlotError> {
+    Ok([
+        write_png(drawing, out_dir, stem, size)?,
+        write_svg(drawing, out_dir, stem, size)?,
+    ])
+}
+
+fn write_png(
+    drawing: &impl Drawing,
+    out_dir: &Path,
+    stem: &str,
+    size: (u32, u32),
 ) -> Result<PathBuf, PlotError> {
     let path = out_dir.join(format!("{stem}.png"));
     // BitMapBackend picks the format from the extension: keep `.png`.
     let tmp = out_dir.join(format!(".{stem}.tmp.png"));
     let result = (|| {
         font::register_font()?;
-        let root = png::PngBackend::new(&tmp, (opts.width, opts.height)).into_drawing_area();
-        render::draw(&root, figure, opts)?;
+        let root = png::PngBackend::new(&tmp, size).into_drawing_area();
+        drawing.draw_on(&root)?;
         root.present().map_err(|e| e.to_string())
     })();
     if let Err(message) = result {
@@ -193,17 +220,17 @@ fn write_png(
 }
 
 fn write_svg(
-    figure: &Figure,
+    drawing: &impl Drawing,
     out_dir: &Path,
     stem: &str,
-    opts: &PlotOptions,
+    size: (u32, u32),
 ) -> Result<PathBuf, PlotError> {
     let path = out_dir.join(format!("{stem}.svg"));
     let mut svg = String::new();
     let result = (|| {
         font::register_font()?;
-        let root = SVGBackend::with_string(&mut svg, (opts.width, opts.height)).into_drawing_area();
-        render::draw(&root, figure, opts)?;
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+        drawing.draw_on(&root)?;
         root.present().map_err(|e| e.to_string())
     })();
     result.map_err(|message| PlotError::Draw {
@@ -281,7 +308,7 @@ pub(super) mod tests {
 
     fn write_csv(dir: &Path, name: &str, rows: &[Row]) -> PathBuf {
         let path = dir.join(name);
-        let mut w = CsvWriter::open_append(&path).unwrap();
+        let mut w = CsvWriter::<Row>::open_append(&path).unwrap();
         for r in rows {
             w.write_row(r).unwrap();
         }

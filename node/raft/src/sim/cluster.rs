@@ -576,13 +576,18 @@ impl Cluster {
         let client = &mut self.nodes[i].client;
         client.next_request += 1;
         let request = client.next_request;
-        let command = match self.rng.random_range(0..3) {
+        let command = match self.rng.random_range(0..4) {
             0 => Command::Set {
                 key: format!("k{}", request % 4),
                 value: format!("{}-{request}", self.nodes[i].id),
             },
             1 => Command::Get {
                 key: format!("k{}", request % 4),
+            },
+            2 => Command::Cas {
+                key: format!("k{}", request % 4),
+                from: format!("{}-{}", self.nodes[i].id, request.saturating_sub(4)),
+                to: format!("{}-{request}", self.nodes[i].id),
             },
             _ => Command::SeqAppend {
                 key: "chat".into(),

@@ -1,0 +1,236 @@
+//! What a chaos run concluded: the checkers' verdicts, its CSV row and its summary.
+
+use std::time::Duration;
+
+use raftrtc_check::{
+    availability, check_chat, check_registers, Availability, ChatVerdict, FaultWindow, History,
+    LinVerdict,
+};
+use serde::{Deserialize, Serialize};
+
+/// Every checker's verdict on one run.
+#[derive(Clone, Debug)]
+pub struct Verdicts {
+    /// The registers.
+    pub lin: LinVerdict,
+    /// The chat (and its lost lines: durability).
+    pub chat: ChatVerdict,
+    /// Whether every node ended with the same log and state, and how long after the quiet
+    /// period that took (`None`: not within the bound).
+    pub converged: Option<Duration>,
+    /// What the clients saw.
+    pub availability: Availability,
+    /// How long the checkers took.
+    pub check_time: Duration,
+}
+
+impl Verdicts {
+    /// Whether every checker passed.
+    pub fn ok(&self) -> bool {
+        self.lin.ok() && self.chat.ok() && self.converged.is_some()
+    }
+}
+
+/// Runs the history checkers; `chats` are the nodes' final chats.
+pub fn check(
+    history: &History,
+    chats: &std::collections::BTreeMap<String, Vec<String>>,
+    faults: &[FaultWindow],
+    span: (u64, u64),
+    converged: Option<Duration>,
+    lin_budget: u64,
+) -> Verdicts {
+    let started = std::time::Instant::now();
+    let lin = check_registers(history, lin_budget);
+    let chat = check_chat(history, chats);
+    let availability = availability(history, faults, span.0, span.1);
+    Verdicts {
+        lin,
+        chat,
+        converged,
+        availability,
+        check_time: started.elapsed(),
+    }
+}
+
+/// One chaos run: one CSV row.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChaosRow {
+    /// When the run started (RFC 3339).
+    pub started_at: String,
+    /// The seed the schedule and the clients were drawn from.
+    pub seed: u64,
+    /// `process` or `docker`.
+    pub launcher: String,
+    /// The settings preset.
+    pub profile: String,
+    /// Cluster size.
+    pub nodes: usize,
+    /// Election timeout.
+    pub election_timeout_ms: u64,
+    /// Client workers.
+    pub clients: u32,
+    /// Operations a second offered.
+    pub rate: f64,
+    /// The load's length, in seconds.
+    pub duration_s: f64,
+    /// The fault kinds allowed (`+`-joined).
+    pub faults: String,
+    /// Faults struck.
+    pub faults_struck: usize,
+    /// The run's own network conditions.
+    pub net: String,
+    /// Operations invoked.
+    pub ops: usize,
+    /// Completed `ok`.
+    pub ok: usize,
+    /// Known not to have happened.
+    pub fail: usize,
+    /// Unknown.
+    pub info: usize,
+    /// Registers: `ok`, `violated` or `undecided`.
+    pub linearizable: String,
+    /// The chat: `ok` or what was wrong.
+    pub chat: String,
+    /// Acknowledged chat lines missing at the end.
+    pub lost_writes: usize,
+    /// Whether every node ended with one log and state.
+    pub converged: bool,
+    /// From the end of the quiet period until they had (empty if never).
+    pub converge_ms: Option<f64>,
+    /// Share of operations that succeeded.
+    pub ok_share: f64,
+    /// Longest time without a successful operation, in ms.
+    pub longest_gap_ms: f64,
+    /// The slowest recovery after a lifted fault, in ms (empty: none recovered).
+    pub max_recovery_ms: Option<f64>,
+    /// How long the checkers took, in ms.
+    pub check_ms: f64,
+    /// `pass`, `fail` (a checker failed) or `error` (the run could not be carried out).
+    pub verdict: String,
+    /// Why a run failed or could not be carried out.
+    pub error: String,
+    /// The history file.
+    pub history: String,
+    /// Where the node logs were kept, if they were.
+    pub logs: String,
+}
+
+impl crate::results::CsvRecord for ChaosRow {
+    fn columns() -> &'static csv::StringRecord {
+        static HEADER: std::sync::OnceLock<csv::StringRecord> = std::sync::OnceLock::new();
+        HEADER.get_or_init(|| crate::results::record_of::<ChaosRow>().0)
+    }
+}
+
+/// Fills the verdict columns of `row` from `v`.
+pub fn fill(row: &mut ChaosRow, v: &Verdicts) {
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    row.linearizable = if !v.lin.violations.is_empty() {
+        "violated".into()
+    } else if !v.lin.undecided.is_empty() {
+        "undecided".into()
+    } else {
+        "ok".into()
+    };
+    row.chat = chat_word(&v.chat);
+    row.lost_writes = v.chat.lost.len();
+    row.converged = v.converged.is_some();
+    row.converge_ms = v.converged.map(ms);
+    let a = &v.availability;
+    (row.ok, row.fail, row.info) = (a.ok, a.failed, a.unknown);
+    row.ops = a.ok + a.failed + a.unknown;
+    row.ok_share = a.ok_share;
+    row.longest_gap_ms = a.longest_gap_ns as f64 / 1e6;
+    row.max_recovery_ms = a
+        .recoveries
+        .iter()
+        .filter_map(|(_, r)| *r)
+        .max()
+        .map(|ns| ns as f64 / 1e6);
+    row.check_ms = ms(v.check_time);
+    row.verdict = if v.ok() { "pass" } else { "fail" }.into();
+}
+
+fn chat_word(c: &ChatVerdict) -> String {
+    let mut wrong = Vec::new();
+    if !c.lost.is_empty() {
+        wrong.push("lost");
+    }
+    if !c.duplicated.is_empty() {
+        wrong.push("duplicated");
+    }
+    if !c.unexpected.is_empty() {
+        wrong.push("unexpected");
+    }
+    if c.diverged.is_some() {
+        wrong.push("diverged");
+    }
+    if !c.reordered.is_empty() {
+        wrong.push("reordered");
+    }
+    if wrong.is_empty() {
+        "ok".into()
+    } else {
+        wrong.join("+")
+    }
+}
+
+/// The summary printed after a run: each checker's verdict, and the evidence of a failure.
+pub fn summary(row: &ChaosRow, v: &Verdicts) -> String {
+    let mut s = format!(
+        "operations: {} ({} ok, {} fail, {} info); ok share {:.1} %, longest gap {:.0} ms\n",
+        row.ops,
+        row.ok,
+        row.fail,
+        row.info,
+        row.ok_share * 100.0,
+        row.longest_gap_ms
+    );
+    s += &format!(
+        "linearizable: {} ({} registers, {} operations); chat: {} ({} acknowledged, {} lost)\n",
+        row.linearizable, v.lin.keys, v.lin.ops, row.chat, v.chat.acknowledged, row.lost_writes
+    );
+    s += &match v.converged {
+        Some(d) => format!(
+            "converged: yes, {:.0} ms after the quiet period\n",
+            d.as_secs_f64() * 1e3
+        ),
+        None => "converged: NO, the nodes' logs or states still differ\n".into(),
+    };
+    for (name, r) in &v.availability.recoveries {
+        match r {
+            Some(ns) => s += &format!("  recovered from {name} in {:.0} ms\n", *ns as f64 / 1e6),
+            None => s += &format!("  no successful operation after {name}\n"),
+        }
+    }
+    for violation in &v.lin.violations {
+        s += &format!("VIOLATION {violation}\n");
+    }
+    for key in &v.lin.undecided {
+        s += &format!("UNDECIDED key {key:?}: the search ran out of budget\n");
+    }
+    evidence(&mut s, &v.chat);
+    s += &format!("checkers took {:.1} ms\n", row.check_ms);
+    s
+}
+
+fn evidence(s: &mut String, c: &ChatVerdict) {
+    if !c.lost.is_empty() {
+        *s += &format!("LOST acknowledged chat lines: {:?}\n", c.lost);
+    }
+    for (node, line) in &c.duplicated {
+        *s += &format!("DUPLICATED on {node}: {line:?}\n");
+    }
+    for (node, line) in &c.unexpected {
+        *s += &format!("UNEXPECTED on {node}: {line:?} (never submitted, or known failed)\n");
+    }
+    if let Some((a, b, at)) = &c.diverged {
+        *s += &format!("DIVERGED: {a} and {b} differ at line {at}\n");
+    }
+    for (earlier, later) in &c.reordered {
+        *s += &format!(
+            "REORDERED: {later:?} before {earlier:?}, which completed before it was sent\n"
+        );
+    }
+}
