@@ -14,6 +14,8 @@ pub mod clock;
 pub mod control;
 pub mod mesh;
 pub mod netem;
+#[cfg(feature = "planted-bugs")]
+pub mod planted;
 pub mod runtime;
 pub mod settings;
 pub mod storage;

@@ -35,8 +35,10 @@ use report::Verdicts;
 use schedule::Planned;
 use workload::{Targets, Workload};
 
-/// How long the nodes get to agree after the quiet period.
+/// How long the nodes get to agree after the quiet period, beyond catching up.
 const CONVERGE_BOUND: Duration = Duration::from_secs(15);
+/// The longest convergence wait, whatever the logs' gap.
+const CONVERGE_CAP: Duration = Duration::from_secs(300);
 
 /// Everything one chaos run needs.
 #[derive(Clone, Debug)]
@@ -155,7 +157,11 @@ async fn drive(
         source,
     })?;
     let windows = struck?;
-    let converged = converge(&targets).await;
+    let settings = &plan.cluster.settings;
+    let heartbeat = Duration::from_millis(
+        settings.election_timeout_ms / u64::from(settings.heartbeat_ratio.max(1)),
+    );
+    let converged = converge(&targets, heartbeat).await;
     let chats = read_chats(&targets).await;
     let history = History::from_records(records.iter().cloned())?;
     let verdicts = report::check(
@@ -176,19 +182,40 @@ async fn drive(
 }
 
 /// Waits until every node reports the same log, commit and state, all applied; how long
-/// that took (`None`: not within [`CONVERGE_BOUND`]).
-async fn converge(targets: &Targets) -> Option<Duration> {
+/// that took, or, if not in time, what each node last reported. In time: [`CONVERGE_BOUND`]
+/// plus one `heartbeat` per entry of the widest gap between two logs seen, since a follower
+/// of the paper profile backs up one entry per heartbeat (Raft.js's rule), capped at
+/// [`CONVERGE_CAP`].
+async fn converge(targets: &Targets, heartbeat: Duration) -> Result<Duration, Vec<String>> {
     let started = Instant::now();
-    while started.elapsed() < CONVERGE_BOUND {
+    let mut last = Vec::new();
+    let mut bound = CONVERGE_BOUND;
+    while started.elapsed() < bound {
         let mut seen = Vec::new();
-        for path in &targets.controls {
+        last.clear();
+        for (id, path) in targets.ids.iter().zip(&targets.controls) {
             let asked = async {
                 let mut c = ControlClient::connect(path, Duration::ZERO).await?;
                 c.status().await
             };
             match tokio::time::timeout(Duration::from_secs(1), asked).await {
-                Ok(Ok(s)) => seen.push(s),
-                _ => break,
+                Ok(Ok(s)) => {
+                    last.push(format!(
+                        "{id}: {:?} term {}, leader {:?}, commit {}, applied {}, log {} ({}), \
+                         state {}, members {:?}",
+                        s.role,
+                        s.term,
+                        s.leader,
+                        s.commit_index,
+                        s.last_applied,
+                        s.log_len,
+                        s.log_hash,
+                        s.state_hash,
+                        s.applied_members
+                    ));
+                    seen.push(s);
+                }
+                _ => last.push(format!("{id}: no answer")),
             }
         }
         let agreed = seen.len() == targets.controls.len()
@@ -199,11 +226,15 @@ async fn converge(targets: &Targets) -> Option<Duration> {
                     && s.last_applied == s.commit_index
             });
         if agreed {
-            return Some(started.elapsed());
+            return Ok(started.elapsed());
         }
+        let lens = seen.iter().map(|s| s.log_len);
+        let gap = lens.clone().max().unwrap_or(0) - lens.min().unwrap_or(0);
+        let catch_up = heartbeat.saturating_mul(u32::try_from(gap).unwrap_or(u32::MAX));
+        bound = bound.max((CONVERGE_BOUND + catch_up).min(CONVERGE_CAP));
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    None
+    Err(last)
 }
 
 /// Every node's chat (a node that does not answer has none).

@@ -15,9 +15,9 @@ pub struct Verdicts {
     pub lin: LinVerdict,
     /// The chat (and its lost lines: durability).
     pub chat: ChatVerdict,
-    /// Whether every node ended with the same log and state, and how long after the quiet
-    /// period that took (`None`: not within the bound).
-    pub converged: Option<Duration>,
+    /// How long after the quiet period every node held the same log and state, or, when
+    /// they did not within the bound, what each node last reported.
+    pub converged: Result<Duration, Vec<String>>,
     /// What the clients saw.
     pub availability: Availability,
     /// How long the checkers took.
@@ -27,7 +27,7 @@ pub struct Verdicts {
 impl Verdicts {
     /// Whether every checker passed.
     pub fn ok(&self) -> bool {
-        self.lin.ok() && self.chat.ok() && self.converged.is_some()
+        self.lin.ok() && self.chat.ok() && self.converged.is_ok()
     }
 }
 
@@ -37,7 +37,7 @@ pub fn check(
     chats: &std::collections::BTreeMap<String, Vec<String>>,
     faults: &[FaultWindow],
     span: (u64, u64),
-    converged: Option<Duration>,
+    converged: Result<Duration, Vec<String>>,
     lin_budget: u64,
 ) -> Verdicts {
     let started = std::time::Instant::now();
@@ -135,8 +135,8 @@ pub fn fill(row: &mut ChaosRow, v: &Verdicts) {
     };
     row.chat = chat_word(&v.chat);
     row.lost_writes = v.chat.lost.len();
-    row.converged = v.converged.is_some();
-    row.converge_ms = v.converged.map(ms);
+    row.converged = v.converged.is_ok();
+    row.converge_ms = v.converged.as_ref().ok().map(|d| ms(*d));
     let a = &v.availability;
     (row.ok, row.fail, row.info) = (a.ok, a.failed, a.unknown);
     row.ops = a.ok + a.failed + a.unknown;
@@ -191,13 +191,20 @@ pub fn summary(row: &ChaosRow, v: &Verdicts) -> String {
         "linearizable: {} ({} registers, {} operations); chat: {} ({} acknowledged, {} lost)\n",
         row.linearizable, v.lin.keys, v.lin.ops, row.chat, v.chat.acknowledged, row.lost_writes
     );
-    s += &match v.converged {
-        Some(d) => format!(
-            "converged: yes, {:.0} ms after the quiet period\n",
-            d.as_secs_f64() * 1e3
-        ),
-        None => "converged: NO, the nodes' logs or states still differ\n".into(),
-    };
+    match &v.converged {
+        Ok(d) => {
+            s += &format!(
+                "converged: yes, {:.0} ms after the quiet period\n",
+                d.as_secs_f64() * 1e3
+            );
+        }
+        Err(nodes) => {
+            s += "converged: NO, the nodes' logs or states still differ:\n";
+            for n in nodes {
+                s += &format!("  {n}\n");
+            }
+        }
+    }
     for (name, r) in &v.availability.recoveries {
         match r {
             Some(ns) => s += &format!("  recovered from {name} in {:.0} ms\n", *ns as f64 / 1e6),

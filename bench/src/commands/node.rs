@@ -62,6 +62,8 @@ fn node_config(args: NodeArgs) -> anyhow::Result<NodeConfig> {
         .settings
         .raft_config(&args.id, args.first)
         .map_err(|e| UsageError(format!("invalid Raft settings: {e}")))?;
+    #[cfg(feature = "planted-bugs")]
+    let raft = node::planted::plant(raft).map_err(UsageError)?;
     let mut mesh = MeshConfig::new(args.id);
     mesh.bind_ip = args.bind_ip;
     mesh.loopback_only = args.bind_ip.is_loopback() && args.ice_server.is_empty();

@@ -667,6 +667,12 @@ impl Node {
             let _ = reply.send(Response::error(None, "raft is not started"));
             return;
         };
+        #[cfg(feature = "planted-bugs")]
+        let read = if crate::planted::local_reads() {
+            ReadMode::Local
+        } else {
+            read
+        };
         if let (RegisterOp::Get { key }, ReadMode::Local) = (&op, read) {
             let mut response = Response::ok(None);
             response.result = Some(OpResult {
