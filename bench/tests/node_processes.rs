@@ -462,6 +462,16 @@ async fn register_operations_of_a_session_apply_once_through_any_node_and_chat_r
         .await
         .expect("a local read");
     assert_eq!((local.value.as_deref(), local.index), (Some("b"), None));
+    // Too large to replicate in one message: refused at once, never proposed.
+    let huge = RegisterOp::Set {
+        key: "k".into(),
+        value: "x".repeat(4096),
+    };
+    let e = at_follower
+        .op(session.clone(), 5, huge, linearizable)
+        .await
+        .expect_err("too large");
+    assert!(e.to_string().contains("exceeds the limit"), "{e}");
     // An older request of the session is refused as stale, not applied.
     let stale = at_follower
         .op(session, 2, cas("b", "z"), linearizable)

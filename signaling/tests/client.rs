@@ -101,11 +101,7 @@ async fn slow_signaling_holds_every_relay_for_the_delay_set() {
         ),
         "{got:?}"
     );
-    srv.set_relay_delay(Duration::ZERO);
-    let sent = std::time::Instant::now();
-    a.send("b", Relay::Answer, json!({})).await.expect("answer");
-    next_event(&mut b_events).await;
-    assert!(sent.elapsed() < delay, "lifted, yet {:?}", sent.elapsed());
+    // That the delay lifts is pinned with paused time in `server/outbound.rs`'s tests.
 }
 
 #[tokio::test]

@@ -227,7 +227,10 @@ pub fn plan(
         let gap = rng.random_range(
             interval.as_millis() as u64 * 3 / 4..=interval.as_millis() as u64 * 5 / 4,
         );
-        at += hold.max(Duration::from_millis(gap));
+        // At least a millisecond on, however short the interval: the schedule always ends.
+        at += hold
+            .max(Duration::from_millis(gap))
+            .max(Duration::from_millis(1));
     }
     out
 }
@@ -327,6 +330,18 @@ mod tests {
             assert_eq!(a.len() + b.len(), 4);
             assert!(a.iter().all(|i| !b.contains(i)));
         }
+    }
+
+    #[test]
+    fn a_tiny_interval_still_gives_a_finite_schedule() {
+        let p = plan(
+            &FaultKind::ALL,
+            5,
+            Duration::from_secs(1),
+            Duration::from_micros(10),
+            2,
+        );
+        assert!(!p.is_empty() && p.len() <= 1000, "{}", p.len());
     }
 
     #[test]

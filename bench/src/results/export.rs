@@ -51,6 +51,7 @@ fn table(summaries: &[Summary]) -> Table {
         .filter(|(_, value)| setups.iter().any(|s| value(s) != value(&setups[0])))
         .collect();
     let show_unsafe = summaries.iter().any(|s| s.unsafe_runs > 0);
+    let show_rejoin = summaries.iter().any(|s| s.rejoin_median_ms.is_some());
 
     let mut headers = vec!["test"];
     headers.extend(shown.iter().map(|(name, _)| *name));
@@ -67,6 +68,9 @@ fn table(summaries: &[Summary]) -> Table {
         "max (ms)",
         "elections",
     ]);
+    if show_rejoin {
+        headers.push("rejoin (ms)");
+    }
     let mut aligns = vec![Align::Left; text_columns];
     aligns.resize(headers.len(), Align::Right);
 
@@ -89,6 +93,9 @@ fn table(summaries: &[Summary]) -> Table {
                     .map(ms),
             );
             cells.push(ms(s.elections_mean));
+            if show_rejoin {
+                cells.push(ms(s.rejoin_median_ms));
+            }
             cells
         })
         .collect();
@@ -173,6 +180,7 @@ mod tests {
             min_ms: mean.map(|m| m - 10.0),
             max_ms: mean.map(|m| m + 20.0),
             elections_mean: mean.map(|_| 1.5),
+            rejoin_median_ms: None,
         }
     }
 
@@ -254,7 +262,8 @@ propagate_100  process   warm       9      250  0/3       1          -          
                 "p90_ms": null,
                 "min_ms": null,
                 "max_ms": null,
-                "elections_mean": null
+                "elections_mean": null,
+                "rejoin_median_ms": null
             }]})
         );
     }

@@ -109,6 +109,8 @@ pub struct Ours {
     pub runs: usize,
     /// Elections started per ok run, on average.
     pub elections_mean: Option<f64>,
+    /// Median `rejoin_ms` of the ok runs (the leader-out faults).
+    pub rejoin_median_ms: Option<f64>,
 }
 
 /// The paper's result in one cell.
@@ -260,6 +262,7 @@ fn section(cells: &[Summary], paper: &[PaperPoint]) -> Section {
                             ok: s.ok,
                             runs: s.runs,
                             elections_mean: s.elections_mean,
+                            rejoin_median_ms: s.rejoin_median_ms,
                         });
                     let theirs = reference
                         .as_ref()
@@ -376,8 +379,10 @@ fn value_and_count(value: Option<f64>, ok: usize, runs: usize) -> String {
 }
 
 const EXPLANATION: &str = "Times in ms: our median and the paper's mean, each with ok/total \
-runs; elections: how many our ok runs started, on average (above 1: some failed); paper/ours \
-is how many times faster raftrtc is. `-`: no successful run.";
+runs; elections: how many our ok runs started, on average (above 1: some failed); rejoin \
+(pause and isolate of the leader): our median from lifting the fault until the whole cluster \
+followed the new leader; paper/ours is how many times faster raftrtc is. `-`: no successful \
+run.";
 
 const COLD_UP_NOTE: &str = "Cold start: timed from the first node's launch, as the Sep 2015 \
 paper timed `up` (t0 before the first page opened, polled every 500 ms); the Dec 2015 paper \
@@ -403,10 +408,20 @@ papers' collect script), so its ok/total counts rows, not runs.";
 impl Section {
     /// The section's table: every column right-aligned.
     fn table(&self) -> Table {
+        let rejoins = self.rows.iter().any(|r| {
+            r.cells.iter().any(|c| {
+                c.ours
+                    .as_ref()
+                    .is_some_and(|o| o.rejoin_median_ms.is_some())
+            })
+        });
         let mut headers = vec!["nodes".to_string()];
         for c in &self.columns {
             headers.push(format!("ET {}: ours", c.election_timeout_ms));
             headers.push(format!("ET {}: elections", c.election_timeout_ms));
+            if rejoins {
+                headers.push(format!("ET {}: rejoin", c.election_timeout_ms));
+            }
             if let Some(source) = c.paper {
                 headers.push(format!(
                     "ET {}: paper {}",
@@ -431,6 +446,14 @@ impl Section {
                                 .and_then(|o| o.elections_mean)
                                 .map_or_else(|| "-".to_string(), |e| format!("{e:.1}")),
                         );
+                        if rejoins {
+                            out.push(
+                                cell.ours
+                                    .as_ref()
+                                    .and_then(|o| o.rejoin_median_ms)
+                                    .map_or_else(|| "-".to_string(), format_ms),
+                            );
+                        }
                         if c.paper.is_some() {
                             out.push(cell.paper.as_ref().map_or_else(
                                 || "-".to_string(),
@@ -762,6 +785,16 @@ mod tests {
             text.contains("90.0 (1/1)") && text.contains("4.00 (1/1)"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_leader_out_fault_shows_its_rejoin_time_and_other_tests_do_not() {
+        let mut pause = row("pause_leader", 5, 250, Outcome::Ok, Some(300.0));
+        pause.rejoin_ms = Some(12.5);
+        let kill = row("kill_leader", 5, 250, Outcome::Ok, Some(20.0));
+        let md = report_of(&[pause, kill], &[]).to_markdown();
+        assert!(md.contains("| 5 | 300.0 (1/1) | - | 12.5 |"), "{md}");
+        assert_eq!(md.matches("ET 250: rejoin").count(), 1, "{md}");
     }
 
     #[test]

@@ -84,6 +84,8 @@ pub struct Cell {
     pub durations: Vec<f64>,
     /// Elections started in every ok run that counted them.
     pub elections: Vec<u64>,
+    /// `rejoin_ms` of every ok run that has one (the leader-out faults).
+    pub rejoins: Vec<f64>,
 }
 
 impl Cell {
@@ -129,6 +131,7 @@ impl Cells {
             cell.ok += 1;
             cell.durations.extend(row.duration_ms);
             cell.elections.extend(row.elections);
+            cell.rejoins.extend(row.rejoin_ms);
         }
         if row.outcome == Outcome::Unsafe {
             cell.unsafe_runs += 1;
@@ -195,6 +198,8 @@ pub struct Summary {
     /// Elections started per ok run, on average: above one, some elections failed (split
     /// votes, candidates that could not reach a majority in time).
     pub elections_mean: Option<f64>,
+    /// Median `rejoin_ms` of the ok runs (`pause_leader`, `isolate_leader`).
+    pub rejoin_median_ms: Option<f64>,
 }
 
 impl Summary {
@@ -220,6 +225,7 @@ impl Summary {
             min_ms: values.first().copied(),
             max_ms: values.last().copied(),
             elections_mean: mean(&cell.elections.iter().map(|&e| e as f64).collect::<Vec<_>>()),
+            rejoin_median_ms: median(&cell.rejoins),
         }
     }
 

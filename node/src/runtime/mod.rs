@@ -673,6 +673,18 @@ impl Node {
         } else {
             read
         };
+        let command: raftrtc_raft::Command = op.clone().into();
+        if command_size(&command) > config::MAX_CHAT_LINE_BYTES {
+            let _ = reply.send(Response::error(
+                None,
+                format!(
+                    "an operation of {} bytes exceeds the limit of {}",
+                    command_size(&command),
+                    config::MAX_CHAT_LINE_BYTES
+                ),
+            ));
+            return;
+        }
         if let (RegisterOp::Get { key }, ReadMode::Local) = (&op, read) {
             let mut response = Response::ok(None);
             response.result = Some(OpResult {
@@ -682,7 +694,7 @@ impl Node {
             let _ = reply.send(response);
             return;
         }
-        self.ops.submit(session, number, op.into(), reply);
+        self.ops.submit(session, number, command, reply);
     }
 
     fn start(&mut self) -> Result<(), NodeError> {
