@@ -95,6 +95,20 @@ fn a_short_chaos_run_passes_every_checker_and_leaves_history_row_and_timeline() 
     with_again.push(again.to_str().unwrap());
     let replay = chaos(dir.path(), &with_again);
     assert_eq!(schedule(&replay), first, "{}", text(&replay));
+    // `report` tallies both runs' CSVs together: one setting, two runs.
+    let report = Command::new(env!("CARGO_BIN_EXE_raftrtc"))
+        .args(["report", csv.to_str().unwrap(), again.to_str().unwrap()])
+        .output()
+        .expect("raftrtc runs");
+    assert_eq!(report.status.code(), Some(0), "{}", text(&report));
+    let tally = String::from_utf8_lossy(&report.stdout);
+    let line = tally
+        .lines()
+        .find(|l| l.starts_with("default"))
+        .unwrap_or_else(|| panic!("{tally}"));
+    let cells: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(&cells[..2], ["default", "5"], "{tally}");
+    assert_eq!(cells[3], "2", "two runs tallied: {tally}");
 }
 
 #[test]

@@ -81,3 +81,15 @@ fn serving_reads_from_local_state_is_caught_as_a_stale_read() {
     });
     assert_eq!(row.linearizable, "violated", "{row:?}");
 }
+
+#[test]
+fn acknowledging_writes_before_they_are_stored_is_caught_as_lost_writes_after_restart_all() {
+    let row = hunt(&Hunt {
+        bug: "ack-before-durable",
+        faults: "restart-all",
+        profile: "default",
+        max_runs: 3,
+    });
+    assert_eq!(row.chat, "lost", "{row:?}");
+    assert!(row.lost_writes > 0, "{row:?}");
+}

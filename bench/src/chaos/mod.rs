@@ -16,6 +16,7 @@
 pub mod nemesis;
 pub mod report;
 pub mod schedule;
+pub mod tally;
 pub mod timeline;
 pub mod workload;
 

@@ -1,5 +1,6 @@
 //! What a chaos run concluded: the checkers' verdicts, its CSV row and its summary.
 
+use std::path::Path;
 use std::time::Duration;
 
 use raftrtc_check::{
@@ -7,6 +8,8 @@ use raftrtc_check::{
     LinVerdict,
 };
 use serde::{Deserialize, Serialize};
+
+use crate::results::error::CsvError;
 
 /// Every checker's verdict on one run.
 #[derive(Clone, Debug)]
@@ -121,6 +124,40 @@ impl crate::results::CsvRecord for ChaosRow {
         static HEADER: std::sync::OnceLock<csv::StringRecord> = std::sync::OnceLock::new();
         HEADER.get_or_init(|| crate::results::record_of::<ChaosRow>().0)
     }
+}
+
+/// Whether `path` is a chaos CSV (its header is [`ChaosRow`]'s), not an experiment's.
+pub fn is_chaos_csv(path: &Path) -> bool {
+    csv::Reader::from_path(path)
+        .and_then(|mut r| r.headers().cloned())
+        .is_ok_and(|h| h.iter().any(|c| c == "linearizable"))
+}
+
+/// Every row of a chaos CSV. A last line without its newline that does not parse is one a
+/// killed run left half-written and is skipped; anything else malformed is an error naming
+/// the file and line.
+pub fn read_rows(path: &Path) -> Result<Vec<ChaosRow>, CsvError> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| CsvError::Io {
+        path: name.clone(),
+        source,
+    })?;
+    let mut rows = Vec::new();
+    let mut records = csv::Reader::from_reader(text.as_bytes()).into_deserialize::<ChaosRow>();
+    while let Some(record) = records.next() {
+        match record {
+            Ok(row) => rows.push(row),
+            Err(_) if records.next().is_none() && !text.ends_with('\n') => break,
+            Err(e) => {
+                return Err(CsvError::Syntax {
+                    path: name,
+                    line: e.position().map_or(0, |p| p.line()),
+                    message: e.to_string(),
+                })
+            }
+        }
+    }
+    Ok(rows)
 }
 
 /// Fills the verdict columns of `row` from `v`.
@@ -239,5 +276,50 @@ fn evidence(s: &mut String, c: &ChatVerdict) {
         *s += &format!(
             "REORDERED: {later:?} before {earlier:?}, which completed before it was sent\n"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::CsvWriter;
+
+    fn written(rows: usize) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chaos.csv");
+        let mut csv = CsvWriter::<ChaosRow>::open_append(&path).unwrap();
+        for seed in 0..rows as u64 {
+            let row = ChaosRow {
+                seed,
+                verdict: "pass".into(),
+                ..ChaosRow::default()
+            };
+            csv.write_row(&row).unwrap();
+        }
+        (dir, path)
+    }
+
+    #[test]
+    fn a_chaos_csv_reads_back_row_by_row_and_is_told_from_an_experiments() {
+        let (_dir, path) = written(3);
+        assert!(is_chaos_csv(&path));
+        let rows = read_rows(&path).unwrap();
+        assert_eq!(rows.iter().map(|r| r.seed).collect::<Vec<_>>(), [0, 1, 2]);
+        let experiment = path.with_file_name("up.csv");
+        std::fs::write(&experiment, "test,nodes,run,ok\nup,3,1,true\n").unwrap();
+        assert!(!is_chaos_csv(&experiment));
+    }
+
+    #[test]
+    fn a_torn_last_row_is_skipped_but_a_broken_middle_row_is_an_error_naming_the_line() {
+        let (_dir, path) = written(2);
+        let whole = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, format!("{whole}2026-11-30T00:00:00Z,7,proc")).unwrap();
+        assert_eq!(read_rows(&path).unwrap().len(), 2);
+        let mut lines: Vec<&str> = whole.lines().collect();
+        lines.insert(2, "not,a,row");
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        let err = read_rows(&path).unwrap_err().to_string();
+        assert!(err.contains("line 3"), "{err}");
     }
 }

@@ -18,6 +18,7 @@ use super::UsageError;
 use crate::chaos::nemesis::Signaling;
 use crate::chaos::report::{self, ChaosRow};
 use crate::chaos::schedule::{self, Planned};
+use crate::chaos::tally;
 use crate::chaos::timeline::Timeline;
 use crate::chaos::workload::Workload;
 use crate::chaos::{self, ChaosOutcome, ChaosPlan};
@@ -41,7 +42,7 @@ pub fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let failed = runtime.block_on(async {
+    let rows = runtime.block_on(async {
         install_handler();
         let launcher = make_launcher(args.launcher, crate::docker::Limits::default()).await?;
         let server = Server::bind(signaling_config(args.launcher))
@@ -50,16 +51,20 @@ pub fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
             .spawn();
         let mut signaling = Signaling::new(server);
         let base = args.seed.unwrap_or_else(seed_from_clock);
-        let mut failed = 0;
+        let mut rows = Vec::new();
         for k in 0..args.runs {
             let seed = base.wrapping_add(u64::from(k));
             let row = one(&args, launcher.as_ref(), &mut signaling, seed, &csv_path).await;
             csv.write_row(&row)?;
-            failed += usize::from(row.verdict != "pass");
+            rows.push(row);
         }
         signaling.shutdown().await;
-        anyhow::Ok(failed)
+        anyhow::Ok(rows)
     })?;
+    if rows.len() > 1 {
+        print!("{}", tally::table(&tally::tally(&rows)).to_text());
+    }
+    let failed = rows.iter().filter(|r| r.verdict != "pass").count();
     println!("rows appended to {}", csv_path.display());
     Ok(if failed == 0 {
         ExitCode::SUCCESS

@@ -63,7 +63,7 @@ fn node_config(args: NodeArgs) -> anyhow::Result<NodeConfig> {
         .raft_config(&args.id, args.first)
         .map_err(|e| UsageError(format!("invalid Raft settings: {e}")))?;
     #[cfg(feature = "planted-bugs")]
-    let raft = node::planted::plant(raft).map_err(UsageError)?;
+    node::planted::from_env().map_err(UsageError)?;
     let mut mesh = MeshConfig::new(args.id);
     mesh.bind_ip = args.bind_ip;
     mesh.loopback_only = args.bind_ip.is_loopback() && args.ice_server.is_empty();

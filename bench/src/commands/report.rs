@@ -1,20 +1,33 @@
-//! `raftrtc report`: our medians beside the papers' means, per test.
+//! `raftrtc report`: our medians beside the papers' means, per test; for chaos CSVs, the
+//! tally of their runs.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 
 use super::UsageError;
+use crate::chaos::report::{self as chaos_report, is_chaos_csv};
+use crate::chaos::tally;
 use crate::cli::ReportArgs;
 use crate::results::stats::Cells;
 use crate::results::{paper, read_csvs, report};
 
-/// Prints the report; with `--markdown`, also writes it as markdown.
+/// Prints the report; with `--markdown`, also writes it as markdown. Chaos CSVs get their
+/// tally instead (with `--markdown`, written beside it as `<name>.chaos.md`).
 pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     // Rows stream into per-cell aggregates: memory follows the cells, not
     // the rows.
+    let (chaos, experiments): (Vec<PathBuf>, Vec<PathBuf>) =
+        args.csvs.iter().cloned().partition(|p| is_chaos_csv(p));
+    if !chaos.is_empty() {
+        print_chaos(&chaos, args.markdown.as_deref())?;
+        if experiments.is_empty() {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
     let mut cells = Cells::new();
-    read_csvs(&args.csvs, |row| cells.add(&row)).map_err(|e| UsageError(e.to_string()))?;
+    read_csvs(&experiments, |row| cells.add(&row)).map_err(|e| UsageError(e.to_string()))?;
     let paper_dir = args.paper.clone().unwrap_or_else(paper::default_dir);
     let paper = paper::load(&paper_dir).map_err(|e| {
         UsageError(format!(
@@ -30,4 +43,21 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         println!("markdown written to {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the tally of the chaos CSVs `paths`.
+fn print_chaos(paths: &[PathBuf], markdown: Option<&Path>) -> anyhow::Result<()> {
+    let mut rows = Vec::new();
+    for path in paths {
+        rows.extend(chaos_report::read_rows(path).map_err(|e| UsageError(e.to_string()))?);
+    }
+    let table = tally::table(&tally::tally(&rows));
+    println!("{}", table.to_text());
+    if let Some(path) = markdown {
+        let path = path.with_extension("chaos.md");
+        std::fs::write(&path, table.to_markdown())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        println!("markdown written to {}", path.display());
+    }
+    Ok(())
 }

@@ -540,7 +540,9 @@ mod tests {
                 let path = entry.path();
                 if path.is_dir() {
                     dirs.push(path);
-                } else if path.extension().is_some_and(|e| e == "csv") {
+                } else if path.extension().is_some_and(|e| e == "csv")
+                    && !crate::chaos::report::is_chaos_csv(&path)
+                {
                     files.push(path);
                 }
             }

@@ -158,11 +158,14 @@ const MAX_EARLY_BYTES: usize = 4 * 1024 * 1024;
 pub async fn run(cfg: NodeConfig) -> Result<(), NodeError> {
     // Storage first: a damaged data directory stops the node at launch, with
     // the file named, before it joins anything.
-    let mut storage: DynStorage = match &cfg.data_dir {
+    let storage: DynStorage = match &cfg.data_dir {
         Some(dir) if cfg.discard_lost_log => Box::new(FileStorage::open_discarding_lost(dir)?),
         Some(dir) => Box::new(FileStorage::open(dir)?),
         None => Box::new(MemStorage::default()),
     };
+    #[cfg(feature = "planted-bugs")]
+    let storage = crate::planted::storage(storage);
+    let mut storage = storage;
     let (_, entries) = storage.load()?;
     let stored = (entries.first().and_then(cluster_of), entries.is_empty());
     drop(entries);
