@@ -65,11 +65,7 @@ impl<S: Storage> Raft<S> {
             });
         }
         let client = session_client(&self.cfg.id, session.as_deref());
-        let index = self.append_new(EntryKind::Command {
-            client,
-            request,
-            command,
-        })?;
+        let index = self.append_once(client, request, command)?;
         self.waiters.insert(index, Waiter::Local(session, request));
         self.maybe_commit()?;
         Ok(index)
@@ -121,16 +117,44 @@ impl<S: Storage> Raft<S> {
             );
             return Ok(());
         }
-        let index = self.append_new(EntryKind::Command {
-            client: session_client(from, m.session.as_deref()),
-            request: m.request,
-            command: m.command,
-        })?;
+        let client = session_client(from, m.session.as_deref());
+        let index = self.append_once(client, m.request, m.command)?;
         self.waiters.insert(
             index,
             Waiter::Remote(from.to_owned(), m.session, m.request, m.more),
         );
         self.maybe_commit()
+    }
+
+    /// Appends `command` for `request` of `client`, unless the log already holds that
+    /// request in an entry not yet applied: then a retry waits for that entry. Without
+    /// this, a leader that cannot commit for a while (lagging followers under Raft.js's
+    /// pacing, a lost majority) appended one copy per retry, and a chaos run's log grew to
+    /// fifty times its requests. Copies would still apply once (the sessions see to that);
+    /// they only cost log, bandwidth and catch-up time.
+    fn append_once(
+        &mut self,
+        client: String,
+        request: RequestId,
+        command: Command,
+    ) -> Result<LogIndex, RaftError> {
+        let copy = (self.last_applied + 1..=self.log.last_index())
+            .rev()
+            .find(|&i| {
+                matches!(
+                    self.log.get(i).map(|e| &e.kind),
+                    Some(EntryKind::Command { client: c, request: r, .. })
+                        if *c == client && *r == request
+                )
+            });
+        match copy {
+            Some(index) => Ok(index),
+            None => self.append_new(EntryKind::Command {
+                client,
+                request,
+                command,
+            }),
+        }
     }
 
     /// Delivers `outcome` to whoever waits for it.

@@ -886,6 +886,43 @@ fn a_non_leader_answers_not_leader_with_its_hint() {
 }
 
 #[test]
+fn a_retry_of_a_request_still_in_the_log_waits_for_it_instead_of_appending_a_copy() {
+    // Leader of a, b, c that hears from nobody: nothing commits.
+    let mut n = leader_with_log(&[], 2);
+    let set = Command::Set {
+        key: "k".into(),
+        value: "v".into(),
+    };
+    let request = |session: &str| {
+        Message::ClientRequest(ClientRequest {
+            session: Some(session.into()),
+            request: 9,
+            command: set.clone(),
+            more: false,
+        })
+    };
+    n.step(2 * ET, "b", request("s1")).unwrap();
+    let index = n.log().last_index();
+    for _ in 0..5 {
+        n.step(2 * ET, "c", request("s1")).unwrap();
+    }
+    let local = n.propose_for(Some("s1".into()), 9, set.clone()).unwrap();
+    assert_eq!(local, index, "retries wait for the entry already there");
+    assert_eq!(n.log().last_index(), index, "no copy was appended");
+    // Another session's request of the same number is its own entry.
+    n.step(2 * ET, "b", request("s2")).unwrap();
+    assert_eq!(n.log().last_index(), index + 1);
+    // Once a majority stores it, the latest asker gets the answer.
+    n.take_output();
+    n.step(2 * ET, "b", ack(2, index + 1)).unwrap();
+    let replies = n.take_output().replies;
+    assert!(
+        matches!(&replies[..], [ClientReply { session: Some(s), request: 9, .. }] if s == "s1"),
+        "{replies:?}"
+    );
+}
+
+#[test]
 fn a_forwarded_request_is_answered_to_its_sender_when_applied() {
     let mut n = bootstrapped("a");
     n.take_output();
