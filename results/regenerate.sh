@@ -28,3 +28,6 @@ for net in loopback lan wan; do
 done
 "$RAFTRTC" report results/net/*/*.csv --markdown results/net/report.md
 "$RAFTRTC" report results/faults/*.csv --markdown results/faults/report.md
+
+# Issue 17: the tally of the chaos runs.
+"$RAFTRTC" report results/chaos/default/*.csv results/chaos/paper/*.csv --markdown results/chaos/tally.md

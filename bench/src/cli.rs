@@ -52,6 +52,9 @@ pub enum Command {
     Plot(PlotArgs),
     /// Compare result CSVs with the papers: medians, ok counts, ratios.
     Report(ReportArgs),
+    /// Compare two result CSVs cell by cell: did NEW get slower than BASE? Exit 1 if a cell
+    /// regressed.
+    Compare(CompareArgs),
     /// The Docker node image.
     Docker(DockerArgs),
     /// Remove every container and network raftrtc runs left behind (by label).
@@ -118,6 +121,31 @@ pub struct ReportArgs {
     pub paper: Option<std::path::PathBuf>,
 }
 
+/// `raftrtc compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The runs before the change.
+    pub base: PathBuf,
+    /// The runs after it.
+    pub new: PathBuf,
+    /// A change within this many percent is no change.
+    #[arg(long, default_value_t = 5.0, value_parser = parse_percent)]
+    pub threshold: f64,
+    /// Fewest ok runs a side needs for a verdict.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub min_runs: u32,
+    #[command(flatten)]
+    pub exports: ExportArgs,
+}
+
+/// `--threshold`: a percentage from 0 to 100.
+fn parse_percent(s: &str) -> Result<f64, String> {
+    match s.trim().trim_end_matches('%').parse::<f64>() {
+        Ok(p) if p.is_finite() && (0.0..=100.0).contains(&p) => Ok(p),
+        _ => Err(format!("`{s}` is not a percentage from 0 to 100")),
+    }
+}
+
 /// How nodes are started.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum LauncherArg {
@@ -154,20 +182,54 @@ pub struct BenchArgs {
     pub profile: Profile,
     #[command(flatten)]
     pub common: CommonArgs,
-    /// Also write the summary as JSON to FILE.
-    #[arg(long, value_name = "FILE")]
-    pub export_json: Option<PathBuf>,
-    /// Also write the summary as a markdown table to FILE.
-    #[arg(long, value_name = "FILE")]
-    pub export_markdown: Option<PathBuf>,
     /// The nodes' log filter (their logs go to the run directory).
     #[arg(long, default_value = "info", value_name = "FILTER")]
     pub node_log_level: String,
 }
 
+/// Where a summary (or a comparison) is written besides the terminal.
+#[derive(Clone, Debug, Default, Args)]
+pub struct ExportArgs {
+    /// Also write it as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub export_json: Option<PathBuf>,
+    /// Also write it as a markdown table to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub export_markdown: Option<PathBuf>,
+    /// Also write the medians as github-action-benchmark's `customSmallerIsBetter` JSON.
+    #[arg(long, value_name = "FILE")]
+    pub export_github_benchmark: Option<PathBuf>,
+    /// Also write the medians in Bencher Metric Format (latency, in nanoseconds).
+    #[arg(long, value_name = "FILE")]
+    pub export_bmf: Option<PathBuf>,
+}
+
+/// Saving this invocation's runs as a baseline, or comparing them with one.
+#[derive(Clone, Debug, Default, Args)]
+pub struct BaselineArgs {
+    /// After the runs, write this invocation's rows to FILE (replacing it), as the
+    /// baseline later runs compare with.
+    #[arg(long, value_name = "FILE.csv")]
+    pub save_baseline: Option<PathBuf>,
+    /// After the runs, compare them with the rows of FILE (see `raftrtc compare`) and exit
+    /// by the comparison: 1 when a cell regressed.
+    #[arg(long, value_name = "FILE.csv")]
+    pub baseline: Option<PathBuf>,
+    /// With --baseline: a change within this many percent is no change.
+    #[arg(long, default_value_t = 5.0, value_parser = parse_percent)]
+    pub threshold: f64,
+}
+
 /// Flags every benchmark, `smoke` included, takes.
 #[derive(Debug, Args)]
 pub struct CommonArgs {
+    /// Runs per cell made first and not recorded (caches, the page cache, the CPU's clock).
+    #[arg(long, default_value_t = 0, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=1000))]
+    pub warmup: u32,
+    #[command(flatten)]
+    pub exports: ExportArgs,
+    #[command(flatten)]
+    pub baseline: BaselineArgs,
     /// How nodes are started.
     #[arg(long, value_enum, default_value_t = LauncherArg::Process)]
     pub launcher: LauncherArg,

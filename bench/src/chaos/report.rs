@@ -126,6 +126,9 @@ impl crate::results::CsvRecord for ChaosRow {
     }
 }
 
+/// The chat column's word for acknowledged lines missing where the cluster did not converge.
+pub const UNAPPLIED: &str = "unapplied";
+
 /// Whether `path` is a chaos CSV (its header is [`ChaosRow`]'s), not an experiment's.
 pub fn is_chaos_csv(path: &Path) -> bool {
     csv::Reader::from_path(path)
@@ -170,7 +173,7 @@ pub fn fill(row: &mut ChaosRow, v: &Verdicts) {
     } else {
         "ok".into()
     };
-    row.chat = chat_word(&v.chat);
+    row.chat = chat_word(&v.chat, v.converged.is_ok());
     row.lost_writes = v.chat.lost.len();
     row.converged = v.converged.is_ok();
     row.converge_ms = v.converged.as_ref().ok().map(|d| ms(*d));
@@ -189,10 +192,13 @@ pub fn fill(row: &mut ChaosRow, v: &Verdicts) {
     row.verdict = if v.ok() { "pass" } else { "fail" }.into();
 }
 
-fn chat_word(c: &ChatVerdict) -> String {
+/// The chat column: `ok`, or what was wrong. Acknowledged lines missing from the final chats
+/// of a cluster that did not converge are `unapplied`, not `lost`: they may sit in the logs,
+/// committed once but not applied again after a restart, and which it is cannot be told.
+fn chat_word(c: &ChatVerdict, converged: bool) -> String {
     let mut wrong = Vec::new();
     if !c.lost.is_empty() {
-        wrong.push("lost");
+        wrong.push(if converged { "lost" } else { UNAPPLIED });
     }
     if !c.duplicated.is_empty() {
         wrong.push("duplicated");
@@ -254,14 +260,20 @@ pub fn summary(row: &ChaosRow, v: &Verdicts) -> String {
     for key in &v.lin.undecided {
         s += &format!("UNDECIDED key {key:?}: the search ran out of budget\n");
     }
-    evidence(&mut s, &v.chat);
+    evidence(&mut s, &v.chat, v.converged.is_ok());
     s += &format!("checkers took {:.1} ms\n", row.check_ms);
     s
 }
 
-fn evidence(s: &mut String, c: &ChatVerdict) {
-    if !c.lost.is_empty() {
+fn evidence(s: &mut String, c: &ChatVerdict, converged: bool) {
+    if !c.lost.is_empty() && converged {
         *s += &format!("LOST acknowledged chat lines: {:?}\n", c.lost);
+    } else if !c.lost.is_empty() {
+        *s += &format!(
+            "UNAPPLIED acknowledged chat lines (the cluster did not converge: lost, or only not \
+             applied again, cannot be told): {:?}\n",
+            c.lost
+        );
     }
     for (node, line) in &c.duplicated {
         *s += &format!("DUPLICATED on {node}: {line:?}\n");
@@ -308,6 +320,27 @@ mod tests {
         let experiment = path.with_file_name("up.csv");
         std::fs::write(&experiment, "test,nodes,run,ok\nup,3,1,true\n").unwrap();
         assert!(!is_chaos_csv(&experiment));
+    }
+
+    #[test]
+    fn every_chaos_csv_committed_under_results_reads_with_a_verdict_per_run() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/chaos");
+        let files = crate::results::reader::csv_files_under(&dir);
+        assert!(!files.is_empty());
+        for file in files {
+            assert!(is_chaos_csv(&file), "{}", file.display());
+            let rows = read_rows(&file).unwrap_or_else(|e| panic!("{e}"));
+            assert!(!rows.is_empty(), "{}", file.display());
+            for row in rows {
+                assert!(
+                    ["pass", "fail", "error"].contains(&row.verdict.as_str()),
+                    "{}: seed {} has verdict {:?}",
+                    file.display(),
+                    row.seed,
+                    row.verdict
+                );
+            }
+        }
     }
 
     #[test]

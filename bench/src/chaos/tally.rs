@@ -9,7 +9,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::report::ChaosRow;
+use super::report::{ChaosRow, UNAPPLIED};
+use super::schedule::FaultKind;
 use crate::results::stats::median;
 use crate::results::table::{Align, Table};
 
@@ -69,8 +70,11 @@ pub struct Tally {
     pub ops: usize,
     /// Of which acknowledged `ok`.
     pub ok: usize,
-    /// Acknowledged chat lines missing at the end, over all runs.
+    /// Acknowledged chat lines missing at the end of runs that converged: lost writes.
     pub lost_writes: usize,
+    /// Acknowledged chat lines missing at the end of runs that did not converge, which may
+    /// be lost or only not applied again (see [`super::report::UNAPPLIED`]).
+    pub unapplied_writes: usize,
     /// The checkers' time per history, in ms: median and max.
     pub check_ms: (f64, f64),
     /// From the end of the quiet period to convergence, in ms: median and max.
@@ -91,6 +95,12 @@ pub fn tally(rows: &[ChaosRow]) -> BTreeMap<Setting, Tally> {
         .collect()
 }
 
+/// Whether all that was wrong with the chat of `row` is lines missing from a cluster that did
+/// not converge. (Rows written before the `unapplied` word said `lost`.)
+fn unapplied(row: &ChaosRow) -> bool {
+    !row.converged && (row.chat == UNAPPLIED || row.chat == "lost")
+}
+
 fn tally_one(rows: &[&ChaosRow]) -> Tally {
     let count = |f: &dyn Fn(&ChaosRow) -> bool| rows.iter().filter(|r| f(r)).count();
     let sum = |f: &dyn Fn(&ChaosRow) -> usize| rows.iter().map(|r| f(r)).sum();
@@ -107,23 +117,25 @@ fn tally_one(rows: &[&ChaosRow]) -> Tally {
         errors: count(&|r| r.verdict == "error"),
         lin_violated: count(&|r| r.linearizable == "violated"),
         lin_undecided: count(&|r| r.linearizable == "undecided"),
-        chat_wrong: count(&|r| r.verdict != "error" && r.chat != "ok"),
+        chat_wrong: count(&|r| r.verdict != "error" && r.chat != "ok" && !unapplied(r)),
         not_converged: count(&|r| r.verdict != "error" && !r.converged),
         faults_struck: sum(&|r| r.faults_struck),
         ops: sum(&|r| r.ops),
         ok: sum(&|r| r.ok),
-        lost_writes: sum(&|r| r.lost_writes),
+        lost_writes: sum(&|r| if r.converged { r.lost_writes } else { 0 }),
+        unapplied_writes: sum(&|r| if r.converged { 0 } else { r.lost_writes }),
         check_ms: spread(&|r| Some(r.check_ms)),
         converge_ms: spread(&|r| r.converge_ms),
         longest_gap_ms: spread(&|r| Some(r.longest_gap_ms)),
     }
 }
 
-const HEADER: [&str; 15] = [
+const HEADER: [&str; 17] = [
     "profile",
     "nodes",
     "faults",
     "runs",
+    "faults struck",
     "passed",
     "errors",
     "lin violated",
@@ -132,15 +144,21 @@ const HEADER: [&str; 15] = [
     "not converged",
     "ops checked",
     "acked lost",
+    "acked unapplied",
     "check ms (med/max)",
     "converge ms (med/max)",
     "longest gap ms (med/max)",
 ];
 
-fn cells(s: &Setting, t: &Tally) -> [String; 15] {
+fn cells(s: &Setting, t: &Tally) -> [String; 17] {
     let pair = |(a, b): (f64, f64)| format!("{a:.1} / {b:.1}");
     let pair0 = |(a, b): (f64, f64)| format!("{a:.0} / {b:.0}");
-    let mut faults = s.faults.clone();
+    let every: Vec<&str> = FaultKind::ALL.iter().map(|k| k.name()).collect();
+    let mut faults = if s.faults == every.join("+") {
+        "all".to_owned()
+    } else {
+        s.faults.clone()
+    };
     if s.net != "none" {
         let _ = write!(faults, " (net {})", s.net);
     }
@@ -149,6 +167,7 @@ fn cells(s: &Setting, t: &Tally) -> [String; 15] {
         s.nodes.to_string(),
         faults,
         t.runs.to_string(),
+        t.faults_struck.to_string(),
         t.passed.to_string(),
         t.errors.to_string(),
         t.lin_violated.to_string(),
@@ -157,6 +176,7 @@ fn cells(s: &Setting, t: &Tally) -> [String; 15] {
         t.not_converged.to_string(),
         format!("{} ({} ok)", t.ops, t.ok),
         t.lost_writes.to_string(),
+        t.unapplied_writes.to_string(),
         pair(t.check_ms),
         pair0(t.converge_ms),
         pair0(t.longest_gap_ms),
@@ -226,6 +246,19 @@ mod tests {
             "an errored run is not a checker's failure"
         );
         assert_eq!(default.check_ms, (2.0, 2.0));
+    }
+
+    #[test]
+    fn lines_missing_where_the_cluster_did_not_converge_are_unapplied_not_lost() {
+        let mut stuck = row("paper", "fail", "ok", "lost", 55);
+        stuck.converged = false;
+        stuck.converge_ms = None;
+        let mut stuck_now = stuck.clone();
+        stuck_now.chat = UNAPPLIED.into();
+        let t = tally(&[stuck, stuck_now, row("paper", "fail", "ok", "lost", 2)]);
+        let paper = t.values().next().unwrap();
+        assert_eq!((paper.lost_writes, paper.unapplied_writes), (2, 110));
+        assert_eq!((paper.not_converged, paper.chat_wrong), (2, 1));
     }
 
     #[test]

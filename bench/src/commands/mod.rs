@@ -8,6 +8,7 @@
 
 mod bench;
 mod chaos;
+mod compare;
 mod docker;
 mod kill;
 mod matrix;
@@ -43,6 +44,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Chaos(args) => chaos::run(args),
         Command::Plot(args) => plot::run(args),
         Command::Report(args) => report::run(args),
+        Command::Compare(args) => compare::run(args),
         Command::Docker(args) => docker::run(args),
         Command::Cleanup => docker::cleanup(),
     };

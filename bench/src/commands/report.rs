@@ -14,14 +14,20 @@ use crate::results::stats::Cells;
 use crate::results::{paper, read_csvs, report};
 
 /// Prints the report; with `--markdown`, also writes it as markdown. Chaos CSVs get their
-/// tally instead (with `--markdown`, written beside it as `<name>.chaos.md`).
+/// tally instead (with `--markdown`, written there, or beside the experiments' report as
+/// `<name>.chaos.md` when both kinds are given).
 pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     // Rows stream into per-cell aggregates: memory follows the cells, not
     // the rows.
     let (chaos, experiments): (Vec<PathBuf>, Vec<PathBuf>) =
         args.csvs.iter().cloned().partition(|p| is_chaos_csv(p));
     if !chaos.is_empty() {
-        print_chaos(&chaos, args.markdown.as_deref())?;
+        // Alone, the tally is the report; beside an experiments' report, it goes next to it.
+        let markdown = match experiments.is_empty() {
+            true => args.markdown.clone(),
+            false => args.markdown.as_ref().map(|p| p.with_extension("chaos.md")),
+        };
+        print_chaos(&chaos, markdown.as_deref())?;
         if experiments.is_empty() {
             return Ok(ExitCode::SUCCESS);
         }
@@ -54,8 +60,7 @@ fn print_chaos(paths: &[PathBuf], markdown: Option<&Path>) -> anyhow::Result<()>
     let table = tally::table(&tally::tally(&rows));
     println!("{}", table.to_text());
     if let Some(path) = markdown {
-        let path = path.with_extension("chaos.md");
-        std::fs::write(&path, table.to_markdown())
+        std::fs::write(path, table.to_markdown())
             .with_context(|| format!("cannot write {}", path.display()))?;
         println!("markdown written to {}", path.display());
     }

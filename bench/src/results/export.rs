@@ -123,6 +123,18 @@ pub fn to_json(summaries: &[Summary]) -> Value {
     json!({ "results": summaries })
 }
 
+/// Writes `text` to `path` (atomically, creating directories).
+pub fn write_text(path: impl AsRef<Path>, text: &str) -> Result<(), ExportError> {
+    write_atomic(path.as_ref(), text.as_bytes())
+}
+
+/// Writes `value` as pretty JSON to `path` (atomically, creating directories).
+pub fn write_value(path: impl AsRef<Path>, value: &Value) -> Result<(), ExportError> {
+    let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
+    text.push('\n');
+    write_atomic(path.as_ref(), text.as_bytes())
+}
+
 /// Writes [`to_markdown`] to `path` (atomically, creating directories).
 pub fn write_markdown(path: impl AsRef<Path>, summaries: &[Summary]) -> Result<(), ExportError> {
     write_atomic(path.as_ref(), to_markdown(summaries).as_bytes())
@@ -131,9 +143,7 @@ pub fn write_markdown(path: impl AsRef<Path>, summaries: &[Summary]) -> Result<(
 /// Writes [`to_json`], pretty-printed, to `path` (atomically, creating
 /// directories).
 pub fn write_json(path: impl AsRef<Path>, summaries: &[Summary]) -> Result<(), ExportError> {
-    let mut text = serde_json::to_string_pretty(&to_json(summaries)).unwrap_or_default();
-    text.push('\n');
-    write_atomic(path.as_ref(), text.as_bytes())
+    write_value(path, &to_json(summaries))
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {

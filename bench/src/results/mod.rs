@@ -7,6 +7,10 @@
 //! - [`stats`]: per-cell aggregates kept as rows stream past, and their
 //!   summaries; [`table`]: the one table renderer (terminal and markdown);
 //! - [`export`]: the bench's summary as text, markdown and JSON;
+//!   [`ci_formats`]: the JSON CI benchmark trackers read (github-action-benchmark,
+//!   Bencher);
+//! - [`compare`]: two sets of runs cell by cell, with a bootstrap interval and a verdict;
+//!   [`steadiness`]: warnings when a cell's runs are too unsteady to compare;
 //! - [`paper`]: the papers' measurements; [`report`]: ours beside theirs;
 //!   [`plot`]: the figures.
 //!
@@ -16,6 +20,8 @@
 //! which is the `test` column's type. The bench maps its own settings into
 //! the column enums when it makes a row.
 
+pub mod ci_formats;
+pub mod compare;
 pub mod error;
 pub mod export;
 pub mod paper;
@@ -24,6 +30,7 @@ pub mod reader;
 pub mod report;
 pub mod row;
 pub mod stats;
+pub mod steadiness;
 pub mod table;
 pub mod writer;
 

@@ -289,6 +289,24 @@ pub(super) fn is_whole_row<R: serde::de::DeserializeOwned>(
         && record.deserialize::<R>(Some(header)).is_ok()
 }
 
+/// Every CSV file under `dir`, at any depth (for the tests that read all of `results/`).
+#[cfg(test)]
+pub(crate) fn csv_files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "csv") {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
 /// Every row of a CSV; a torn last line is an error.
 pub fn read_rows(path: impl AsRef<Path>) -> Result<Vec<Row>, CsvError> {
     RowReader::open(path)?.collect()
@@ -533,20 +551,10 @@ mod tests {
     #[test]
     fn every_csv_committed_under_results_reads() {
         let results = Path::new(env!("CARGO_MANIFEST_DIR")).join("../results");
-        let mut files = Vec::new();
-        let mut dirs = vec![results];
-        while let Some(dir) = dirs.pop() {
-            for entry in std::fs::read_dir(&dir).unwrap().flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    dirs.push(path);
-                } else if path.extension().is_some_and(|e| e == "csv")
-                    && !crate::chaos::report::is_chaos_csv(&path)
-                {
-                    files.push(path);
-                }
-            }
-        }
+        let files: Vec<PathBuf> = csv_files_under(&results)
+            .into_iter()
+            .filter(|path| !crate::chaos::report::is_chaos_csv(path))
+            .collect();
         assert!(files.len() >= 10, "{files:?}");
         for file in files {
             let rows = read_rows(&file).unwrap_or_else(|e| panic!("{e}"));

@@ -143,6 +143,23 @@ impl Cells {
         self.cells.iter()
     }
 
+    /// The cell of `key`, if a row fell in it.
+    pub fn get(&self, key: &CellKey) -> Option<&Cell> {
+        self.cells.get(key)
+    }
+
+    /// Only the cells of `keys`.
+    pub fn only(&self, keys: &[&CellKey]) -> Cells {
+        Cells {
+            cells: self
+                .cells
+                .iter()
+                .filter(|(k, _)| keys.contains(k))
+                .map(|(k, c)| (k.clone(), c.clone()))
+                .collect(),
+        }
+    }
+
     /// Whether no row was added.
     pub fn is_empty(&self) -> bool {
         self.cells.is_empty()

@@ -3,11 +3,13 @@
 //! - [`options`]: the flags resolved into [`Options`] (profile, plan, defaults, validation);
 //! - [`run`]: the run loop, one run after another, a CSV row appended after each, the summary;
 //! - [`interrupt`]: Ctrl-C / SIGTERM kill every node before the bench exits;
-//! - [`row`]: what a run produced, mapped to its CSV row.
+//! - [`row`]: what a run produced, mapped to its CSV row;
+//! - [`baseline`]: `--save-baseline` and `--baseline` after the runs.
 //!
 //! Exit status: 0 if every run was `ok`, 1 if any was not (or something failed at run time),
 //! 2 for a usage error found before anything started (see [`super::UsageError`]).
 
+mod baseline;
 mod interrupt;
 mod options;
 mod row;

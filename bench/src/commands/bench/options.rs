@@ -7,10 +7,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use node::settings::{Profile, Settings};
 
-use crate::cli::{BenchArgs, CommonArgs, LauncherArg};
+use crate::cli::{BaselineArgs, BenchArgs, CommonArgs, ExportArgs, LauncherArg};
 use crate::commands::UsageError;
 use crate::experiment::Start;
 use crate::matrix::{Plan, TestKind};
+
+/// Runs per cell of `smoke` with `--baseline` or `--save-baseline` (after one warmup run):
+/// the fewest that give every cell an interval. How often this cries wolf on one build is
+/// measured in results/ci/.
+pub const SMOKE_BASELINE_RUNS: u32 = 5;
 
 /// Matrix defaults of a subcommand when the flags are not given.
 #[derive(Clone, Debug)]
@@ -60,10 +65,12 @@ pub struct Options {
     pub start: Start,
     /// `--out`.
     pub out: Option<PathBuf>,
-    /// `--export-json`.
-    pub export_json: Option<PathBuf>,
-    /// `--export-markdown`.
-    pub export_markdown: Option<PathBuf>,
+    /// Where the summary is exported besides the terminal.
+    pub exports: ExportArgs,
+    /// `--save-baseline`, `--baseline`, `--threshold`.
+    pub baseline: BaselineArgs,
+    /// `--warmup`: unrecorded runs made first in each cell.
+    pub warmup: u32,
     /// `--timeout`.
     pub timeout: Option<Duration>,
     /// Seed of the first run.
@@ -100,20 +107,29 @@ impl Options {
         }
         let mut options = Self::new(plan, node, args.profile, args.common);
         options.node_log_level = args.node_log_level;
-        options.export_json = args.export_json;
-        options.export_markdown = args.export_markdown;
         options.validate()?;
         Ok(options)
     }
 
-    /// `smoke`: up, kill leader, propagate 1 at 3 and 5 nodes, ET 250, once.
+    /// `smoke`: up, kill leader, propagate 1 at 3 and 5 nodes, ET 250, once; with a
+    /// baseline to save or compare with, [`SMOKE_BASELINE_RUNS`] times after a warmup run.
     pub fn smoke(common: CommonArgs) -> Result<Self, UsageError> {
+        let with_baseline =
+            common.baseline.baseline.is_some() || common.baseline.save_baseline.is_some();
         let plan = Plan {
             tests: vec![TestKind::Up, TestKind::KillLeader, TestKind::Propagate(1)],
             sizes: vec![3, 5],
             timeouts_ms: vec![250],
-            runs: 1,
+            runs: if with_baseline {
+                SMOKE_BASELINE_RUNS
+            } else {
+                1
+            },
         };
+        let mut common = common;
+        if with_baseline {
+            common.warmup = common.warmup.max(1);
+        }
         let options = Self::new(plan, Profile::Default.settings(), Profile::Default, common);
         options.validate()?;
         Ok(options)
@@ -132,8 +148,9 @@ impl Options {
             launcher: common.launcher,
             start: common.start,
             out: common.out,
-            export_json: None,
-            export_markdown: None,
+            exports: common.exports,
+            baseline: common.baseline,
+            warmup: common.warmup,
             timeout: common.timeout,
             seed: common.seed.unwrap_or_else(seed_from_clock),
             keep_logs: common.keep_logs,
@@ -180,6 +197,11 @@ impl Options {
                 }
             }
         }
+        if let Some(path) = &self.baseline.baseline {
+            // Unreadable is found now, not after the runs.
+            crate::commands::compare::cells_of(path)
+                .map_err(|e| UsageError(format!("--baseline: {e}")))?;
+        }
         if let Some(url) = &self.signaling_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(UsageError(format!(
@@ -211,6 +233,9 @@ mod tests {
             runs: 1,
         };
         let common = CommonArgs {
+            warmup: 0,
+            exports: ExportArgs::default(),
+            baseline: BaselineArgs::default(),
             launcher: LauncherArg::Process,
             start: Start::Cold,
             out: None,

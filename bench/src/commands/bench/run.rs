@@ -14,8 +14,8 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use signaling::{Server, ServerConfig};
 
-use super::{interrupt, row, Options};
-use crate::cli::LauncherArg;
+use super::{baseline, interrupt, row, Options};
+use crate::cli::{ExportArgs, LauncherArg};
 use crate::commands::UsageError;
 use crate::docker::DockerError;
 use crate::experiment::breakdown::Breakdown;
@@ -25,7 +25,8 @@ use crate::launcher::process::ProcessLauncher;
 use crate::launcher::Launcher;
 use crate::matrix::{RunSpec, TestKind};
 use crate::progress::Progress;
-use crate::results::{export, stats, CsvWriter, Row};
+use crate::results::stats::Cells;
+use crate::results::{ci_formats, export, stats, steadiness, CsvWriter, Row};
 
 /// The directory, relative to the working directory, of the CSVs written without `--out`.
 pub const DEFAULT_RESULTS_DIR: &str = "raftrtc-results";
@@ -67,18 +68,17 @@ pub fn run_plan(experiment: &str, options: Options) -> anyhow::Result<ExitCode> 
     }
     let rows = ran?;
 
-    let summaries = stats::summarize(&rows);
+    let cells = Cells::of(&rows);
+    let summaries = cells.summaries();
     println!();
     print!("{}", export::render_table(&summaries));
+    for warning in steadiness::warnings(&cells) {
+        eprintln!("raftrtc: warning: {warning}");
+    }
     if options.breakdown {
         print_breakdowns(&breakdowns, options.start);
     }
-    if let Some(path) = &options.export_json {
-        export::write_json(path, &summaries)?;
-    }
-    if let Some(path) = &options.export_markdown {
-        export::write_markdown(path, &summaries)?;
-    }
+    write_exports(&options.exports, &cells, &summaries)?;
     let verb = if appending {
         "appended to"
     } else {
@@ -86,12 +86,36 @@ pub fn run_plan(experiment: &str, options: Options) -> anyhow::Result<ExitCode> 
     };
     println!("rows {verb} {}", csv.path().display());
     let failed = rows.iter().filter(|r| !r.outcome.is_ok()).count();
-    Ok(if failed == 0 {
+    if failed > 0 {
+        eprintln!("raftrtc: {failed} of {} runs failed", rows.len());
+    }
+    let regressed = baseline::apply(&options.baseline, &rows, &cells)?;
+    Ok(if failed == 0 && !regressed {
         ExitCode::SUCCESS
     } else {
-        eprintln!("raftrtc: {failed} of {} runs failed", rows.len());
         ExitCode::from(1)
     })
+}
+
+/// Writes every export `exports` asks for.
+fn write_exports(
+    exports: &ExportArgs,
+    cells: &Cells,
+    summaries: &[stats::Summary],
+) -> anyhow::Result<()> {
+    if let Some(path) = &exports.export_json {
+        export::write_json(path, summaries)?;
+    }
+    if let Some(path) = &exports.export_markdown {
+        export::write_markdown(path, summaries)?;
+    }
+    if let Some(path) = &exports.export_github_benchmark {
+        export::write_value(path, &ci_formats::github_benchmark(cells))?;
+    }
+    if let Some(path) = &exports.export_bmf {
+        export::write_value(path, &ci_formats::bmf(cells))?;
+    }
+    Ok(())
 }
 
 /// The launcher `--launcher` names; an engine that is not there is a usage error.
@@ -170,6 +194,9 @@ async fn run_all(
     let mut rows = Vec::with_capacity(specs.len());
     for (k, spec) in specs.iter().enumerate() {
         let seed = options.seed.wrapping_add(k as u64);
+        if spec.run == 1 {
+            warm_up(options, launcher, spec, seed, &settings, &progress).await;
+        }
         let label = label(spec, options.plan.runs);
         let started_at = SystemTime::now();
         let report = experiment::run_one(launcher, spec, seed, &settings, &|phase| {
@@ -195,6 +222,31 @@ async fn run_all(
         let _ = server.shutdown().await;
     }
     Ok(rows)
+}
+
+/// `--warmup`: runs of the cell of `spec` made before its first recorded one, each on a seed
+/// of its own, reported on the terminal but written nowhere.
+async fn warm_up(
+    options: &Options,
+    launcher: &dyn Launcher,
+    spec: &RunSpec,
+    seed: u64,
+    settings: &RunSettings,
+    progress: &Progress,
+) {
+    for w in 1..=options.warmup {
+        let label = format!(
+            "{} n={} et={}ms warmup {w}/{}",
+            spec.test, spec.nodes, spec.election_timeout_ms, options.warmup
+        );
+        // Far from every recorded run's seed (seed + k), so no warmup repeats one.
+        let seed = seed ^ (0x5741_524d_u64 << 32) ^ u64::from(w);
+        let report = experiment::run_one(launcher, spec, seed, settings, &|phase| {
+            progress.phase(&label, phase);
+        })
+        .await;
+        progress.println(&format!("{label}: {} (not recorded)", report.outcome));
+    }
 }
 
 /// `raftrtc-results/up-20250131T123456.789Z.csv`: the experiment and the UTC time to the
