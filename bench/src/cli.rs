@@ -530,12 +530,18 @@ pub fn parse_memory(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("`{s}` is not a usable memory limit (at least 6m)"))
 }
 
-/// Parses a duration given in seconds, fractions allowed (`0.5`).
+/// Parses a duration: seconds as a number, fractions allowed (`0.5`), or with units as the
+/// `humantime` crate reads them (`20s`, `500ms`, `1m 30s`).
 pub fn parse_seconds(s: &str) -> Result<Duration, String> {
-    let secs: f64 = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    let t = s.trim();
+    let secs = match t.parse::<f64>() {
+        Ok(secs) => secs,
+        Err(_) => humantime::parse_duration(t)
+            .map_err(|_| {
+                format!("`{s}` is not a duration: seconds (`30`, `0.5`) or with a unit (`20s`, `500ms`)")
+            })?
+            .as_secs_f64(),
+    };
     if !secs.is_finite() || secs <= 0.0 {
         return Err(format!("`{s}` must be a positive number of seconds"));
     }
@@ -557,6 +563,11 @@ mod tests {
         assert!(parse_seconds("0").is_err());
         assert!(parse_seconds("abc").is_err());
         assert!(parse_seconds("NaN").is_err());
+        assert_eq!(parse_seconds("20s"), Ok(Duration::from_secs(20)));
+        assert_eq!(parse_seconds("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_seconds("1m 30s"), Ok(Duration::from_secs(90)));
+        assert!(parse_seconds("0s").is_err());
+        assert!(parse_seconds("2 days").is_err());
     }
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {

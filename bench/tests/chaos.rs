@@ -51,7 +51,7 @@ fn a_short_chaos_run_passes_every_checker_and_leaves_history_row_and_timeline() 
         "--rate",
         "60",
         "--duration",
-        "8",
+        "8s",
         "--interval",
         "1.5",
         "--quiet",
