@@ -215,9 +215,24 @@ pub struct BaselineArgs {
     /// by the comparison: 1 when a cell regressed.
     #[arg(long, value_name = "FILE.csv")]
     pub baseline: Option<PathBuf>,
-    /// With --baseline: a change within this many percent is no change.
+    /// Compare with another raftrtc build measured now, not with a file: every run is also
+    /// made with this binary's nodes (`BINARY node ...`), on the same seed, alternating with
+    /// this build's, and this build's runs are compared with those as with --baseline. Both
+    /// builds then meet the same slow spells of the machine.
+    #[arg(long, value_name = "BINARY", conflicts_with = "baseline")]
+    pub reference_binary: Option<PathBuf>,
+    /// With --baseline or --reference-binary: a change within this many percent is no
+    /// change.
     #[arg(long, default_value_t = 5.0, value_parser = parse_percent)]
     pub threshold: f64,
+}
+
+impl BaselineArgs {
+    /// Whether a baseline is saved or compared with, or a reference build measured: the
+    /// runs are then made in rounds, and `smoke` makes enough of them to compare.
+    pub fn in_use(&self) -> bool {
+        self.save_baseline.is_some() || self.baseline.is_some() || self.reference_binary.is_some()
+    }
 }
 
 /// Flags every benchmark, `smoke` included, takes.
@@ -254,9 +269,29 @@ pub struct CommonArgs {
     /// start, certificate, signaling, ICE, DTLS, SCTP, membership) the nodes' own stamps.
     #[arg(long)]
     pub breakdown: bool,
-    /// Use this signaling server instead of starting one inside the bench.
+    /// Use this PeerJS server (the official `peer`, started with --allow_discovery, or
+    /// `raftrtc signaling`) instead of starting one inside the bench. Every run shares its
+    /// one key; each run's node ids are namespaced by the run's cluster name.
     #[arg(long, value_name = "URL")]
     pub signaling_url: Option<String>,
+    /// With --signaling-url: the server's key.
+    #[arg(
+        long,
+        value_name = "KEY",
+        default_value = "peerjs",
+        requires = "signaling_url"
+    )]
+    pub signaling_key: String,
+    /// With --signaling-url: how often each node polls the server's peer list
+    /// (`GET /<key>/peers`) to see nodes join and leave.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "100ms",
+        value_parser = parse_seconds,
+        requires = "signaling_url"
+    )]
+    pub peers_poll: Duration,
     /// Network conditions on every node's WebRTC datagrams, e.g. `delay=40ms,jitter=10ms,
     /// loss=1%`, per node `n3:down` or per link `n0-n1:loss=100%`, rules joined by `;`
     /// (see README, "Network conditions").
@@ -396,9 +431,19 @@ pub struct NodeArgs {
     /// Base URL of the PeerJS signaling server, e.g. http://127.0.0.1:9000/.
     #[arg(long)]
     pub signaling_url: String,
-    /// The cluster to join (the PeerJS key).
+    /// The cluster to join: the PeerJS key, unless --signaling-key names a shared one.
     #[arg(long, default_value = "raftrtc")]
     pub cluster: String,
+    /// The PeerJS key to use when it is shared with other clusters (a stock PeerJS server
+    /// has one): the node's id on the server is then `<cluster>.<id>`, and only ids of its
+    /// own cluster count.
+    #[arg(long, value_name = "KEY")]
+    pub signaling_key: Option<String>,
+    /// Learn who is in the cluster by polling the server's `GET /<key>/peers` at this
+    /// interval (`100ms`), instead of raftrtc's presence events, which a stock PeerJS
+    /// server does not send (it must be started with --allow_discovery).
+    #[arg(long, value_name = "DURATION", value_parser = parse_seconds)]
+    pub peers_poll: Option<Duration>,
     /// Bootstrap a one-member cluster and lead it (the first server). Refused where a peer
     /// on the signaling key already belongs to a cluster, unless --force-bootstrap.
     #[arg(long)]

@@ -405,6 +405,17 @@ impl Plan {
     }
 }
 
+impl Plan {
+    /// The same runs in rounds: run 1 of every cell, then run 2 of every cell, and so on.
+    /// A slow minute on a shared machine then lands on every cell a little instead of on one
+    /// cell whole, which is what a comparison with a baseline needs.
+    pub fn rounds(&self) -> Vec<RunSpec> {
+        let mut specs = self.specs();
+        specs.sort_by_key(|s| s.run); // stable: cells keep their order within a round
+        specs
+    }
+}
+
 /// Every size x timeout x run of one test, size-major, then timeout, then
 /// run (1-based); `test` is [`TestKind::Up`] for the caller to replace.
 pub fn plan(sizes: &[usize], timeouts_ms: &[u64], runs: u32) -> Vec<RunSpec> {
@@ -632,6 +643,36 @@ mod tests {
             .all(|s| s.test == TestKind::Propagate(100)));
         assert_eq!(specs[6].nodes, 3);
         assert_eq!(specs[6].run, 1);
+    }
+
+    #[test]
+    fn rounds_hold_the_same_runs_with_every_cell_once_per_round() {
+        let p = Plan {
+            tests: vec![TestKind::Up, TestKind::KillLeader],
+            sizes: vec![3, 5],
+            timeouts_ms: vec![250],
+            runs: 3,
+        };
+        let rounds = p.rounds();
+        let mut sorted_rounds = rounds.clone();
+        let mut specs = p.specs();
+        let key = |s: &RunSpec| (s.test.to_string(), s.nodes, s.run);
+        sorted_rounds.sort_by_key(key);
+        specs.sort_by_key(key);
+        assert_eq!(sorted_rounds, specs);
+        for (r, round) in rounds.chunks(4).enumerate() {
+            assert!(round.iter().all(|s| s.run == r as u32 + 1), "{round:?}");
+            let cells: Vec<_> = round.iter().map(|s| (s.test, s.nodes)).collect();
+            assert_eq!(
+                cells,
+                [
+                    (TestKind::Up, 3),
+                    (TestKind::Up, 5),
+                    (TestKind::KillLeader, 3),
+                    (TestKind::KillLeader, 5)
+                ]
+            );
+        }
     }
 
     #[test]

@@ -24,7 +24,15 @@ fn the_sample_workflow_runs_the_readme_commands_and_the_smoke_baseline_check() {
         assert!(ran(command), "the workflow runs `{command}`: {runs:?}");
         assert!(readme.contains(command), "README shows `{command}`");
     }
+    assert!(ran("smoke --reference-binary"), "{runs:?}");
     assert!(ran("smoke --save-baseline"), "{runs:?}");
     assert!(ran("smoke --baseline"), "{runs:?}");
+    for flag in [
+        "smoke --reference-binary",
+        "smoke --save-baseline",
+        "smoke --baseline",
+    ] {
+        assert!(readme.contains(flag), "README shows `{flag}`");
+    }
     assert!(readme.contains("docs/ci/benchmark.yml"));
 }

@@ -222,6 +222,21 @@ fn bad_flags_are_usage_errors_with_plain_messages() {
         ),
         (&["up", "--net", "delay=40ms,lost=1%"][..], "\"lost=1%\""),
         (&["smoke", "--net", "loss=1"][..], "\"loss=1\""),
+        (
+            &["up", "--signaling-url", "http://127.0.0.1:1/"][..],
+            "cannot reach the signaling server at http://127.0.0.1:1/",
+        ),
+        (&["up", "--signaling-key", "peerjs"][..], "--signaling-url"),
+        (
+            &[
+                "up",
+                "--signaling-url",
+                "http://127.0.0.1:1/",
+                "--signaling-key",
+                "a/b",
+            ][..],
+            "--signaling-key `a/b`",
+        ),
     ] {
         let (out, _) = raftrtc(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));

@@ -77,6 +77,7 @@ fn node_args(i: usize, signaling: SocketAddr, cluster: &str) -> Vec<String> {
         seed: 1,
         start_at_launch: false,
         data_dirs: false,
+        shared_key: None,
     };
     container_node_args(&spec, i as u32)
 }

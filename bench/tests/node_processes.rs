@@ -74,6 +74,7 @@ impl Cluster {
             seed: 1,
             start_at_launch,
             data_dirs,
+            shared_key: None,
         };
         let nodes = launcher.launch_processes(&spec).await.expect("nodes start");
         let cluster = Cluster {

@@ -87,7 +87,9 @@ mod limits;
 pub mod protocol;
 mod server;
 
-pub use client::{Backoff, Client, ClientConfig, ClientEvent};
+pub use client::{
+    probe, Backoff, Client, ClientConfig, ClientEvent, Namespace, Presence, ProbeError, ServerKind,
+};
 pub use error::{ClientError, FrameError, ServerError};
 pub use limits::Limits;
 pub use protocol::Relay;

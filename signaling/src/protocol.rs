@@ -29,6 +29,10 @@ use crate::error::FrameError;
 /// (`<base>peerjs?key=..&id=..&token=..`), as in PeerJS.
 pub const WS_PATH_SEGMENT: &str = "peerjs";
 
+/// The `implementation` field of our server's description (`GET <base>`), which the
+/// official server's lacks: how a client tells the two apart.
+pub const IMPLEMENTATION: &str = "raftrtc-signaling";
+
 /// Longest peer id accepted, in bytes.
 pub const MAX_ID_BYTES: usize = 128;
 

@@ -155,7 +155,7 @@ async fn presence_clients_get_a_snapshot_then_joins_and_leaves() {
         .await
         .expect("x");
     let watch_cfg = ClientConfig {
-        presence: true,
+        presence: signaling::Presence::Pushed,
         ..config(&url, "c1", "w")
     };
     let (_w, mut events) = Client::connect(watch_cfg).await.expect("w");
@@ -179,6 +179,92 @@ async fn presence_clients_get_a_snapshot_then_joins_and_leaves() {
         ClientEvent::PeerLeft("b".into())
     );
     assert!(b.send("a", Relay::Offer, json!({})).await.is_err());
+}
+
+/// A client of cluster `ns` on the shared key `shared`, polling the peer list.
+fn namespaced(url: &str, ns: &str, id: &str) -> ClientConfig {
+    ClientConfig {
+        namespace: signaling::Namespace::new(ns),
+        presence: signaling::Presence::Polled(Duration::from_millis(20)),
+        ..config(url, "shared", id)
+    }
+}
+
+#[tokio::test]
+async fn on_a_shared_key_clusters_see_and_reach_only_their_own_plain_ids() {
+    let srv = server().await;
+    let url = srv.url();
+    let (_a, mut a_events) = Client::connect(namespaced(&url, "run1", "n1"))
+        .await
+        .expect("run1's n1");
+    // The same plain id in another cluster is another id on the server.
+    let (other, mut other_events) = Client::connect(namespaced(&url, "run2", "n1"))
+        .await
+        .expect("run2's n1");
+    let (w, mut events) = Client::connect(namespaced(&url, "run1", "n0"))
+        .await
+        .expect("run1's n0");
+    assert_eq!(
+        next_event(&mut events).await,
+        ClientEvent::Peers(vec!["n1".into()])
+    );
+    assert_eq!(
+        next_event(&mut other_events).await,
+        ClientEvent::Peers(vec![])
+    );
+    let (b, _) = Client::connect(namespaced(&url, "run1", "n2"))
+        .await
+        .expect("run1's n2");
+    assert_eq!(
+        next_event(&mut events).await,
+        ClientEvent::PeerJoined("n2".into())
+    );
+    b.close().await;
+    assert_eq!(
+        next_event(&mut events).await,
+        ClientEvent::PeerLeft("n2".into())
+    );
+    // A relay to a plain id goes to this cluster's node of that id, never the other's.
+    w.send("n1", Relay::Offer, json!({"sdp": "offer"}))
+        .await
+        .expect("offer");
+    other
+        .send("n0", Relay::Offer, json!({"sdp": "stray"}))
+        .await
+        .expect("stray offer");
+    let relayed = tokio::time::timeout(WAIT, async {
+        loop {
+            if let Some(event @ ClientEvent::Relayed { .. }) = a_events.recv().await {
+                return event;
+            }
+        }
+    })
+    .await
+    .expect("run1's n1 gets the offer");
+    assert_eq!(
+        relayed,
+        ClientEvent::Relayed {
+            kind: Relay::Offer,
+            src: "n0".into(),
+            payload: json!({"sdp": "offer"})
+        }
+    );
+    let mut peers = w.peers().await.expect("peers");
+    peers.sort();
+    assert_eq!(peers, ["n0", "n1"]);
+    // run2's offer went to `run2.n0`, which is nobody: it never reaches run1's n0.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), async {
+            loop {
+                if let Some(ClientEvent::Relayed { .. }) = events.recv().await {
+                    return;
+                }
+            }
+        })
+        .await
+        .is_err(),
+        "run1's n0 received a relay meant for another cluster"
+    );
 }
 
 #[tokio::test]
@@ -206,7 +292,7 @@ async fn the_client_reconnects_after_the_server_restarts_on_the_same_port() {
             max: Duration::from_millis(300),
             ..Backoff::default()
         },
-        presence: true,
+        presence: signaling::Presence::Pushed,
         ..config(&url, "c1", "a")
     };
     let (a, mut events) = Client::connect(fast).await.expect("a");

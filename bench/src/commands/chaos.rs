@@ -138,6 +138,7 @@ fn plan(args: &ChaosArgs, seed: u64, signaling_url: String, csv: &Path) -> Chaos
             seed,
             start_at_launch: true,
             data_dirs: true,
+            shared_key: None,
         },
         workload: Workload {
             clients: args.clients,

@@ -80,6 +80,8 @@ fn node_config(args: NodeArgs) -> anyhow::Result<NodeConfig> {
         raft,
         signaling_url: args.signaling_url,
         cluster: args.cluster,
+        signaling_key: args.signaling_key,
+        peers_poll: args.peers_poll,
         membership_poll: args.settings.membership_poll(),
         presence_failover: args.settings.presence_failover,
         control: args.control,

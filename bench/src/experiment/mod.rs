@@ -33,7 +33,7 @@ use node::control::ClientError;
 use node::netem::NetSpec;
 use node::settings::Settings;
 
-use crate::launcher::{Cluster, ClusterSpec, LaunchError, Launcher};
+use crate::launcher::{Cluster, ClusterSpec, LaunchError, Launcher, SharedKey};
 use crate::matrix::{RunSpec, TestKind};
 use crate::results::Outcome;
 use breakdown::Breakdown;
@@ -132,6 +132,11 @@ pub struct RunSettings {
     pub node_log_level: String,
     /// Base URL of the signaling server.
     pub signaling_url: String,
+    /// The server's one key, shared by every run (an external server); `None`: a fresh
+    /// key per run (the embedded server).
+    pub shared_key: Option<SharedKey>,
+    /// Which server that is, for the CSV.
+    pub signaling: crate::results::Signaling,
     /// The per-run timeout (`None`: [`default_timeout`] for the size).
     pub timeout: Option<Duration>,
     /// Keep the logs of successful runs too.
@@ -189,11 +194,14 @@ impl RunReport {
     }
 }
 
-/// A cluster name unique to this bench process and run.
+/// A cluster name unique to the run: the process id and a counter keep this bench's runs
+/// apart, a random part keeps apart benches on other hosts that share one signaling server
+/// (where the name namespaces the nodes' ids).
 fn cluster_name() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
+    let random: u32 = rand::random();
     format!(
-        "raftrtc-{}-{}",
+        "raftrtc-{}-{}-{random:08x}",
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     )
@@ -293,6 +301,7 @@ fn cluster_spec(spec: &RunSpec, seed: u64, settings: &RunSettings) -> ClusterSpe
         seed,
         start_at_launch: settings.start == Start::Cold,
         data_dirs: spec.test.restarts(),
+        shared_key: settings.shared_key.clone(),
     }
 }
 
@@ -459,9 +468,10 @@ mod tests {
         let b = cluster_name();
         assert_ne!(a, b);
         assert!(a.len() <= 64);
+        // A PeerJS key, and a namespace of ids on a shared key: no `.`.
         assert!(a
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')));
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-')));
     }
 
     #[test]

@@ -41,6 +41,19 @@ pub struct ClusterSpec {
     /// Every node keeps term, vote and log in a data directory (`--data-dir`, beside its
     /// control socket: see [`data_dir_beside`]), so that it can be restarted from it.
     pub data_dirs: bool,
+    /// The signaling key is shared with other clusters (`None`: `cluster` is the key).
+    pub shared_key: Option<SharedKey>,
+}
+
+/// A PeerJS key shared with other clusters, as a stock PeerJS server has one: the nodes
+/// namespace their ids by the cluster name and learn presence by polling the peer list
+/// (`raftrtc node --signaling-key --peers-poll`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SharedKey {
+    /// The key.
+    pub key: String,
+    /// How often each node polls `GET /<key>/peers`.
+    pub peers_poll: std::time::Duration,
 }
 
 impl ClusterSpec {
@@ -207,6 +220,14 @@ pub fn node_args(spec: &ClusterSpec, i: u32, id: &str, control: &Path) -> Vec<St
         args.push("--data-dir".to_string());
         args.push(data_dir_beside(control).display().to_string());
     }
+    if let Some(shared) = &spec.shared_key {
+        args.extend([
+            "--signaling-key".to_string(),
+            shared.key.clone(),
+            "--peers-poll".to_string(),
+            format!("{}ms", shared.peers_poll.as_millis()),
+        ]);
+    }
     args
 }
 
@@ -298,6 +319,7 @@ mod tests {
             seed: 41,
             start_at_launch: false,
             data_dirs: false,
+            shared_key: None,
         }
     }
 
@@ -336,6 +358,21 @@ mod tests {
             assert_eq!(node.log_level, "debug");
             assert!(!node.first);
         }
+    }
+
+    #[test]
+    fn a_shared_key_reaches_the_node_with_its_poll_interval() {
+        let mut s = spec(Settings::default());
+        let plain = parsed(node_args(&s, 1, "n1", Path::new("/r/n1.sock")));
+        assert_eq!((plain.signaling_key, plain.peers_poll), (None, None));
+        s.shared_key = Some(SharedKey {
+            key: "peerjs".into(),
+            peers_poll: std::time::Duration::from_millis(150),
+        });
+        let node = parsed(node_args(&s, 1, "n1", Path::new("/r/n1.sock")));
+        assert_eq!(node.signaling_key.as_deref(), Some("peerjs"));
+        assert_eq!(node.peers_poll, Some(std::time::Duration::from_millis(150)));
+        assert_eq!(node.cluster, "c1");
     }
 
     #[test]

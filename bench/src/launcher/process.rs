@@ -403,6 +403,7 @@ mod tests {
             seed: 41,
             start_at_launch: false,
             data_dirs: false,
+            shared_key: None,
         }
     }
 

@@ -27,6 +27,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
+use super::row::Signaling;
 use super::stats::{quantile, CellKey, Cells};
 use super::table::{Align, Table};
 
@@ -116,6 +117,13 @@ pub struct CellComparison {
     pub reason: String,
 }
 
+impl CellComparison {
+    /// All runs ok in the base, some failing in the new set.
+    fn newly_failing(&self) -> bool {
+        self.base.ok == self.base.runs && self.new.ok < self.new.runs
+    }
+}
+
 /// Every common cell compared, and the cells only one side has.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Comparison {
@@ -135,6 +143,23 @@ impl Comparison {
     /// Whether any cell regressed.
     pub fn regressed(&self) -> bool {
         self.cells.iter().any(|c| c.verdict == Verdict::Regressed)
+    }
+
+    /// Whether a cell regressed by failing where all the base's runs were ok.
+    pub fn newly_failing(&self) -> bool {
+        self.cells
+            .iter()
+            .any(|c| c.verdict == Verdict::Regressed && c.newly_failing())
+    }
+
+    /// The cells that regressed by their times alone, not by failing: the ones a second set
+    /// of runs can confirm or clear.
+    pub fn slower_cells(&self) -> Vec<CellKey> {
+        self.cells
+            .iter()
+            .filter(|c| c.verdict == Verdict::Regressed && !c.newly_failing())
+            .map(|c| c.key.clone())
+            .collect()
     }
 }
 
@@ -375,13 +400,16 @@ pub fn name(key: &CellKey) -> String {
     if s.net != "none" {
         name.push_str(&format!(" net={}", s.net));
     }
+    if s.signaling != Signaling::Embedded {
+        name.push_str(&format!(" signaling={}", s.signaling));
+    }
     name
 }
 
 /// Which columns keep the two sets apart, and the values each side has.
 fn differences(base: &BTreeSet<&CellKey>, new: &BTreeSet<&CellKey>) -> String {
     type Column = (&'static str, fn(&CellKey) -> String);
-    const COLUMNS: [Column; 8] = [
+    const COLUMNS: [Column; 9] = [
         ("test", |k| k.test.to_string()),
         ("nodes", |k| k.nodes.to_string()),
         ("election_timeout_ms", |k| k.election_timeout_ms.to_string()),
@@ -390,6 +418,7 @@ fn differences(base: &BTreeSet<&CellKey>, new: &BTreeSet<&CellKey>) -> String {
         ("profile", |k| k.setup.profile.to_string()),
         ("start", |k| k.setup.start.to_string()),
         ("net", |k| k.setup.net.clone()),
+        ("signaling", |k| k.setup.signaling.to_string()),
     ];
     let values = |keys: &BTreeSet<&CellKey>, f: fn(&CellKey) -> String| -> BTreeSet<String> {
         keys.iter().map(|k| f(k)).collect()
@@ -498,6 +527,48 @@ mod tests {
         let c = verdict(base, new);
         assert_eq!(c.verdict, Verdict::Regressed, "{c:?}");
         assert!(c.reason.contains("1 of 3 runs failed"), "{c:?}");
+    }
+
+    #[test]
+    fn only_cells_slower_by_their_times_are_offered_for_confirmation() {
+        let mut base = rows(TestKind::Up, 3, &sample(100.0, 0.1, 8, 5), Outcome::Ok);
+        base.extend(rows(
+            TestKind::Up,
+            5,
+            &sample(100.0, 0.1, 8, 6),
+            Outcome::Ok,
+        ));
+        base.extend(rows(
+            TestKind::Up,
+            7,
+            &sample(100.0, 0.1, 8, 7),
+            Outcome::Ok,
+        ));
+        let mut new = rows(TestKind::Up, 3, &sample(140.0, 0.1, 8, 8), Outcome::Ok);
+        new.extend(rows(TestKind::Up, 5, &[100.0; 7], Outcome::Ok));
+        new.extend(rows(TestKind::Up, 5, &[0.0], Outcome::Timeout));
+        new.extend(rows(
+            TestKind::Up,
+            7,
+            &sample(100.0, 0.1, 8, 9),
+            Outcome::Ok,
+        ));
+        let c = compare(
+            &Cells::of(&base),
+            &Cells::of(&new),
+            &CompareOptions::default(),
+        )
+        .unwrap();
+        let slower: Vec<usize> = c.slower_cells().iter().map(|k| k.nodes).collect();
+        assert_eq!(slower, [3], "{c:?}");
+        assert!(c.newly_failing(), "{c:?}");
+        let without_failures = compare(
+            &Cells::of(&base),
+            &Cells::of(&new[..8]),
+            &CompareOptions::default(),
+        )
+        .unwrap();
+        assert!(!without_failures.newly_failing());
     }
 
     #[test]

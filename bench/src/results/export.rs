@@ -35,12 +35,13 @@ pub enum ExportError {
 type SetupColumn = (&'static str, fn(&Setup) -> String);
 
 /// The setup columns, in order; each shows only when the summaries differ in it.
-const SETUP_COLUMNS: [SetupColumn; 5] = [
+const SETUP_COLUMNS: [SetupColumn; 6] = [
     ("launcher", |s| s.launcher.to_string()),
     ("replication", |s| s.replication.to_string()),
     ("profile", |s| s.profile.to_string()),
     ("start", |s| s.start.to_string()),
     ("net", |s| s.net.clone()),
+    ("signaling", |s| s.signaling.to_string()),
 ];
 
 /// The summary's table: see the module docs for which columns show.
@@ -168,7 +169,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
 mod tests {
     use super::*;
 
-    use crate::results::row::{Launcher, Profile, Replication, Start};
+    use crate::results::row::{Launcher, Profile, Replication, Signaling, Start};
 
     fn summary(test: &str, nodes: usize, ok: usize, runs: usize, mean: Option<f64>) -> Summary {
         Summary {
@@ -178,6 +179,7 @@ mod tests {
             profile: Profile::Default,
             start: Start::Cold,
             net: "none".to_owned(),
+            signaling: Signaling::Embedded,
             nodes,
             election_timeout_ms: 250,
             runs,
@@ -261,6 +263,7 @@ propagate_100  process   warm       9      250  0/3       1          -          
                 "profile": "default",
                 "start": "cold",
                 "net": "none",
+                "signaling": "embedded",
                 "nodes": 9,
                 "election_timeout_ms": 250,
                 "runs": 3,

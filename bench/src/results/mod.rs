@@ -37,6 +37,6 @@ pub mod writer;
 pub use error::CsvError;
 pub use reader::{read_csvs, read_rows, RowReader};
 pub use row::record_of;
-pub use row::{Launcher, Outcome, Profile, Replication, Row, Start};
+pub use row::{Launcher, Outcome, Profile, Replication, Row, Signaling, Start};
 pub use writer::CsvRecord;
 pub use writer::CsvWriter;

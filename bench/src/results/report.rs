@@ -31,7 +31,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use super::paper::{self, PaperMean, PaperPoint, Source};
-use super::row::Start;
+use super::row::{Signaling, Start};
 use super::stats::{self, Setup, Summary};
 use super::table::{Align, Table};
 use crate::matrix::TestKind;
@@ -195,15 +195,20 @@ impl Section {
             profile,
             start,
             net,
+            signaling,
         } = &self.setup;
         let net = if net == "none" {
             String::new()
         } else {
             format!(", net {net}")
         };
+        let signaling = match signaling {
+            Signaling::Embedded => String::new(),
+            other => format!(", {other} signaling"),
+        };
         format!(
             "{} · {start} start, {launcher} launcher, {replication} replication, {profile} \
-             profile{net}",
+             profile{net}{signaling}",
             self.test
         )
     }

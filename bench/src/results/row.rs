@@ -70,6 +70,23 @@ pub enum Start {
     Warm,
 }
 
+/// Which signaling server the nodes met through (`--signaling-url`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Signaling {
+    /// The server the bench started inside itself, a key per run, presence pushed. Files
+    /// written before the column existed all used it, so a missing value reads so.
+    #[default]
+    Embedded,
+    /// A stock PeerJS server (the official `peer`) at the URL: one shared key, presence
+    /// polled.
+    Peerjs,
+    /// A `raftrtc signaling` server at the URL, used as a stock one would be.
+    Raftrtc,
+}
+
 /// How a run ended: the one outcome type, from the experiment to the CSV.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
@@ -110,7 +127,7 @@ macro_rules! display_as_in_csv {
     )*};
 }
 
-display_as_in_csv!(Launcher, Replication, Profile, Start, Outcome);
+display_as_in_csv!(Launcher, Replication, Profile, Start, Signaling, Outcome);
 
 /// One run: one CSV row. The fields are the columns, in the order written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -181,6 +198,9 @@ pub struct Row {
     /// machine's own network, which is also what a file from before the column holds.
     #[serde(default = "no_net", deserialize_with = "net_text")]
     pub net: String,
+    /// The signaling server the nodes met through.
+    #[serde(default, deserialize_with = "empty_as_default")]
+    pub signaling: Signaling,
     /// What went wrong, if anything.
     #[serde(default)]
     pub error: String,
@@ -220,6 +240,7 @@ impl Default for Row {
             profile: Profile::default(),
             start: Start::default(),
             net: no_net(),
+            signaling: Signaling::default(),
             error: String::new(),
             logs: String::new(),
         }
@@ -377,14 +398,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_header_is_every_committed_csv_s_plus_the_start_its_phases_the_net_and_rejoin() {
+    fn the_header_is_every_committed_csv_s_plus_the_start_its_phases_the_net_rejoin_and_signaling()
+    {
         let header: Vec<&str> = columns().iter().collect();
         assert_eq!(
             header.join(","),
             "test,launcher,nodes,election_timeout_ms,heartbeat_ms,replication,run,seed,\
              killed,messages,outcome,duration_ms,up_ms,launched_ms,signaling_ms,mesh_ms,\
              raft_ms,rejoin_ms,elections,final_term,properties,version,started_at,profile,\
-             start,net,error,logs"
+             start,net,signaling,error,logs"
         );
     }
 
@@ -402,6 +424,7 @@ mod tests {
             "profile",
             "start",
             "net",
+            "signaling",
             "error",
             "logs",
         ];

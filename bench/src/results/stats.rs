@@ -20,8 +20,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::row::{test_column, Launcher, Outcome, Profile, Replication, Row, Start};
-use crate::matrix::TestKind;
+use super::row::{test_column, Launcher, Outcome, Profile, Replication, Row, Signaling, Start};
+use crate::matrix::{RunSpec, TestKind};
 
 /// What runs were made with besides the test and its sizes: runs that
 /// differ in any of these are never put together.
@@ -41,6 +41,8 @@ pub struct Setup {
     pub start: Start,
     /// The network conditions (`none`: the machine's own).
     pub net: String,
+    /// The signaling server.
+    pub signaling: Signaling,
 }
 
 impl Setup {
@@ -52,6 +54,7 @@ impl Setup {
             profile: row.profile,
             start: row.start,
             net: row.net.clone(),
+            signaling: row.signaling,
         }
     }
 }
@@ -69,6 +72,16 @@ pub struct CellKey {
     pub election_timeout_ms: u64,
     /// Cluster size.
     pub nodes: usize,
+}
+
+impl CellKey {
+    /// Whether `spec` is a run of this cell. The setup is one invocation's, common to all
+    /// its runs, so the test, size and timeout decide.
+    pub fn is_of(&self, spec: &RunSpec) -> bool {
+        self.test == spec.test
+            && self.nodes == spec.nodes
+            && self.election_timeout_ms == spec.election_timeout_ms
+    }
 }
 
 /// The runs of one cell, aggregated.
@@ -190,6 +203,8 @@ pub struct Summary {
     pub start: Start,
     /// The network conditions (`none`: the machine's own).
     pub net: String,
+    /// The signaling server.
+    pub signaling: Signaling,
     /// Cluster size.
     pub nodes: usize,
     /// Election timeout.
@@ -230,6 +245,7 @@ impl Summary {
             profile: key.setup.profile,
             start: key.setup.start,
             net: key.setup.net.clone(),
+            signaling: key.setup.signaling,
             nodes: key.nodes,
             election_timeout_ms: key.election_timeout_ms,
             runs: cell.runs,
@@ -254,6 +270,7 @@ impl Summary {
             profile: self.profile,
             start: self.start,
             net: self.net.clone(),
+            signaling: self.signaling,
         }
     }
 }

@@ -226,7 +226,7 @@ mod tests {
 
     use super::*;
     use crate::results::reader::read_rows;
-    use crate::results::row::{Launcher, Outcome, Profile, Replication, Start};
+    use crate::results::row::{Launcher, Outcome, Profile, Replication, Signaling, Start};
 
     fn row(nodes: usize, run: u32, duration_ms: Option<f64>) -> Row {
         Row {
@@ -260,6 +260,7 @@ mod tests {
             profile: Profile::Default,
             start: Start::Cold,
             net: "delay=5ms,loss=1%".to_owned(),
+            signaling: Signaling::Peerjs,
             error: String::new(),
             logs: String::new(),
         }
@@ -268,7 +269,7 @@ mod tests {
     const HEADER: &str = "test,launcher,nodes,election_timeout_ms,heartbeat_ms,replication,run,\
                           seed,killed,messages,outcome,duration_ms,up_ms,launched_ms,\
                           signaling_ms,mesh_ms,raft_ms,rejoin_ms,elections,final_term,properties,version,\
-                          started_at,profile,start,net,error,logs\n";
+                          started_at,profile,start,net,signaling,error,logs\n";
 
     /// Appends `rows` to a new file at `path` and closes it.
     fn write(path: &Path, rows: &[Row]) {
@@ -293,9 +294,9 @@ mod tests {
             format!(
                 "{HEADER}\
                  up,process,3,250,50,immediate,1,42,0,0,ok,12.500,12.500,1.500,2.250,,12.500,,\
-                 1,2,ok,0.1.0,2025-01-01T00:00:00Z,default,cold,\"delay=5ms,loss=1%\",,\n\
+                 1,2,ok,0.1.0,2025-01-01T00:00:00Z,default,cold,\"delay=5ms,loss=1%\",peerjs,,\n\
                  up,process,3,250,50,immediate,2,42,0,0,timeout,,,,,,,,1,2,ok,0.1.0,\
-                 2025-01-01T00:00:00Z,default,cold,\"delay=5ms,loss=1%\",,\n"
+                 2025-01-01T00:00:00Z,default,cold,\"delay=5ms,loss=1%\",peerjs,,\n"
             )
         );
         let rows = read_rows(&path).unwrap();

@@ -12,8 +12,14 @@ pub struct NodeConfig {
     pub raft: raftrtc_raft::Config,
     /// Base URL of the PeerJS signaling server.
     pub signaling_url: String,
-    /// The cluster (PeerJS key).
+    /// The cluster: the PeerJS key, unless `signaling_key` is set.
     pub cluster: String,
+    /// A PeerJS key shared with other clusters (a stock server's one key): ids on the
+    /// server are then namespaced by `cluster`.
+    pub signaling_key: Option<String>,
+    /// Presence by polling the server's peer list at this interval, instead of raftrtc's
+    /// presence events.
+    pub peers_poll: Option<Duration>,
     /// How often the leader checks presence against the configuration.
     /// `None`: on every presence or configuration change (plus a slow safety
     /// tick). `Some(p)`: only every `p`, and every `p / 2` while a change is

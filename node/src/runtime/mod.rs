@@ -34,7 +34,9 @@ use raftrtc_raft::{
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use signaling::{Client, ClientConfig, ClientError as SignalingError, ClientEvent, Relay};
+use signaling::{
+    Client, ClientConfig, ClientError as SignalingError, ClientEvent, Namespace, Presence, Relay,
+};
 use tokio::sync::mpsc;
 
 use crate::clock::monotonic_ns;
@@ -246,16 +248,20 @@ impl Node {
     }
 }
 
-/// Joins the cluster on the signaling server, with presence.
+/// Joins the cluster on the signaling server, with presence: pushed by raftrtc's server on
+/// the cluster's own key, or polled, namespaced by the cluster on a shared key.
 async fn join_signaling(
     cfg: &NodeConfig,
 ) -> Result<(Client, mpsc::Receiver<ClientEvent>), NodeError> {
-    let mut sig_cfg = ClientConfig::new(
-        cfg.signaling_url.clone(),
-        cfg.cluster.clone(),
-        cfg.raft.id.clone(),
-    );
-    sig_cfg.presence = true;
+    let key = cfg.signaling_key.as_ref().unwrap_or(&cfg.cluster);
+    let mut sig_cfg = ClientConfig::new(cfg.signaling_url.clone(), key, cfg.raft.id.clone());
+    if cfg.signaling_key.is_some() {
+        sig_cfg.namespace = Namespace::new(cfg.cluster.clone());
+    }
+    sig_cfg.presence = match cfg.peers_poll {
+        Some(interval) => Presence::Polled(interval),
+        None => Presence::Pushed,
+    };
     let patience = Instant::now() + JOIN_PATIENCE;
     let mut pause = Duration::from_millis(20);
     loop {

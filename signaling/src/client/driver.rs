@@ -22,7 +22,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tracing::{debug, warn};
 use url::Url;
 
-use super::{Backoff, ClientEvent};
+use super::{Backoff, ClientEvent, Namespace};
 use crate::error::ClientError;
 use crate::protocol::{self, ServerMessage};
 
@@ -173,6 +173,9 @@ pub(crate) struct Driver {
     cmds: mpsc::Receiver<Command>,
     outbox: Outbox,
     connected: Arc<AtomicBool>,
+    /// Frames about other namespaces' peers are dropped, ours made plain.
+    namespace: Namespace,
+    /// Our id on the server, for logs.
     id: String,
 }
 
@@ -182,6 +185,7 @@ impl Driver {
         cmds: mpsc::Receiver<Command>,
         events: mpsc::Sender<ClientEvent>,
         connected: Arc<AtomicBool>,
+        namespace: Namespace,
         id: String,
     ) -> Driver {
         Driver {
@@ -193,6 +197,7 @@ impl Driver {
                 open: true,
             },
             connected,
+            namespace,
             id,
         }
     }
@@ -313,7 +318,9 @@ impl Driver {
                 return;
             }
         };
-        self.outbox.push(event);
+        if let Some(event) = self.namespace.inward(event) {
+            self.outbox.push(event);
+        }
     }
 
     /// Reconnects with backoff, still answering handles (sends fail with

@@ -9,13 +9,20 @@
 //! outage shows up as [`ClientEvent::Disconnected`] and failing
 //! [`Client::send`]s, never as a panic or a closed data channel.
 //!
-//! Works against our server and against the official `peer` server; only
-//! presence events ([`ClientEvent::PeerJoined`], [`ClientEvent::PeerLeft`],
-//! [`ClientEvent::Peers`]) are specific to ours — against the official one,
-//! poll [`Client::peers`] instead (needs its `--allow_discovery`).
+//! Works against our server and against the official `peer` server. Presence events
+//! ([`ClientEvent::PeerJoined`], [`ClientEvent::PeerLeft`], [`ClientEvent::Peers`]) are
+//! pushed by ours ([`Presence::Pushed`]); against the official one they come from polling
+//! its peer list ([`Presence::Polled`], `poll.rs`; needs its `--allow_discovery`). A
+//! [`Namespace`] keeps clusters that share the official server's one key apart.
 
 mod driver;
 mod http;
+mod namespace;
+mod poll;
+mod probe;
+
+pub use namespace::Namespace;
+pub use probe::{probe, ProbeError, ServerKind};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -80,6 +87,18 @@ impl Backoff {
     }
 }
 
+/// How a client learns who else is in its cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    /// It does not: a client that only relays.
+    Off,
+    /// The server pushes it: raftrtc's extension (`presence=1`).
+    Pushed,
+    /// The client polls `GET /<key>/peers` at this interval: for the stock PeerJS server,
+    /// started with `--allow_discovery`.
+    Polled(Duration),
+}
+
 /// How to reach a signaling server and who we are there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientConfig {
@@ -88,14 +107,15 @@ pub struct ClientConfig {
     pub url: String,
     /// The cluster: the PeerJS key (`[A-Za-z0-9_.-]{1,64}`).
     pub key: String,
-    /// Our peer id in the cluster.
+    /// Our peer id in the cluster (without the namespace).
     pub id: String,
+    /// Where our ids live on the server: none when the key is our cluster's alone.
+    pub namespace: Namespace,
     /// Secret that lets us take our id back after a reconnect; random when
     /// `None`.
     pub token: Option<String>,
-    /// Ask our server for presence events (join/leave/snapshot). Leave off
-    /// against the official server, which ignores it anyway.
-    pub presence: bool,
+    /// How presence events (join/leave/snapshot) are had, if at all.
+    pub presence: Presence,
     /// Heartbeat period (PeerJS uses 5 s).
     pub heartbeat: Duration,
     /// Reconnection policy.
@@ -125,8 +145,14 @@ impl ClientConfig {
         if !protocol::is_valid_key(&self.key) {
             return bad("key must match [A-Za-z0-9_.-]{1,64}");
         }
-        if !protocol::is_valid_id(&self.id) {
-            return bad("id must be 1-128 characters of [A-Za-z0-9 _.:@-]");
+        if !self.namespace.is_valid() {
+            return bad("namespace must be 1-64 characters of [A-Za-z0-9_-]");
+        }
+        if !protocol::is_valid_id(&self.namespace.outer(&self.id)) {
+            return bad("id (with its namespace) must be 1-128 characters of [A-Za-z0-9 _.:@-]");
+        }
+        if self.presence == Presence::Polled(Duration::ZERO) {
+            return bad("the peer-list poll interval must be positive");
         }
         if self
             .token
@@ -160,8 +186,9 @@ impl Default for ClientConfig {
             url: String::from("http://127.0.0.1:9000/"),
             key: String::from("peerjs"),
             id: String::new(),
+            namespace: Namespace::none(),
             token: None,
-            presence: false,
+            presence: Presence::Off,
             heartbeat: Duration::from_secs(5),
             reconnect: Backoff::default(),
             connect_timeout: Duration::from_secs(10),
@@ -205,6 +232,7 @@ pub enum ClientEvent {
 struct Inner {
     id: String,
     key: String,
+    namespace: Namespace,
     token: String,
     endpoint: Endpoint,
     cmds: mpsc::Sender<Command>,
@@ -240,7 +268,9 @@ impl Client {
         let base = parse_base(&config.url)?;
         let endpoint = Endpoint::from_url(&base)?;
         let token = config.token.clone().unwrap_or_else(random_token);
-        let ws_url = ws_url(&base, &config.key, &config.id, &token, config.presence)?;
+        let outer_id = config.namespace.outer(&config.id);
+        let pushed = config.presence == Presence::Pushed;
+        let ws_url = ws_url(&base, &config.key, &outer_id, &token, pushed)?;
         let ws = driver::open(&ws_url, config.connect_timeout).await?;
 
         let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
@@ -253,18 +283,32 @@ impl Client {
             connect_timeout: config.connect_timeout,
             backoff: config.reconnect.clone(),
         };
+        if let Presence::Polled(interval) = config.presence {
+            let poller = poll::Poller {
+                endpoint: endpoint.clone(),
+                key: config.key.clone(),
+                namespace: config.namespace.clone(),
+                me: config.id.clone(),
+                interval,
+                events: ev_tx.clone(),
+                client: cmd_tx.downgrade(),
+            };
+            tokio::spawn(poller.run());
+        }
         let driver = Driver::new(
             settings,
             cmd_rx,
             ev_tx,
             connected.clone(),
-            config.id.clone(),
+            config.namespace.clone(),
+            outer_id,
         );
         tokio::spawn(driver.run(ws));
         let client = Client {
             inner: Arc::new(Inner {
                 id: config.id,
                 key: config.key,
+                namespace: config.namespace,
                 token,
                 endpoint,
                 cmds: cmd_tx,
@@ -304,7 +348,7 @@ impl Client {
         if !protocol::is_valid_id(dst) {
             return Err(ClientError::InvalidDestination(protocol::truncate(dst, 64)));
         }
-        let text = protocol::client::relay(kind, dst, &payload);
+        let text = protocol::client::relay(kind, &self.inner.namespace.outer(dst), &payload);
         let (ack, done) = oneshot::channel();
         self.inner
             .cmds
@@ -314,9 +358,11 @@ impl Client {
         done.await.map_err(|_| ClientError::Closed)?
     }
 
-    /// The connected ids of our cluster (`GET <base><key>/peers`), us included.
+    /// The connected ids of our cluster (`GET <base><key>/peers`, our namespace's only), us
+    /// included.
     pub async fn peers(&self) -> Result<Vec<String>, ClientError> {
-        peers_at(&self.inner.endpoint, &self.inner.key).await
+        let all = peers_at(&self.inner.endpoint, &self.inner.key).await?;
+        Ok(self.inner.namespace.members(&all))
     }
 
     /// Closes the socket and stops the background task; later sends fail

@@ -57,12 +57,14 @@ fn bad_key() -> Response {
     cors((StatusCode::BAD_REQUEST, protocol::msg::INVALID_KEY).into_response())
 }
 
-/// Same body as the official server, so probes written for it work here.
+/// Same body as the official server, so probes written for it work here, and one more
+/// field that tells the two apart.
 async fn describe() -> Response {
     let body = serde_json::json!({
         "name": "PeerJS Server",
         "description": "A server side element to broker connections between PeerJS clients.",
         "website": "https://peerjs.com/",
+        "implementation": protocol::IMPLEMENTATION,
     });
     cors(axum::Json(body).into_response())
 }

@@ -10,12 +10,30 @@ use node::settings::{Profile, Settings};
 use crate::cli::{BaselineArgs, BenchArgs, CommonArgs, ExportArgs, LauncherArg};
 use crate::commands::UsageError;
 use crate::experiment::Start;
-use crate::matrix::{Plan, TestKind};
+use crate::launcher::SharedKey;
+use crate::matrix::{Plan, RunSpec, TestKind};
 
-/// Runs per cell of `smoke` with `--baseline` or `--save-baseline` (after one warmup run):
-/// the fewest that give every cell an interval. How often this cries wolf on one build is
-/// measured in results/ci/.
-pub const SMOKE_BASELINE_RUNS: u32 = 5;
+/// Runs per cell of `smoke` with `--baseline` or `--save-baseline`, in rounds, after
+/// [`SMOKE_BASELINE_WARMUP`] warmup runs per cell: about 15 s on the 2-core machine.
+///
+/// Why this many: a shared machine has slow spells lasting seconds, so a set of runs taken
+/// in 5 s can sit 10 % off the machine's typical speed however many runs it holds. 40 runs
+/// in rounds spread each cell over the whole invocation; with the confirmation of a slower
+/// cell (`baseline.rs`) that kept one build from crying wolf (results/ci/).
+pub const SMOKE_BASELINE_RUNS: u32 = 40;
+
+/// Warmup runs per cell of `smoke` with a baseline: an invocation's first runs are slower
+/// (binary and libraries not yet in the page cache, allocator and scheduler cold).
+pub const SMOKE_BASELINE_WARMUP: u32 = 2;
+
+/// A signaling server outside the bench (`--signaling-url`), whose one key every run shares.
+#[derive(Clone, Debug)]
+pub struct ExternalSignaling {
+    /// Its base URL.
+    pub url: String,
+    /// Its key, and how nodes poll its peer list.
+    pub shared_key: SharedKey,
+}
 
 /// Matrix defaults of a subcommand when the flags are not given.
 #[derive(Clone, Debug)]
@@ -79,8 +97,8 @@ pub struct Options {
     pub keep_logs: bool,
     /// `--breakdown`.
     pub breakdown: bool,
-    /// `--signaling-url`.
-    pub signaling_url: Option<String>,
+    /// `--signaling-url` with its key and poll interval: a server outside the bench.
+    pub external_signaling: Option<ExternalSignaling>,
     /// `--cpus` / `--memory` for the Docker launcher.
     pub limits: crate::docker::Limits,
 }
@@ -112,10 +130,10 @@ impl Options {
     }
 
     /// `smoke`: up, kill leader, propagate 1 at 3 and 5 nodes, ET 250, once; with a
-    /// baseline to save or compare with, [`SMOKE_BASELINE_RUNS`] times after a warmup run.
+    /// baseline to save or compare with, [`SMOKE_BASELINE_RUNS`] times after
+    /// [`SMOKE_BASELINE_WARMUP`] warmup runs.
     pub fn smoke(common: CommonArgs) -> Result<Self, UsageError> {
-        let with_baseline =
-            common.baseline.baseline.is_some() || common.baseline.save_baseline.is_some();
+        let with_baseline = common.baseline.in_use();
         let plan = Plan {
             tests: vec![TestKind::Up, TestKind::KillLeader, TestKind::Propagate(1)],
             sizes: vec![3, 5],
@@ -128,7 +146,7 @@ impl Options {
         };
         let mut common = common;
         if with_baseline {
-            common.warmup = common.warmup.max(1);
+            common.warmup = common.warmup.max(SMOKE_BASELINE_WARMUP);
         }
         let options = Self::new(plan, Profile::Default.settings(), Profile::Default, common);
         options.validate()?;
@@ -155,11 +173,26 @@ impl Options {
             seed: common.seed.unwrap_or_else(seed_from_clock),
             keep_logs: common.keep_logs,
             breakdown: common.breakdown,
-            signaling_url: common.signaling_url,
+            external_signaling: common.signaling_url.map(|url| ExternalSignaling {
+                url,
+                shared_key: SharedKey {
+                    key: common.signaling_key,
+                    peers_poll: common.peers_poll,
+                },
+            }),
             limits: crate::docker::Limits {
                 cpus: common.cpus,
                 memory_bytes: common.memory,
             },
+        }
+    }
+
+    /// The runs in the order they are made: cell by cell, or in rounds (see
+    /// [`Plan::rounds`]) when a baseline is saved or compared with.
+    pub fn specs(&self) -> Vec<RunSpec> {
+        match self.baseline.in_use() {
+            true => self.plan.rounds(),
+            false => self.plan.specs(),
         }
     }
 
@@ -202,10 +235,32 @@ impl Options {
             crate::commands::compare::cells_of(path)
                 .map_err(|e| UsageError(format!("--baseline: {e}")))?;
         }
-        if let Some(url) = &self.signaling_url {
+        if let Some(binary) = &self.baseline.reference_binary {
+            if self.launcher != LauncherArg::Process {
+                return Err(UsageError(
+                    "--reference-binary runs the reference's nodes as processes: use it with \
+                     --launcher process"
+                        .into(),
+                ));
+            }
+            if !binary.is_file() {
+                return Err(UsageError(format!(
+                    "--reference-binary {}: no such file",
+                    binary.display()
+                )));
+            }
+        }
+        if let Some(external) = &self.external_signaling {
+            let url = &external.url;
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(UsageError(format!(
                     "--signaling-url `{url}` must be an http:// or https:// URL"
+                )));
+            }
+            let key = &external.shared_key.key;
+            if !signaling::protocol::is_valid_key(key) {
+                return Err(UsageError(format!(
+                    "--signaling-key `{key}` must be 1-64 characters of [A-Za-z0-9_.-]"
                 )));
             }
         }
@@ -244,6 +299,8 @@ mod tests {
             keep_logs: false,
             breakdown: false,
             signaling_url: None,
+            signaling_key: "peerjs".to_owned(),
+            peers_poll: Duration::from_millis(100),
             net: "none".to_owned(),
             cpus: None,
             memory: None,

@@ -72,6 +72,7 @@ pub(super) fn to_row(
             Start::Warm => results::Start::Warm,
         },
         net: options.node.net.clone(),
+        signaling: settings.signaling,
         error,
         logs: report
             .logs

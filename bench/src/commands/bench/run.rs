@@ -1,5 +1,5 @@
-//! The run loop: every run of the plan in turn, a CSV row appended (and synced) as each ends,
-//! progress on the terminal, then the summary and the exports.
+//! One experiment invocation: every run of the plan (through a [`Session`]), then the
+//! summary, the exports and the baseline's verdict.
 //!
 //! Every invocation leaves its rows in a CSV: `--out`'s, or else a new file named after the
 //! experiment and the UTC time under `raftrtc-results/` in the working directory, whose path
@@ -12,19 +12,19 @@ use std::time::SystemTime;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use signaling::{Server, ServerConfig};
+use signaling::ServerConfig;
 
-use super::{baseline, interrupt, row, Options};
+use super::session::Session;
+use super::{baseline, interrupt, Options};
 use crate::cli::{ExportArgs, LauncherArg};
 use crate::commands::UsageError;
 use crate::docker::DockerError;
 use crate::experiment::breakdown::Breakdown;
-use crate::experiment::{self, RunReport, RunSettings, Start};
+use crate::experiment::Start;
 use crate::launcher::docker::DockerLauncher;
 use crate::launcher::process::ProcessLauncher;
 use crate::launcher::Launcher;
-use crate::matrix::{RunSpec, TestKind};
-use crate::progress::Progress;
+use crate::matrix::RunSpec;
 use crate::results::stats::Cells;
 use crate::results::{ci_formats, export, stats, steadiness, CsvWriter, Row};
 
@@ -54,10 +54,12 @@ pub fn run_plan(experiment: &str, options: Options) -> anyhow::Result<ExitCode> 
         .build()
         .context("cannot start the async runtime")?;
     let mut breakdowns = Breakdowns::new();
+    let specs = options.specs();
     let ran = runtime.block_on(async {
         interrupt::install_handler();
-        let launcher = make_launcher(options.launcher, options.limits).await?;
-        run_all(&options, launcher.as_ref(), &mut csv, &mut breakdowns).await
+        let session = Session::start(&options).await?;
+        let sets = session.run(&specs, 0, &mut csv, &mut breakdowns).await?;
+        anyhow::Ok((session, sets))
     });
     if let Err(e) = &ran {
         // A usage error (no engine) comes before any run: the new file would hold a header
@@ -66,35 +68,56 @@ pub fn run_plan(experiment: &str, options: Options) -> anyhow::Result<ExitCode> 
             let _ = std::fs::remove_file(csv.path());
         }
     }
-    let rows = ran?;
+    let (session, sets) = ran?;
+    let rows = sets.rows;
 
     let cells = Cells::of(&rows);
-    let summaries = cells.summaries();
-    println!();
-    print!("{}", export::render_table(&summaries));
-    for warning in steadiness::warnings(&cells) {
-        eprintln!("raftrtc: warning: {warning}");
+    summarize(&options, &cells, &breakdowns)?;
+    let failed = rows.iter().filter(|r| !r.outcome.is_ok()).count();
+    if failed > 0 {
+        eprintln!("raftrtc: {failed} of {} runs failed", rows.len());
     }
-    if options.breakdown {
-        print_breakdowns(&breakdowns, options.start);
-    }
-    write_exports(&options.exports, &cells, &summaries)?;
+    let regressed = baseline::apply(
+        &options.baseline,
+        &rows,
+        &cells,
+        &sets.reference,
+        |suspects| {
+            let again: Vec<RunSpec> = specs
+                .iter()
+                .filter(|s| suspects.iter().any(|k| k.is_of(s)))
+                .cloned()
+                .collect();
+            let first_seed = specs.len() as u64;
+            runtime.block_on(session.run(&again, first_seed, &mut csv, &mut breakdowns))
+        },
+    )?;
+    runtime.block_on(session.finish());
     let verb = if appending {
         "appended to"
     } else {
         "written to"
     };
     println!("rows {verb} {}", csv.path().display());
-    let failed = rows.iter().filter(|r| !r.outcome.is_ok()).count();
-    if failed > 0 {
-        eprintln!("raftrtc: {failed} of {} runs failed", rows.len());
-    }
-    let regressed = baseline::apply(&options.baseline, &rows, &cells)?;
     Ok(if failed == 0 && !regressed {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// The summary table, the steadiness warnings, the breakdowns if asked for, the exports.
+fn summarize(options: &Options, cells: &Cells, breakdowns: &Breakdowns) -> anyhow::Result<()> {
+    let summaries = cells.summaries();
+    println!();
+    print!("{}", export::render_table(&summaries));
+    for warning in steadiness::warnings(cells) {
+        eprintln!("raftrtc: warning: {warning}");
+    }
+    if options.breakdown {
+        print_breakdowns(breakdowns, options.start);
+    }
+    write_exports(&options.exports, cells, &summaries)
 }
 
 /// Writes every export `exports` asks for.
@@ -149,7 +172,7 @@ pub(crate) fn signaling_config(launcher: LauncherArg) -> ServerConfig {
 }
 
 /// The start-up breakdowns of the ok runs, merged per cluster size and election timeout.
-type Breakdowns = BTreeMap<(usize, u64), Breakdown>;
+pub(super) type Breakdowns = BTreeMap<(usize, u64), Breakdown>;
 
 /// Prints each cell's breakdown as a markdown table.
 fn print_breakdowns(breakdowns: &Breakdowns, start: Start) {
@@ -163,127 +186,11 @@ fn print_breakdowns(breakdowns: &Breakdowns, start: Start) {
     }
 }
 
-/// Starts the signaling server (unless external), then runs the plan.
-async fn run_all(
-    options: &Options,
-    launcher: &dyn Launcher,
-    csv: &mut CsvWriter,
-    breakdowns: &mut Breakdowns,
-) -> anyhow::Result<Vec<Row>> {
-    let (server, signaling_url) = match &options.signaling_url {
-        Some(url) => (None, url.clone()),
-        None => {
-            let server = Server::bind(signaling_config(options.launcher))
-                .await
-                .context("cannot start the embedded signaling server")?
-                .spawn();
-            let url = server.url();
-            (Some(server), url)
-        }
-    };
-    let settings = RunSettings {
-        node: options.node.clone(),
-        node_log_level: options.node_log_level.clone(),
-        signaling_url,
-        timeout: options.timeout,
-        keep_logs: options.keep_logs,
-        start: options.start,
-    };
-    let specs = options.plan.specs();
-    let progress = Progress::new(specs.len());
-    let mut rows = Vec::with_capacity(specs.len());
-    for (k, spec) in specs.iter().enumerate() {
-        let seed = options.seed.wrapping_add(k as u64);
-        if spec.run == 1 {
-            warm_up(options, launcher, spec, seed, &settings, &progress).await;
-        }
-        let label = label(spec, options.plan.runs);
-        let started_at = SystemTime::now();
-        let report = experiment::run_one(launcher, spec, seed, &settings, &|phase| {
-            progress.phase(&label, phase);
-        })
-        .await;
-        let row = row::to_row(options, spec, seed, started_at, &report, &settings);
-        csv.write_row(&row)?;
-        progress.finish_run(k, &describe(&label, &row, &report));
-        if let Some(dir) = &report.logs {
-            progress.println(&format!("    logs: {}", dir.display()));
-        }
-        if row.outcome.is_ok() {
-            breakdowns
-                .entry((spec.nodes, spec.election_timeout_ms))
-                .or_default()
-                .merge(&report.breakdown);
-        }
-        rows.push(row);
-    }
-    progress.finish();
-    if let Some(server) = server {
-        let _ = server.shutdown().await;
-    }
-    Ok(rows)
-}
-
-/// `--warmup`: runs of the cell of `spec` made before its first recorded one, each on a seed
-/// of its own, reported on the terminal but written nowhere.
-async fn warm_up(
-    options: &Options,
-    launcher: &dyn Launcher,
-    spec: &RunSpec,
-    seed: u64,
-    settings: &RunSettings,
-    progress: &Progress,
-) {
-    for w in 1..=options.warmup {
-        let label = format!(
-            "{} n={} et={}ms warmup {w}/{}",
-            spec.test, spec.nodes, spec.election_timeout_ms, options.warmup
-        );
-        // Far from every recorded run's seed (seed + k), so no warmup repeats one.
-        let seed = seed ^ (0x5741_524d_u64 << 32) ^ u64::from(w);
-        let report = experiment::run_one(launcher, spec, seed, settings, &|phase| {
-            progress.phase(&label, phase);
-        })
-        .await;
-        progress.println(&format!("{label}: {} (not recorded)", report.outcome));
-    }
-}
-
 /// `raftrtc-results/up-20250131T123456.789Z.csv`: the experiment and the UTC time to the
 /// millisecond, so invocations never share a file.
 pub(crate) fn default_csv(experiment: &str, now: SystemTime) -> PathBuf {
     let stamp = DateTime::<Utc>::from(now).format("%Y%m%dT%H%M%S%.3fZ");
     PathBuf::from(DEFAULT_RESULTS_DIR).join(format!("{experiment}-{stamp}.csv"))
-}
-
-fn label(spec: &RunSpec, runs: u32) -> String {
-    format!(
-        "{} n={} et={}ms run {}/{}",
-        spec.test, spec.nodes, spec.election_timeout_ms, spec.run, runs
-    )
-}
-
-fn describe(label: &str, row: &Row, report: &RunReport) -> String {
-    let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1} ms"));
-    let mut line = format!("{label}: {} {}", row.outcome, ms(row.duration_ms));
-    if row.test != TestKind::Up {
-        line.push_str(&format!(" (up {})", ms(row.up_ms)));
-    }
-    if !report.killed.is_empty() {
-        line.push_str(&format!(" killed {}", report.killed.join(",")));
-    }
-    if let Some(v) = &report.verdict {
-        line.push_str(&format!(
-            ", {} elections, term {}, {} rpcs",
-            v.elections, v.final_term, v.rpc_sent
-        ));
-    }
-    if !row.error.is_empty() {
-        line.push_str(&format!(": {}", row.error));
-    } else if row.properties != "ok" {
-        line.push_str(&format!(": properties {}", row.properties));
-    }
-    line
 }
 
 #[cfg(test)]
