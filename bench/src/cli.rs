@@ -38,6 +38,9 @@ pub enum Command {
     Matrix(MatrixArgs),
     /// The CI smoke benchmark: up, kill leader, propagate 1 at 3 and 5 nodes.
     Smoke(SmokeArgs),
+    /// Throughput and latency: client workers submitting commands to a cluster for a while,
+    /// closed loop or at a fixed rate (open loop).
+    Load(LoadArgs),
     /// Clients on a cluster under a seeded fault schedule; checks the history for
     /// linearizability, the chat's order, lost writes, convergence and availability.
     Chaos(ChaosArgs),
@@ -153,6 +156,16 @@ pub enum LauncherArg {
     Process,
     /// Each node is a Docker container on a per-run bridge network.
     Docker,
+}
+
+impl LauncherArg {
+    /// As the flag and the CSVs spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            LauncherArg::Process => "process",
+            LauncherArg::Docker => "docker",
+        }
+    }
 }
 
 /// Flags shared by every benchmark (`up`, `kill`, `propagate`, `matrix`).
@@ -395,6 +408,68 @@ fn parse_rate(s: &str) -> Result<f64, String> {
         _ => Err(format!(
             "`{s}` is not a rate from above 0 to 1000000 operations a second"
         )),
+    }
+}
+
+/// `raftrtc load`.
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Cluster sizes, e.g. 5 or 3,5,9.
+    #[arg(long, default_value = "5", value_parser = parse_sizes)]
+    pub nodes: std::vec::Vec<usize>,
+    /// Client workers, each its own connection and session; a list makes a matrix.
+    #[arg(long, default_value = "1,4,16,64", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub clients: Vec<u32>,
+    /// Where the workers send: followers (forwarded to the leader), the leader, or all nodes.
+    #[arg(long, value_enum, default_value_t = crate::load::Target::Followers)]
+    pub at: crate::load::Target,
+    /// What each operation is: `set` of a random key, or a chat line.
+    #[arg(long, value_enum, default_value_t = crate::load::LoadOp::Set)]
+    pub op: crate::load::LoadOp,
+    /// Open loop: operations a second offered by all workers together, latency measured from
+    /// each operation's due time; a list makes a matrix. Without it: closed loop.
+    #[arg(long, value_delimiter = ',', value_parser = parse_rate, allow_hyphen_values = true)]
+    pub rate: Vec<f64>,
+    /// The measured window of each cell.
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_seconds)]
+    pub duration: Duration,
+    /// Load before the measured window, not counted.
+    #[arg(long, default_value = "2s", value_name = "DURATION", value_parser = parse_duration_or_zero)]
+    pub warmup: Duration,
+    /// Keys that `set` picks from at random.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub keys: u32,
+    /// Election timeout, in ms.
+    #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u64).range(10..=600_000))]
+    pub election_timeout: u64,
+    /// Settings preset of the nodes.
+    #[arg(long, value_enum, default_value_t = Profile::Default)]
+    pub profile: Profile,
+    /// Repetitions of each cell.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub runs: u32,
+    /// Seed of the first cell; default from the clock.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Append one row per cell to this CSV [default: a new raftrtc-results/load-<UTC time>.csv].
+    #[arg(long, value_name = "FILE.csv")]
+    pub out: Option<PathBuf>,
+    /// How nodes are started.
+    #[arg(long, value_enum, default_value_t = LauncherArg::Process)]
+    pub launcher: LauncherArg,
+    /// Network conditions on every node's WebRTC datagrams (see `up --net`).
+    #[arg(long, value_name = "SPEC", default_value = "none", value_parser = node::settings::parse_net, allow_hyphen_values = true)]
+    pub net: String,
+    /// Keep every cell's node logs.
+    #[arg(long)]
+    pub keep_logs: bool,
+}
+
+/// Parses a duration that may be zero (`0`, `0s`), else as [`parse_seconds`].
+fn parse_duration_or_zero(s: &str) -> Result<Duration, String> {
+    match s.trim() {
+        "0" | "0s" | "0ms" => Ok(Duration::ZERO),
+        _ => parse_seconds(s),
     }
 }
 

@@ -14,6 +14,7 @@ pub mod commands;
 pub mod docker;
 pub mod experiment;
 pub mod launcher;
+pub mod load;
 pub mod matrix;
 pub mod progress;
 pub mod results;

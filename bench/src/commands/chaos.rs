@@ -22,7 +22,7 @@ use crate::chaos::tally;
 use crate::chaos::timeline::Timeline;
 use crate::chaos::workload::Workload;
 use crate::chaos::{self, ChaosOutcome, ChaosPlan};
-use crate::cli::{ChaosArgs, LauncherArg};
+use crate::cli::ChaosArgs;
 use crate::launcher::{Cluster, ClusterSpec, Launcher};
 use crate::results::CsvWriter;
 
@@ -206,11 +206,7 @@ fn row_of(args: &ChaosArgs, plan: &ChaosPlan, seed: u64, started_at: SystemTime)
     ChaosRow {
         started_at: DateTime::<Utc>::from(started_at).to_rfc3339_opts(SecondsFormat::Millis, true),
         seed,
-        launcher: match args.launcher {
-            LauncherArg::Process => "process",
-            LauncherArg::Docker => "docker",
-        }
-        .into(),
+        launcher: args.launcher.name().into(),
         profile: format!("{:?}", args.profile).to_lowercase(),
         nodes: args.nodes as usize,
         election_timeout_ms: args.election_timeout,

@@ -11,6 +11,7 @@ mod chaos;
 mod compare;
 mod docker;
 mod kill;
+mod load;
 mod matrix;
 mod node;
 mod plot;
@@ -42,6 +43,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Matrix(args) => matrix::run(args),
         Command::Smoke(args) => smoke::run(args),
         Command::Chaos(args) => chaos::run(args),
+        Command::Load(args) => load::run(args),
         Command::Plot(args) => plot::run(args),
         Command::Report(args) => report::run(args),
         Command::Compare(args) => compare::run(args),
