@@ -37,11 +37,7 @@ pub fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| default_csv("chaos", SystemTime::now()));
     let mut csv = CsvWriter::<ChaosRow>::open_append(&csv_path)
         .map_err(|e| UsageError(format!("--out: {e}")))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = crate::commands::runtime()?;
     let rows = runtime.block_on(async {
         install_handler();
         let launcher = make_launcher(args.launcher, crate::docker::Limits::default()).await?;

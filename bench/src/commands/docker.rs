@@ -5,19 +5,10 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context;
 
 use super::UsageError;
 use crate::cli::{DockerArgs, DockerCommand};
 use crate::docker::{self, DockerError};
-
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-}
 
 async fn engine() -> anyhow::Result<docker::Engine> {
     docker::connect().await.map_err(|e| match e {
@@ -29,7 +20,7 @@ async fn engine() -> anyhow::Result<docker::Engine> {
 /// `raftrtc docker build [--force]`.
 pub fn run(args: DockerArgs) -> anyhow::Result<ExitCode> {
     let DockerCommand::Build { force } = args.command;
-    runtime()?.block_on(async {
+    super::runtime()?.block_on(async {
         let engine = engine().await?;
         let image = docker::build_image(&engine.docker, force).await?;
         println!(
@@ -45,7 +36,7 @@ pub fn run(args: DockerArgs) -> anyhow::Result<ExitCode> {
 
 /// `raftrtc cleanup`: removes every container and network with a run label.
 pub fn cleanup() -> anyhow::Result<ExitCode> {
-    runtime()?.block_on(async {
+    super::runtime()?.block_on(async {
         let engine = engine().await?;
         let removed = docker::cleanup_all(&engine.docker).await?;
         println!(

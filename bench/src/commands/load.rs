@@ -41,11 +41,7 @@ pub fn run(args: LoadArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| default_csv("load", SystemTime::now()));
     let mut csv = CsvWriter::<LoadRow>::open_append(&csv_path)
         .map_err(|e| UsageError(format!("--out: {e}")))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = crate::commands::runtime()?;
     let base_seed = args.seed.unwrap_or_else(seed_from_clock);
     let rows = runtime.block_on(async {
         install_handler();
@@ -67,7 +63,9 @@ pub fn run(args: LoadArgs) -> anyhow::Result<ExitCode> {
     })?;
     println!();
     print!("{}", row::table(&rows).to_text());
-    draw(&rows, &csv_path);
+    // The figures show every row of the CSV, earlier invocations' too.
+    let all = row::read_rows(&csv_path).unwrap_or_else(|_| rows.clone());
+    draw(&all, &csv_path);
     println!("rows appended to {}", csv_path.display());
     let failed = rows.iter().filter(|r| r.outcome != "ok").count();
     Ok(if failed == 0 {

@@ -62,3 +62,14 @@ pub fn run(cli: Cli) -> ExitCode {
         }
     }
 }
+
+/// The async runtime every command that drives nodes runs on: two workers, as the machine
+/// the bench is tuned for has two cores.
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context;
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}

@@ -4,11 +4,16 @@ use std::process::ExitCode;
 
 use super::UsageError;
 use crate::cli::PlotArgs;
+use crate::load;
 use crate::results::paper;
 use crate::results::plot::{self, PlotError, PlotOptions};
 
-/// Writes one PNG and one SVG per test found in the CSVs.
+/// Writes one PNG and one SVG per test found in the CSVs (for load CSVs, the throughput and
+/// latency figures).
 pub fn run(args: PlotArgs) -> anyhow::Result<ExitCode> {
+    if !args.csvs.is_empty() && args.csvs.iter().all(|c| load::row::is_load_csv(c)) {
+        return plot_load(&args);
+    }
     let paper_dir = args.paper.clone().unwrap_or_else(paper::default_dir);
     let paper = if args.no_paper {
         None
@@ -35,6 +40,23 @@ pub fn run(args: PlotArgs) -> anyhow::Result<ExitCode> {
             e => anyhow::Error::new(e),
         })?;
     for f in files {
+        println!("{}", f.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `raftrtc load` CSVs: their rows together, as `<first CSV's name>-throughput` and
+/// `-latency` in `--out`.
+fn plot_load(args: &PlotArgs) -> anyhow::Result<ExitCode> {
+    let mut rows = Vec::new();
+    for csv in &args.csvs {
+        rows.extend(load::row::read_rows(csv).map_err(UsageError)?);
+    }
+    let stem = args.csvs[0]
+        .file_stem()
+        .map_or_else(|| "load".into(), |s| s.to_string_lossy().into_owned());
+    std::fs::create_dir_all(&args.out)?;
+    for f in load::figure::write(&rows, &args.out, &stem)? {
         println!("{}", f.display());
     }
     Ok(ExitCode::SUCCESS)

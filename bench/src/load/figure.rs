@@ -8,20 +8,11 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::row::LoadRow;
+use crate::results::plot::model::PALETTE;
 use crate::results::plot::{write_figure, Drawing, PlotError};
 
 /// The figures' size in pixels.
 const SIZE: (u32, u32) = (1200, 720);
-
-/// Colours of the series, by cluster size in increasing order.
-const COLOURS: [RGBColor; 6] = [
-    RGBColor(31, 119, 180),
-    RGBColor(214, 39, 40),
-    RGBColor(44, 160, 44),
-    RGBColor(148, 103, 189),
-    RGBColor(255, 127, 14),
-    RGBColor(23, 190, 207),
-];
 
 /// One figure: x against y, a line per series, with a legend.
 struct Lines {
@@ -52,7 +43,7 @@ impl Drawing for Lines {
             .draw()
             .map_err(e)?;
         for (k, (label, points)) in self.series.iter().enumerate() {
-            let colour = COLOURS[k % COLOURS.len()];
+            let colour = PALETTE[k % PALETTE.len()];
             chart
                 .draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))
                 .map_err(e)?

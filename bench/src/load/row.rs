@@ -71,6 +71,24 @@ impl crate::results::CsvRecord for LoadRow {
     }
 }
 
+/// Whether `path` is a load CSV (its header is [`LoadRow`]'s), not an experiment's.
+pub fn is_load_csv(path: &std::path::Path) -> bool {
+    csv::Reader::from_path(path)
+        .and_then(|mut r| r.headers().cloned())
+        .is_ok_and(|h| h.iter().any(|c| c == "ops_per_s"))
+}
+
+/// Every row of a load CSV; a row that does not parse is an error naming the file and line.
+pub fn read_rows(path: &std::path::Path) -> Result<Vec<LoadRow>, String> {
+    let mut reader =
+        csv::Reader::from_path(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    reader
+        .deserialize()
+        .enumerate()
+        .map(|(k, row)| row.map_err(|e| format!("{} line {}: {e}", path.display(), k + 2)))
+        .collect()
+}
+
 /// Spells a column enum as the CSV does.
 fn spelled<T: Serialize>(value: T) -> String {
     match serde_json::to_value(value) {
@@ -187,6 +205,27 @@ mod tests {
         assert_eq!(row.outcome, "ok");
         let text = table(&[row]).to_text();
         assert!(text.contains("followers") && text.contains("50"), "{text}");
+    }
+
+    #[test]
+    fn a_load_csv_is_known_by_its_header_and_reads_back_row_for_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("load.csv");
+        let row = LoadRow {
+            nodes: 5,
+            clients: 64,
+            offered_per_s: Some(1000.0),
+            p99_ms: Some(4.5),
+            ..LoadRow::default()
+        };
+        let mut csv = crate::results::CsvWriter::<LoadRow>::open_append(&path).unwrap();
+        csv.write_row(&row).unwrap();
+        drop(csv);
+        assert!(is_load_csv(&path));
+        assert_eq!(read_rows(&path).unwrap(), [row]);
+        let other = dir.path().join("up.csv");
+        crate::results::CsvWriter::<crate::results::Row>::open_append(&other).unwrap();
+        assert!(!is_load_csv(&other));
     }
 
     #[test]

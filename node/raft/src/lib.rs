@@ -386,7 +386,19 @@ impl<S: Storage> Raft<S> {
         Ok(())
     }
 
+    /// Queues `message` for `to`; an AppendEntries that continues the last one queued for
+    /// `to` is folded into it ([`replication::fold_append`]).
     fn send(&mut self, to: &str, message: Message) {
+        let message = match message {
+            Message::AppendEntries(next) => {
+                let max = self.cfg.max_entries_per_append;
+                match replication::fold_append(&mut self.out.messages, to, next, max) {
+                    None => return,
+                    Some(next) => Message::AppendEntries(next),
+                }
+            }
+            other => other,
+        };
         self.out.messages.push(Envelope {
             to: to.to_owned(),
             message,

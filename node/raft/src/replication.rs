@@ -19,9 +19,47 @@
 //! paper §5.4.2, Figure 8); earlier entries commit with it.
 
 use crate::{
-    AppendEntries, AppendResponse, Entry, EntryKind, LogIndex, Message, NodeId, Raft, RaftError,
-    RejectHint, Replication, Role, Storage,
+    AppendEntries, AppendResponse, Entry, EntryKind, Envelope, LogIndex, Message, NodeId, Raft,
+    RaftError, RejectHint, Replication, Role, Storage,
 };
+
+/// Folds `next` into the last message queued for `to` when that is an AppendEntries of the
+/// same term that `next` continues (its entries start right after the other's), keeping
+/// at most `max` entries; `next` back when it cannot be folded.
+///
+/// Why: a leader that takes several proposals before its output is taken (the node
+/// handles every input that is ready before sending) would otherwise send one message per
+/// proposal to every follower. Folded, they leave as one, with the same effect on the
+/// follower as the messages in turn: the first one's consistency check, then every entry,
+/// then the later commit index.
+pub(super) fn fold_append(
+    queue: &mut [Envelope],
+    to: &str,
+    next: AppendEntries,
+    max: usize,
+) -> Option<AppendEntries> {
+    let Some(last) = queue.iter_mut().rev().find(|e| e.to == to) else {
+        return Some(next);
+    };
+    let Message::AppendEntries(queued) = &mut last.message else {
+        return Some(next);
+    };
+    let end = queued.prev_log_index + queued.entries.len() as LogIndex;
+    let end_term = queued
+        .entries
+        .last()
+        .map_or(queued.prev_log_term, |e| e.term);
+    let continues = queued.term == next.term
+        && next.prev_log_index == end
+        && next.prev_log_term == end_term
+        && queued.entries.len() + next.entries.len() <= max;
+    if !continues {
+        return Some(next);
+    }
+    queued.entries.extend(next.entries);
+    queued.leader_commit = queued.leader_commit.max(next.leader_commit);
+    None
+}
 
 /// What the leader knows of one follower.
 #[derive(Clone, Debug)]
@@ -362,4 +400,92 @@ fn entries_are_well_formed(m: &AppendEntries) -> bool {
             && e.term <= m.term
             && (i == 0 || e.term >= m.entries[i - 1].term)
     }) && m.entries.first().is_none_or(|e| e.term >= m.prev_log_term)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn append(
+        term: u64,
+        prev: LogIndex,
+        prev_term: u64,
+        entries: &[u64],
+        commit: LogIndex,
+    ) -> AppendEntries {
+        AppendEntries {
+            term,
+            prev_log_index: prev,
+            prev_log_term: prev_term,
+            entries: entries
+                .iter()
+                .enumerate()
+                .map(|(k, &t)| Entry {
+                    term: t,
+                    index: prev + 1 + k as LogIndex,
+                    kind: EntryKind::Noop,
+                })
+                .collect(),
+            leader_commit: commit,
+        }
+    }
+
+    fn queued(to: &str, m: AppendEntries) -> Envelope {
+        Envelope {
+            to: to.into(),
+            message: Message::AppendEntries(m),
+        }
+    }
+
+    #[test]
+    fn an_append_that_continues_the_last_one_queued_for_its_peer_is_folded_into_it() {
+        let mut queue = vec![
+            queued("b", append(2, 4, 1, &[2], 3)),
+            queued("c", append(2, 4, 1, &[2], 3)),
+        ];
+        assert_eq!(
+            fold_append(&mut queue, "b", append(2, 5, 2, &[2, 2], 5), 64),
+            None
+        );
+        assert_eq!(queue.len(), 2);
+        assert_eq!(
+            queue[0].message,
+            Message::AppendEntries(append(2, 4, 1, &[2, 2, 2], 5))
+        );
+        assert_eq!(
+            queue[1].message,
+            Message::AppendEntries(append(2, 4, 1, &[2], 3))
+        );
+    }
+
+    #[test]
+    fn an_append_that_does_not_continue_or_would_not_fit_is_queued_apart() {
+        let base = || vec![queued("b", append(2, 4, 1, &[2], 3))];
+        for next in [
+            append(2, 6, 2, &[2], 3), // a gap
+            append(2, 5, 1, &[2], 3), // another term at the joint
+            append(3, 5, 2, &[3], 3), // a newer leader's term
+        ] {
+            let mut queue = base();
+            assert_eq!(fold_append(&mut queue, "b", next.clone(), 64), Some(next));
+        }
+        let mut queue = base();
+        let next = append(2, 5, 2, &[2, 2], 3);
+        assert_eq!(
+            fold_append(&mut queue, "b", next.clone(), 2),
+            Some(next),
+            "3 > max 2"
+        );
+        let mut queue = vec![Envelope {
+            to: "b".into(),
+            message: Message::AppendResponse(AppendResponse {
+                term: 2,
+                success: true,
+                index: 4,
+                hint: None,
+            }),
+        }];
+        let next = append(2, 4, 1, &[2], 3);
+        assert_eq!(fold_append(&mut queue, "b", next.clone(), 64), Some(next));
+    }
 }

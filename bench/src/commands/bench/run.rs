@@ -48,11 +48,7 @@ pub fn run_plan(experiment: &str, options: Options) -> anyhow::Result<ExitCode> 
             path.display()
         );
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = crate::commands::runtime()?;
     let mut breakdowns = Breakdowns::new();
     let specs = options.specs();
     let ran = runtime.block_on(async {

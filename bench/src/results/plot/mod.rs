@@ -23,7 +23,7 @@
 
 mod axes;
 mod font;
-mod model;
+pub(crate) mod model;
 mod png;
 mod render;
 

@@ -25,7 +25,7 @@ use crate::results::stats::{mean, Cell, CellKey, Cells, Setup};
 pub(super) const POINTS_PER_SIZE: usize = 200;
 
 /// Tableau 10 without its red, which marks failures.
-const PALETTE: [RGBColor; 9] = [
+pub(crate) const PALETTE: [RGBColor; 9] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
