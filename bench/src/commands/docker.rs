@@ -5,7 +5,6 @@
 
 use std::process::ExitCode;
 
-
 use super::UsageError;
 use crate::cli::{DockerArgs, DockerCommand};
 use crate::docker::{self, DockerError};
