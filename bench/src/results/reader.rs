@@ -551,10 +551,14 @@ mod tests {
     #[test]
     fn every_csv_committed_under_results_reads() {
         let results = Path::new(env!("CARGO_MANIFEST_DIR")).join("../results");
-        let files: Vec<PathBuf> = csv_files_under(&results)
+        let (load, files): (Vec<PathBuf>, Vec<PathBuf>) = csv_files_under(&results)
             .into_iter()
             .filter(|path| !crate::chaos::report::is_chaos_csv(path))
-            .collect();
+            .partition(|path| crate::load::row::is_load_csv(path));
+        for file in load {
+            let rows = crate::load::row::read_rows(&file).unwrap_or_else(|e| panic!("{e}"));
+            assert!(rows.iter().all(|r| r.outcome == "ok"), "{}", file.display());
+        }
         assert!(files.len() >= 10, "{files:?}");
         for file in files {
             let rows = read_rows(&file).unwrap_or_else(|e| panic!("{e}"));
