@@ -54,6 +54,15 @@ fn a_closed_loop_writes_a_row_per_cell_with_throughput_and_ordered_percentiles()
         stdout.contains("ops/s") && stdout.contains("p99.9 (ms)"),
         "{stdout}"
     );
+
+    // `report` reads a load CSV as its table; `compare` says it does not compare them.
+    let csv = csv.to_str().unwrap();
+    let report = run(&["report", csv], &[]);
+    assert_eq!(report.status.code(), Some(0), "{}", text(&report));
+    assert!(String::from_utf8_lossy(&report.stdout).contains("p99.9 (ms)"));
+    let compared = run(&["compare", csv, csv], &[]);
+    assert_eq!(compared.status.code(), Some(2), "{}", text(&compared));
+    assert!(String::from_utf8_lossy(&compared.stderr).contains("`raftrtc load` CSV"));
 }
 
 #[test]
@@ -105,6 +114,7 @@ fn bad_load_flags_are_usage_errors() {
     for (args, says) in [
         (&["load", "--clients", "0"][..], "--clients"),
         (&["load", "--rate", "-5"][..], "rate"),
+        (&["load", "--rate", "1e-300"][..], "below 0.1"),
         (&["load", "--nodes", "1"][..], "at least 2 nodes"),
         (&["load", "--duration", "0"][..], "positive"),
         (&["load", "--at", "somewhere"][..], "somewhere"),

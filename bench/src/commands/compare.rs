@@ -71,6 +71,14 @@ pub fn exit_code(comparison: &Comparison) -> ExitCode {
 
 /// The cells of one results CSV; an unreadable file is a usage error naming it.
 pub fn cells_of(path: &Path) -> anyhow::Result<Cells> {
+    if crate::load::row::is_load_csv(path) {
+        return Err(UsageError(format!(
+            "{} is a `raftrtc load` CSV; compare reads the experiments' CSVs (up, kill, \
+             propagate, matrix, smoke)",
+            path.display()
+        ))
+        .into());
+    }
     let mut cells = Cells::new();
     read_csvs(&[path.to_path_buf()], |row| cells.add(&row))
         .map_err(|e| UsageError(e.to_string()))?;

@@ -23,6 +23,9 @@ use crate::load::row::{self, LoadRow};
 use crate::load::{self, figure, CellPlan, Pacing};
 use crate::results::CsvWriter;
 
+/// The slowest open loop accepted, in operations a second.
+const MIN_RATE: f64 = 0.1;
+
 /// One cell of the matrix.
 #[derive(Clone, Copy, Debug)]
 struct Cell {
@@ -97,6 +100,12 @@ fn draw(rows: &[LoadRow], csv: &Path) {
 
 /// Refuses what cannot run.
 fn validate(args: &LoadArgs) -> Result<(), UsageError> {
+    if let Some(rate) = args.rate.iter().find(|&&r| r < MIN_RATE) {
+        return Err(UsageError(format!(
+            "--rate {rate} is below {MIN_RATE} operations a second: an open loop that slow \
+             would not send one operation in a window"
+        )));
+    }
     if args.at == load::Target::Followers && args.nodes.iter().any(|&n| n < 2) {
         return Err(UsageError(
             "--at followers needs at least 2 nodes: a one-node cluster has no follower".into(),

@@ -10,17 +10,35 @@ use super::UsageError;
 use crate::chaos::report::{self as chaos_report, is_chaos_csv};
 use crate::chaos::tally;
 use crate::cli::ReportArgs;
+use crate::load;
 use crate::results::stats::Cells;
+use crate::results::table::Table;
 use crate::results::{paper, read_csvs, report};
 
-/// Prints the report; with `--markdown`, also writes it as markdown. Chaos CSVs get their
+/// Prints the report; with `--markdown`, also writes it as markdown. Load CSVs get their
+/// summary table (beside other CSVs' report, `<name>.load.md`). Chaos CSVs get their
 /// tally instead (with `--markdown`, written there, or beside the experiments' report as
 /// `<name>.chaos.md` when both kinds are given).
 pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     // Rows stream into per-cell aggregates: memory follows the cells, not
     // the rows.
+    let (load, others): (Vec<PathBuf>, Vec<PathBuf>) = args
+        .csvs
+        .iter()
+        .cloned()
+        .partition(|p| load::row::is_load_csv(p));
+    if !load.is_empty() {
+        let markdown = match others.is_empty() {
+            true => args.markdown.clone(),
+            false => args.markdown.as_ref().map(|p| p.with_extension("load.md")),
+        };
+        print_load(&load, markdown.as_deref())?;
+        if others.is_empty() {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
     let (chaos, experiments): (Vec<PathBuf>, Vec<PathBuf>) =
-        args.csvs.iter().cloned().partition(|p| is_chaos_csv(p));
+        others.into_iter().partition(|p| is_chaos_csv(p));
     if !chaos.is_empty() {
         // Alone, the tally is the report; beside an experiments' report, it goes next to it.
         let markdown = match experiments.is_empty() {
@@ -51,13 +69,17 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Prints the tally of the chaos CSVs `paths`.
-fn print_chaos(paths: &[PathBuf], markdown: Option<&Path>) -> anyhow::Result<()> {
+/// Prints the summary table of the `raftrtc load` CSVs `paths`, a line per cell.
+fn print_load(paths: &[PathBuf], markdown: Option<&Path>) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     for path in paths {
-        rows.extend(chaos_report::read_rows(path).map_err(|e| UsageError(e.to_string()))?);
+        rows.extend(load::row::read_rows(path).map_err(UsageError)?);
     }
-    let table = tally::table(&tally::tally(&rows));
+    print_table(&load::row::table(&rows), markdown)
+}
+
+/// Prints `table`, and writes it as markdown to `markdown` if given.
+fn print_table(table: &Table, markdown: Option<&Path>) -> anyhow::Result<()> {
     println!("{}", table.to_text());
     if let Some(path) = markdown {
         std::fs::write(path, table.to_markdown())
@@ -65,4 +87,13 @@ fn print_chaos(paths: &[PathBuf], markdown: Option<&Path>) -> anyhow::Result<()>
         println!("markdown written to {}", path.display());
     }
     Ok(())
+}
+
+/// Prints the tally of the chaos CSVs `paths`.
+fn print_chaos(paths: &[PathBuf], markdown: Option<&Path>) -> anyhow::Result<()> {
+    let mut rows = Vec::new();
+    for path in paths {
+        rows.extend(chaos_report::read_rows(path).map_err(|e| UsageError(e.to_string()))?);
+    }
+    print_table(&tally::table(&tally::tally(&rows)), markdown)
 }
