@@ -12,7 +12,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bench::results::{read_rows, Outcome, Signaling};
@@ -26,8 +26,24 @@ struct PeerServer {
 }
 
 impl PeerServer {
-    /// Starts it on a free loopback port with `flags`, and waits until it answers.
+    /// Starts it on a free loopback port with `flags`, and waits until it answers HTTP.
+    ///
+    /// Starts are serialised, so no two servers of this binary's parallel tests are handed
+    /// the same free port; a server that still exits at once (its port taken in between by
+    /// an outgoing connection) is started again on another.
     fn start(bin: &str, flags: &[&str]) -> PeerServer {
+        static STARTING: Mutex<()> = Mutex::new(());
+        let _one_at_a_time = STARTING.lock().unwrap_or_else(|e| e.into_inner());
+        for _ in 0..5 {
+            if let Some(server) = PeerServer::try_start(bin, flags) {
+                return server;
+            }
+        }
+        panic!("the PeerJS server {bin} exited at start five times");
+    }
+
+    /// One try: the server, once it answers HTTP, or `None` if it exited first.
+    fn try_start(bin: &str, flags: &[&str]) -> Option<PeerServer> {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
@@ -39,33 +55,46 @@ impl PeerServer {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "the PeerJS server did not listen"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        PeerServer {
+        let mut server = PeerServer {
             child,
             url: format!("http://127.0.0.1:{port}/"),
             port,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        // An HTTP answer, not a bare connect: a connect can succeed on a socket that is not
+        // the server's (a loopback self-connect), and then the run meets a closed port.
+        while server.get("/").is_none() {
+            if server.child.try_wait().ok().flatten().is_some() {
+                return None;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the PeerJS server did not answer"
+            );
+            std::thread::sleep(Duration::from_millis(100));
         }
+        Some(server)
     }
 
-    /// The ids `GET /peerjs/peers` lists, if it answers.
-    fn peers(&self) -> Option<Vec<String>> {
+    /// The body of `GET path`, if the server answers HTTP.
+    fn get(&self, path: &str) -> Option<String> {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
         write!(
             stream,
-            "GET /peerjs/peers HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
         )
         .ok()?;
         let mut answer = String::new();
         stream.read_to_string(&mut answer).ok()?;
-        let body = answer.split_once("\r\n\r\n")?.1;
-        serde_json::from_str(body).ok()
+        if !answer.starts_with("HTTP/1.") {
+            return None;
+        }
+        Some(answer.split_once("\r\n\r\n")?.1.to_string())
+    }
+
+    /// The ids `GET /peerjs/peers` lists, if it answers.
+    fn peers(&self) -> Option<Vec<String>> {
+        serde_json::from_str(&self.get("/peerjs/peers")?).ok()
     }
 }
 
