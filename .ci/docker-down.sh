@@ -5,8 +5,21 @@
 set -euo pipefail
 
 DOCKERD_PIDFILE="${DOCKERD_PIDFILE:-/tmp/raftrtc-dockerd.pid}"
+SWARM_MARKER="${SWARM_MARKER:-/tmp/raftrtc-swarm.ours}"
 
 say() { echo "docker-down: $*" >&2; }
+
+# Services of interrupted swarm runs, then the swarm .ci/docker-up.sh made (if it made one):
+# the engine is left as it was found.
+if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
+    services="$(docker service ls -q --filter label=raftrtc.run 2>/dev/null || true)"
+    [ -z "$services" ] || docker service rm $services >/dev/null 2>&1 || true
+    if [ -f "$SWARM_MARKER" ]; then
+        say "docker swarm leave --force (the swarm docker-up made)"
+        docker swarm leave --force >&2 || true
+        rm -f "$SWARM_MARKER"
+    fi
+fi
 
 if [ ! -f "$DOCKERD_PIDFILE" ]; then
     say "no $DOCKERD_PIDFILE: no daemon of ours to stop"
@@ -26,6 +39,8 @@ if command -v docker >/dev/null 2>&1; then
     [ -z "$containers" ] || docker rm -f $containers >/dev/null 2>&1 || true
     networks="$(docker network ls -q --filter label=raftrtc.run 2>/dev/null || true)"
     [ -z "$networks" ] || docker network rm $networks >/dev/null 2>&1 || true
+    volumes="$(docker volume ls -q --filter label=raftrtc.run 2>/dev/null || true)"
+    [ -z "$volumes" ] || docker volume rm $volumes >/dev/null 2>&1 || true
 fi
 
 say "stopping dockerd (pid $pid)"

@@ -5,7 +5,10 @@
 # - starts `dockerd` in the background when nothing answers (the Debian package does not start
 #   it without systemd), logging to $DOCKERD_LOG and remembering its pid in $DOCKERD_PIDFILE so
 #   .ci/docker-down.sh stops only a daemon this script started;
-# - waits until the engine answers (at most $DOCKER_UP_TIMEOUT seconds) and prints its version.
+# - waits until the engine answers (at most $DOCKER_UP_TIMEOUT seconds) and prints its version;
+# - makes the engine a one-node swarm manager (`docker swarm init --advertise-addr 127.0.0.1`)
+#   for the swarm launcher's tests, unless it already is in a swarm; a swarm it made is
+#   remembered in $SWARM_MARKER so .ci/docker-down.sh leaves it again.
 #
 # With CI=true a failure exits 1 (the docker tests must not skip silently there); otherwise it
 # warns and exits 0, and the docker tests skip with a message.
@@ -16,6 +19,7 @@ set -euo pipefail
 DOCKERD_LOG="${DOCKERD_LOG:-/tmp/raftrtc-dockerd.log}"
 DOCKERD_PIDFILE="${DOCKERD_PIDFILE:-/tmp/raftrtc-dockerd.pid}"
 DOCKER_UP_TIMEOUT="${DOCKER_UP_TIMEOUT:-60}"
+SWARM_MARKER="${SWARM_MARKER:-/tmp/raftrtc-swarm.ours}"
 
 STARTED=0
 
@@ -53,9 +57,29 @@ if ! command -v docker >/dev/null 2>&1 || ! command -v dockerd >/dev/null 2>&1; 
     apt-get install -y -qq docker.io >&2 || fail "apt-get install docker.io failed"
 fi
 
+swarm_state() { docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null || true; }
+
+# A one-node swarm on loopback: overlay networks and service tasks, nothing reachable
+# from outside.
+ensure_swarm() {
+    local state
+    state="$(swarm_state)"
+    if [ "$state" = "active" ]; then
+        say "already in a swarm"
+        return 0
+    fi
+    say "docker swarm init --advertise-addr 127.0.0.1 (was: ${state:-unknown})"
+    if docker swarm init --advertise-addr 127.0.0.1 >&2; then
+        touch "$SWARM_MARKER"
+    else
+        fail "docker swarm init failed"
+    fi
+}
+
 # 2. Already answering?
 if answers; then
     print_version
+    ensure_swarm
     exit 0
 fi
 
@@ -111,3 +135,4 @@ fi
 
 say "dockerd running, pid $(cat "$DOCKERD_PIDFILE")"
 print_version
+ensure_swarm

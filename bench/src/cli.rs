@@ -156,6 +156,9 @@ pub enum LauncherArg {
     Process,
     /// Each node is a Docker container on a per-run bridge network.
     Docker,
+    /// Each node is a one-replica service on a Docker Swarm (this engine must be a manager),
+    /// on a per-run overlay network: one run can span several hosts.
+    Swarm,
 }
 
 impl LauncherArg {
@@ -164,6 +167,7 @@ impl LauncherArg {
         match self {
             LauncherArg::Process => "process",
             LauncherArg::Docker => "docker",
+            LauncherArg::Swarm => "swarm",
         }
     }
 }
@@ -248,6 +252,39 @@ impl BaselineArgs {
     }
 }
 
+/// The flags of `--launcher swarm` (see README, "Across several hosts").
+#[derive(Clone, Debug, Default, PartialEq, Eq, Args)]
+pub struct SwarmArgs {
+    /// Swarm launcher: the node image, which every swarm host has or can pull [default: this
+    /// binary's image, built on this host; see `raftrtc docker build`].
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Option<String>,
+    /// Swarm launcher: a placement constraint on every node's task, as `docker service
+    /// create --constraint` takes it, e.g. `node.labels.raftrtc==yes` (repeatable).
+    #[arg(long, value_name = "CONSTRAINT")]
+    pub placement: Vec<String>,
+    /// Swarm launcher: the IPv4 address at which every swarm host reaches this bench, for
+    /// signaling and control [default: this host's docker_gwbridge or bridge gateway, which only tasks
+    /// on this host reach].
+    #[arg(long, value_name = "IP")]
+    pub bench_address: Option<std::net::Ipv4Addr>,
+    /// Swarm launcher: the TCP port nodes dial back to for control [default: any free port].
+    #[arg(long, value_name = "PORT", default_value_t = 0)]
+    pub control_port: u16,
+}
+
+impl SwarmArgs {
+    /// What the swarm launcher is given.
+    pub fn options(&self) -> crate::launcher::swarm::SwarmOptions {
+        crate::launcher::swarm::SwarmOptions {
+            image: self.image.clone(),
+            placement: self.placement.clone(),
+            bench_address: self.bench_address,
+            control_port: self.control_port,
+        }
+    }
+}
+
 /// Flags every benchmark, `smoke` included, takes.
 #[derive(Debug, Args)]
 pub struct CommonArgs {
@@ -261,6 +298,8 @@ pub struct CommonArgs {
     /// How nodes are started.
     #[arg(long, value_enum, default_value_t = LauncherArg::Process)]
     pub launcher: LauncherArg,
+    #[command(flatten)]
+    pub swarm: SwarmArgs,
     /// How the cluster comes up: `cold` times from the first node's launch, nodes running
     /// Raft from launch; `warm` forms the mesh first and times from Raft's start on all.
     #[arg(long, value_enum, default_value_t = Start::Cold)]
@@ -390,6 +429,8 @@ pub struct ChaosArgs {
     /// How nodes are started.
     #[arg(long, value_enum, default_value_t = LauncherArg::Process)]
     pub launcher: LauncherArg,
+    #[command(flatten)]
+    pub swarm: SwarmArgs,
     /// The run's own network conditions, as --net of the other experiments.
     #[arg(long, value_name = "SPEC", default_value = "none", value_parser = node::settings::parse_net, allow_hyphen_values = true)]
     pub net: String,
@@ -457,6 +498,8 @@ pub struct LoadArgs {
     /// How nodes are started.
     #[arg(long, value_enum, default_value_t = LauncherArg::Process)]
     pub launcher: LauncherArg,
+    #[command(flatten)]
+    pub swarm: SwarmArgs,
     /// Network conditions on every node's WebRTC datagrams (see `up --net`).
     #[arg(long, value_name = "SPEC", default_value = "none", value_parser = node::settings::parse_net, allow_hyphen_values = true)]
     pub net: String,
@@ -534,8 +577,25 @@ pub struct NodeArgs {
     #[command(flatten)]
     pub settings: Settings,
     /// Path of the control socket (Unix, mode 0600).
-    #[arg(long)]
-    pub control: std::path::PathBuf,
+    #[arg(
+        long,
+        required_unless_present = "control_dial",
+        conflicts_with = "control_dial"
+    )]
+    pub control: Option<std::path::PathBuf>,
+    /// Instead of a socket, dial the bench's control listener at HOST:PORT and take control
+    /// connections over it (the swarm launcher: a bench on another host), presenting
+    /// the run's token from `RAFTRTC_CONTROL_TOKEN`.
+    #[arg(long, value_name = "HOST:PORT", requires = "control_token")]
+    pub control_dial: Option<String>,
+    /// With --control-dial: the run's token (kept out of the command line, which `ps` shows).
+    #[arg(
+        long,
+        env = "RAFTRTC_CONTROL_TOKEN",
+        hide_env_values = true,
+        requires = "control_dial"
+    )]
+    pub control_token: Option<String>,
     /// Keep term, vote and log here, durably (default: in memory).
     #[arg(long)]
     pub data_dir: Option<std::path::PathBuf>,

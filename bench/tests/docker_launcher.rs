@@ -65,30 +65,9 @@ fn a_docker_cluster_comes_up_survives_a_leader_kill_a_pause_and_a_restart_and_pr
     let dir = tempfile::tempdir().expect("temp dir");
     let csv = dir.path().join("docker.csv");
     let csv = csv.to_str().expect("utf-8 path");
-    let common = [
-        "--launcher",
-        "docker",
-        "--nodes",
-        "3",
-        "--runs",
-        "1",
-        "--out",
-        csv,
-    ];
-    for test in [
-        vec!["up"],
-        vec!["kill", "--kill", "leader"],
-        vec!["kill", "--kill", "pause-leader"],
-        vec!["kill", "--kill", "restart-all"],
-        vec!["propagate", "--messages", "1"],
-    ] {
-        let mut args = test.clone();
-        args.extend(common);
-        let out = raftrtc(&args, &[]);
-        assert!(out.status.success(), "{test:?}: {}", text(&out));
-    }
+    common::run_each_at_three_nodes(&common::LAUNCHER_SUITE, "docker", csv);
     let rows = bench::results::read_rows(csv).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(rows.len(), 5, "{rows:?}");
+    assert_eq!(rows.len(), common::LAUNCHER_SUITE.len(), "{rows:?}");
     for row in &rows {
         assert_eq!(row.launcher, bench::results::Launcher::Docker, "{row:?}");
         assert_eq!(row.outcome, bench::results::Outcome::Ok, "{row:?}");

@@ -17,7 +17,7 @@ use bench::launcher::process::{ProcessCluster, ProcessLauncher};
 use bench::launcher::{node_args, node_id, Cluster as _, ClusterSpec};
 use node::control::protocol::Status;
 use node::control::protocol::{ReadMode, RegisterOp, SessionId};
-use node::control::ControlClient;
+use node::control::{ControlAddr, ControlClient};
 use node::netem::NetSpec;
 use node::settings::Settings;
 use raftrtc_raft::Role;
@@ -100,7 +100,10 @@ impl Cluster {
     fn sock(&self, i: usize) -> PathBuf {
         let launched = self.nodes.members();
         match launched.get(i) {
-            Some(member) => member.control.clone(),
+            Some(member) => match &member.control {
+                ControlAddr::Socket(path) => path.clone(),
+                other => panic!("the process launcher gave {other}, not a socket"),
+            },
             None => self.beside[i - launched.len()].control.clone(),
         }
     }

@@ -11,14 +11,13 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use node::clock::monotonic_ns;
 use node::control::protocol::{ReadMode, RegisterOp, SessionId};
-use node::control::{ClientError, ControlClient};
+use node::control::{ClientError, ControlAddr, ControlClient};
 use raftrtc_check::{OpKind, Record};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -44,7 +43,7 @@ pub struct Targets {
     /// Node ids.
     pub ids: Vec<String>,
     /// Their control sockets (a restarted node binds the same path).
-    pub controls: Vec<PathBuf>,
+    pub controls: Vec<ControlAddr>,
 }
 
 /// Hands out operation ids and sends records to the history writer.

@@ -40,7 +40,8 @@ pub fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
     let runtime = crate::commands::runtime()?;
     let rows = runtime.block_on(async {
         install_handler();
-        let launcher = make_launcher(args.launcher, crate::docker::Limits::default()).await?;
+        let limits = crate::docker::Limits::default();
+        let launcher = make_launcher(args.launcher, limits, &args.swarm.options()).await?;
         let server = Server::bind(signaling_config(args.launcher))
             .await
             .context("cannot start the embedded signaling server")?

@@ -33,10 +33,19 @@ pub fn run(args: DockerArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// `raftrtc cleanup`: removes every container and network with a run label.
+/// `raftrtc cleanup`: removes every service (on a swarm manager), container, network and
+/// volume with a run label.
 pub fn cleanup() -> anyhow::Result<ExitCode> {
     super::runtime()?.block_on(async {
         let engine = engine().await?;
+        // Services first: their tasks hold the networks and volumes.
+        if docker::swarm::require_manager(&engine.docker).await.is_ok() {
+            let removed = docker::swarm::remove_swarm_run(&engine.docker, None).await?;
+            println!(
+                "removed {} service(s), {} network(s) and {} volume(s) of swarm runs",
+                removed.services, removed.networks, removed.volumes
+            );
+        }
         let removed = docker::cleanup_all(&engine.docker).await?;
         println!(
             "removed {} container(s) and {} network(s)",

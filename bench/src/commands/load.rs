@@ -3,13 +3,13 @@
 //! appended; then the summary table. Exit 0 when every cell completed operations, 1 when a
 //! cell could not (no cluster, or every operation failed), 2 on usage errors.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use chrono::{DateTime, SecondsFormat, Utc};
-use node::control::ControlClient;
+use node::control::{ControlAddr, ControlClient};
 use signaling::Server;
 
 use super::bench::{
@@ -48,7 +48,8 @@ pub fn run(args: LoadArgs) -> anyhow::Result<ExitCode> {
     let base_seed = args.seed.unwrap_or_else(seed_from_clock);
     let rows = runtime.block_on(async {
         install_handler();
-        let launcher = make_launcher(args.launcher, crate::docker::Limits::default()).await?;
+        let limits = crate::docker::Limits::default();
+        let launcher = make_launcher(args.launcher, limits, &args.swarm.options()).await?;
         let server = Server::bind(signaling_config(args.launcher))
             .await
             .context("cannot start the embedded signaling server")?
@@ -183,7 +184,7 @@ async fn one(
         warmup: args.warmup,
         duration: args.duration,
     };
-    let controls: Vec<PathBuf> = cluster
+    let controls: Vec<ControlAddr> = cluster
         .members()
         .iter()
         .map(|m| m.control.clone())

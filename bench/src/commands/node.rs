@@ -8,6 +8,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
+use node::control::{ControlEndpoint, DialBack};
 use node::mesh::MeshConfig;
 use node::runtime::{self, NodeConfig};
 
@@ -76,6 +77,22 @@ fn node_config(args: NodeArgs) -> anyhow::Result<NodeConfig> {
     });
     mesh.net = args.settings.net_spec();
     mesh.net_seed = seed;
+    let control = match (args.control, args.control_dial, args.control_token) {
+        (Some(path), _, _) => ControlEndpoint::Socket(path),
+        (None, Some(bench), Some(token)) => ControlEndpoint::DialBack(DialBack {
+            bench,
+            run: args.cluster.clone(),
+            node: mesh.local_id.clone(),
+            token,
+        }),
+        _ => {
+            return Err(UsageError(
+                "give --control PATH, or --control-dial HOST:PORT with RAFTRTC_CONTROL_TOKEN"
+                    .into(),
+            )
+            .into())
+        }
+    };
     Ok(NodeConfig {
         raft,
         signaling_url: args.signaling_url,
@@ -84,7 +101,7 @@ fn node_config(args: NodeArgs) -> anyhow::Result<NodeConfig> {
         peers_poll: args.peers_poll,
         membership_poll: args.settings.membership_poll(),
         presence_failover: args.settings.presence_failover,
-        control: args.control,
+        control,
         data_dir: args.data_dir,
         discard_lost_log: args.discard_lost_log,
         force_bootstrap: args.force_bootstrap,

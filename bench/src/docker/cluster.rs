@@ -161,11 +161,11 @@ impl Limits {
     }
 
     /// `cpus` as Docker's NanoCpus (1e9 per CPU).
-    fn nano_cpus(&self) -> Option<i64> {
+    pub(crate) fn nano_cpus(&self) -> Option<i64> {
         self.cpus.map(|c| (c * 1e9).round() as i64)
     }
 
-    fn memory(&self) -> Option<i64> {
+    pub(crate) fn memory(&self) -> Option<i64> {
         self.memory_bytes.and_then(|m| i64::try_from(m).ok())
     }
 }
@@ -344,7 +344,7 @@ pub async fn unpause(docker: &Docker, container: &str) -> Result<(), DockerError
         .map_err(|e| DockerError::api(format!("unpause container {container}"), e))
 }
 
-fn logs_options(follow: bool) -> LogsOptions {
+pub(crate) fn logs_options(follow: bool) -> LogsOptions {
     LogsOptions {
         follow,
         stdout: true,
@@ -375,12 +375,23 @@ async fn write_logs(
     path: &Path,
     follow: bool,
 ) -> Result<(), DockerError> {
+    let stream = docker.logs(container, Some(logs_options(follow)));
+    write_log_stream(stream, path, container, follow).await
+}
+
+/// Writes a log stream of the engine (a container's or a service's) to `path`, replacing it.
+pub(crate) async fn write_log_stream(
+    stream: impl futures_util::Stream<Item = Result<LogOutput, bollard::errors::Error>>,
+    path: &Path,
+    of: &str,
+    follow: bool,
+) -> Result<(), DockerError> {
     let io = |source| DockerError::Io {
         path: path.to_path_buf(),
         source,
     };
     let mut file = tokio::fs::File::create(path).await.map_err(io)?;
-    let mut stream = docker.logs(container, Some(logs_options(follow)));
+    let mut stream = std::pin::pin!(stream);
     while let Some(item) = stream.next().await {
         match item {
             Ok(
@@ -391,7 +402,7 @@ async fn write_logs(
             ) => file.write_all(&message).await.map_err(io)?,
             // Removed while following: the logs end here.
             Err(e) if follow && status_of(&e) == Some(404) => break,
-            Err(e) => return Err(DockerError::api(format!("logs of {container}"), e)),
+            Err(e) => return Err(DockerError::api(format!("logs of {of}"), e)),
         }
     }
     file.flush().await.map_err(io)
@@ -423,7 +434,7 @@ impl Leftovers {
 }
 
 /// The label filter for one run, or for every run.
-fn label_filter(run: Option<&str>) -> HashMap<String, Vec<String>> {
+pub(crate) fn label_filter(run: Option<&str>) -> HashMap<String, Vec<String>> {
     let label = match run {
         Some(run) => format!("{LABEL_RUN}={run}"),
         None => LABEL_RUN.to_owned(),

@@ -4,12 +4,14 @@
 //! the launcher that reproduces it needs four things that have nothing to do with Raft — an
 //! engine connection ([`engine`]), a node image built locally from the running binary because no
 //! registry is reachable ([`image`]), and per-run networks and containers that are always
-//! cleaned up ([`cluster`]). Everything goes through the Engine API (`bollard`), never the
+//! cleaned up ([`cluster`]). `--launcher swarm` places the same image as services on a swarm
+//! ([`swarm`]). Everything goes through the Engine API (`bollard`), never the
 //! docker CLI, so errors are typed and the API version is negotiated.
 
 pub mod cluster;
 pub mod engine;
 pub mod image;
+pub mod swarm;
 
 use std::path::PathBuf;
 
@@ -81,6 +83,12 @@ pub enum DockerError {
         #[source]
         source: bollard::errors::Error,
     },
+    /// The engine cannot create services.
+    #[error("not a swarm manager ({0}): run `docker swarm init` (or join a swarm as a manager)")]
+    NotASwarmManager(String),
+    /// The swarm answered something the launcher cannot use.
+    #[error("swarm: {0}")]
+    Swarm(String),
     /// Several removals failed during a cleanup; the first is kept.
     #[error("cleanup left {count} object(s) behind; first error: {first}")]
     Cleanup {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use node::clock::Stamp;
 use node::control::protocol::{NodeEvent, Status};
-use node::control::{self, ClientError, ControlClient, Received};
+use node::control::{self, ClientError, ControlAddr, ControlClient, Received};
 use node::netem::NetSpec;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -119,8 +119,8 @@ impl Session {
         self.killed.iter().map(|&i| self.ids[i].clone()).collect()
     }
 
-    /// Every node's control socket path, in member order.
-    fn control_paths(&self) -> Vec<std::path::PathBuf> {
+    /// Every node's control address, in member order.
+    fn control_paths(&self) -> Vec<ControlAddr> {
         self.cluster
             .members()
             .iter()
@@ -635,7 +635,7 @@ mod tests {
         let members: Vec<Member> = ids()
             .into_iter()
             .map(|id| Member {
-                control: dir.join(format!("{id}.sock")),
+                control: ControlAddr::Socket(dir.join(format!("{id}.sock"))),
                 log: dir.join(format!("{id}.log")),
                 spawned_ns: None,
                 id,
@@ -643,7 +643,7 @@ mod tests {
             .collect();
         let nodes = members
             .iter()
-            .map(|m| FakeNode::new(&m.control, &m.id))
+            .map(|m| FakeNode::new(&dir.join(format!("{}.sock", m.id)), &m.id))
             .collect();
         let cluster = FakeCluster {
             members,

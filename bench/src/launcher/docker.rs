@@ -19,17 +19,17 @@
 //! Dropping a cluster that was not stopped spawns its removal on the runtime (a
 //! destructor cannot wait); the run loop always awaits [`Cluster::stop_all`].
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bollard::Docker;
 use node::clock::Stamp;
-use tempfile::TempDir;
+use node::control::ControlAddr;
 
 use super::{
-    node_args, register_docker_run, register_run_dir, unregister_docker_run, unregister_run_dir,
-    Cluster, ClusterSpec, LaunchError, Launcher, Member,
+    node_args, register_docker_run, unregister_docker_run, Cluster, ClusterSpec, LaunchError,
+    Launcher, Member, RunDir,
 };
 use crate::docker::{self, DockerError, Limits, NodeSpec, CONTAINER_CONTROL_DIR};
 
@@ -71,7 +71,7 @@ pub fn container_node_args(spec: &ClusterSpec, i: u32) -> Vec<String> {
 }
 
 /// `http://0.0.0.0:9000/` with the host replaced by `gateway`.
-fn via_gateway(url: &str, gateway: std::net::Ipv4Addr) -> String {
+pub(super) fn via_gateway(url: &str, gateway: std::net::Ipv4Addr) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
@@ -88,12 +88,8 @@ impl Launcher for DockerLauncher {
     async fn launch(&self, spec: &ClusterSpec) -> Result<Box<dyn Cluster>, LaunchError> {
         let run = spec.cluster.clone();
         docker::validate_run_id(&run)?;
-        let dir = tempfile::Builder::new()
-            .prefix("raftrtc-run-")
-            .tempdir()
-            .map_err(LaunchError::RunDir)?;
+        let dir = RunDir::new()?;
         let dir_path = dir.path().to_path_buf();
-        register_run_dir(&dir_path);
         register_docker_run(&run);
         let mut cluster = DockerCluster {
             docker: self.docker.clone(),
@@ -103,8 +99,7 @@ impl Launcher for DockerLauncher {
             killed: Vec::new(),
             reported: Vec::new(),
             log_tasks: Vec::new(),
-            dir: Some(dir),
-            dir_path: dir_path.clone(),
+            dir,
             last_exit_check: Instant::now(),
             stopped: false,
             started_at: Stamp::now(),
@@ -131,7 +126,7 @@ impl Launcher for DockerLauncher {
             });
             cluster.members.push(Member {
                 id: id.clone(),
-                control: host_dir.join("control.sock"),
+                control: ControlAddr::Socket(host_dir.join("control.sock")),
                 log: dir_path.join(format!("{id}.log")),
                 spawned_ns: None,
             });
@@ -161,8 +156,7 @@ struct DockerCluster {
     killed: Vec<String>,
     reported: Vec<String>,
     log_tasks: Vec<tokio::task::JoinHandle<Result<(), DockerError>>>,
-    dir: Option<TempDir>,
-    dir_path: PathBuf,
+    dir: RunDir,
     last_exit_check: Instant,
     stopped: bool,
     /// Just before the first container was created.
@@ -269,13 +263,11 @@ impl Cluster for DockerCluster {
     }
 
     fn logs_dir(&self) -> &Path {
-        &self.dir_path
+        self.dir.path()
     }
 
     fn keep_logs(&mut self) {
-        if let Some(dir) = self.dir.take() {
-            let _ = dir.keep();
-        }
+        self.dir.keep();
     }
 }
 
@@ -297,7 +289,6 @@ impl Drop for DockerCluster {
                 });
             }
         }
-        unregister_run_dir(&self.dir_path);
     }
 }
 

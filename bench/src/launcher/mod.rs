@@ -2,8 +2,9 @@
 //!
 //! Why a trait: an experiment only needs "start N nodes paused, tell me where
 //! their control sockets are, SIGKILL this one, stop them all, keep the logs".
-//! [`process::ProcessLauncher`] does that with child processes; a Docker
-//! launcher does it with containers, and no experiment changes.
+//! [`process::ProcessLauncher`] does that with child processes, [`docker::DockerLauncher`]
+//! with containers and [`swarm::SwarmLauncher`] with swarm services, and no experiment
+//! changes.
 //!
 //! Every child a launcher starts is registered here, so that an interrupt
 //! (Ctrl-C, SIGTERM) can kill them all before the bench exits: see
@@ -11,6 +12,7 @@
 
 pub mod docker;
 pub mod process;
+pub mod swarm;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -18,6 +20,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use node::clock::Stamp;
+use node::control::ControlAddr;
 use node::settings::Settings;
 
 /// Everything a launcher needs to start one run's cluster.
@@ -73,8 +76,8 @@ pub fn node_id(i: u32) -> String {
 pub struct Member {
     /// Its id.
     pub id: String,
-    /// Path of its control socket.
-    pub control: PathBuf,
+    /// Where its control connections come from (its socket, or its dial-back).
+    pub control: ControlAddr,
     /// Path of its log (stdout and stderr).
     pub log: PathBuf,
     /// When the launcher spawned it (monotonic ns), for the start's breakdown; `None` where
@@ -193,8 +196,37 @@ pub trait Cluster: Send {
 }
 
 /// The `raftrtc node` flags for node `i` of `spec`: the shared [`Settings`], then what is this
-/// node's own.
+/// node's own, with its control socket at `control`.
 pub fn node_args(spec: &ClusterSpec, i: u32, id: &str, control: &Path) -> Vec<String> {
+    let mut args = own_args(spec, i, id);
+    args.extend(["--control".to_string(), control.display().to_string()]);
+    if spec.data_dirs {
+        args.push("--data-dir".to_string());
+        args.push(data_dir_beside(control).display().to_string());
+    }
+    args
+}
+
+/// Like [`node_args`], for a node that dials the bench's control listener at `bench`
+/// (`host:port`; the token goes in the environment) and keeps its data under `data_root`.
+pub fn dialing_node_args(
+    spec: &ClusterSpec,
+    i: u32,
+    id: &str,
+    bench: &str,
+    data_root: &Path,
+) -> Vec<String> {
+    let mut args = own_args(spec, i, id);
+    args.extend(["--control-dial".to_string(), bench.to_string()]);
+    if spec.data_dirs {
+        args.push("--data-dir".to_string());
+        args.push(data_root.join(format!("{id}.data")).display().to_string());
+    }
+    args
+}
+
+/// The flags of node `i` but its control and data directory.
+fn own_args(spec: &ClusterSpec, i: u32, id: &str) -> Vec<String> {
     let mut args = spec.settings.to_args();
     args.extend([
         "--id".to_string(),
@@ -203,8 +235,6 @@ pub fn node_args(spec: &ClusterSpec, i: u32, id: &str, control: &Path) -> Vec<St
         spec.signaling_url.clone(),
         "--cluster".to_string(),
         spec.cluster.clone(),
-        "--control".to_string(),
-        control.display().to_string(),
         "--log-level".to_string(),
         spec.log_level.clone(),
         "--seed".to_string(),
@@ -215,10 +245,6 @@ pub fn node_args(spec: &ClusterSpec, i: u32, id: &str, control: &Path) -> Vec<St
     }
     if spec.start_at_launch {
         args.push("--start".to_string());
-    }
-    if spec.data_dirs {
-        args.push("--data-dir".to_string());
-        args.push(data_dir_beside(control).display().to_string());
     }
     if let Some(shared) = &spec.shared_key {
         args.extend([
@@ -244,6 +270,8 @@ pub fn data_dir_beside(control: &Path) -> PathBuf {
 static CHILDREN: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
 /// Docker runs in progress, removed on an interrupt.
 static DOCKER_RUNS: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+/// Swarm runs in progress, removed on an interrupt.
+static SWARM_RUNS: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
 /// Run directories in use, printed on an interrupt.
 static RUN_DIRS: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
 
@@ -276,14 +304,61 @@ pub fn registered_docker_runs() -> Vec<String> {
     registry(&DOCKER_RUNS).iter().cloned().collect()
 }
 
-/// Records a run directory in use.
-pub(crate) fn register_run_dir(dir: &Path) {
-    registry(&RUN_DIRS).insert(dir.to_path_buf());
+/// Records a swarm run so an interrupt removes its services, network and volumes.
+pub(crate) fn register_swarm_run(run: &str) {
+    registry(&SWARM_RUNS).insert(run.to_owned());
 }
 
-/// Forgets a run directory.
-pub(crate) fn unregister_run_dir(dir: &Path) {
-    registry(&RUN_DIRS).remove(dir);
+/// Forgets a swarm run (removed).
+pub(crate) fn unregister_swarm_run(run: &str) {
+    registry(&SWARM_RUNS).remove(run);
+}
+
+/// The swarm runs still registered (for the interrupt handler).
+pub fn registered_swarm_runs() -> Vec<String> {
+    registry(&SWARM_RUNS).iter().cloned().collect()
+}
+
+/// A run's directory (logs, sockets), registered for the interrupt handler while it lives,
+/// and removed with it unless kept.
+#[derive(Debug)]
+pub(crate) struct RunDir {
+    dir: Option<tempfile::TempDir>,
+    path: PathBuf,
+}
+
+impl RunDir {
+    /// A new `raftrtc-run-*` directory in the temp dir.
+    pub(crate) fn new() -> Result<Self, LaunchError> {
+        let dir = tempfile::Builder::new()
+            .prefix("raftrtc-run-")
+            .tempdir()
+            .map_err(LaunchError::RunDir)?;
+        let path = dir.path().to_path_buf();
+        registry(&RUN_DIRS).insert(path.clone());
+        Ok(Self {
+            dir: Some(dir),
+            path,
+        })
+    }
+
+    /// Where it is.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Keeps it after the run (its logs are wanted).
+    pub(crate) fn keep(&mut self) {
+        if let Some(dir) = self.dir.take() {
+            let _ = dir.keep();
+        }
+    }
+}
+
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        registry(&RUN_DIRS).remove(&self.path);
+    }
 }
 
 /// SIGKILLs every registered child and returns the run directories in use

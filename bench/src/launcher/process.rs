@@ -15,12 +15,12 @@ use std::process::{ExitStatus, Stdio};
 
 use async_trait::async_trait;
 use node::clock::{monotonic_ns, Stamp};
-use tempfile::TempDir;
+use node::control::ControlAddr;
 use tokio::process::{Child, Command};
 
 use super::{
-    node_args, register_child, register_run_dir, unregister_child, unregister_run_dir, Cluster,
-    ClusterSpec, LaunchError, Launcher, Member,
+    node_args, register_child, unregister_child, Cluster, ClusterSpec, LaunchError, Launcher,
+    Member, RunDir,
 };
 
 /// Longest Unix socket path Linux accepts (`sun_path` is 108 bytes with NUL).
@@ -50,31 +50,20 @@ impl ProcessLauncher {
         &self,
         spec: &ClusterSpec,
     ) -> Result<ProcessCluster, LaunchError> {
-        let dir = tempfile::Builder::new()
-            .prefix("raftrtc-run-")
-            .tempdir()
-            .map_err(LaunchError::RunDir)?;
         let mut cluster = ProcessCluster {
             launcher: self.clone(),
             members: Vec::new(),
             children: Vec::new(),
-            dir: Some(dir),
-            dir_path: PathBuf::new(),
+            dir: RunDir::new()?,
             started_at: Stamp::now(),
         };
-        cluster.dir_path = cluster
-            .dir
-            .as_ref()
-            .map(|d| d.path().to_path_buf())
-            .unwrap_or_default();
-        register_run_dir(&cluster.dir_path);
         cluster.started_at = Stamp::now();
         for (i, id) in spec.ids().into_iter().enumerate() {
-            let control = cluster.dir_path.join(format!("{id}.sock"));
+            let control = cluster.dir.path().join(format!("{id}.sock"));
             if control.as_os_str().len() > MAX_SOCKET_PATH {
                 return Err(LaunchError::SocketPathTooLong(control));
             }
-            let log = cluster.dir_path.join(format!("{id}.log"));
+            let log = cluster.dir.path().join(format!("{id}.log"));
             let args = node_args(spec, i as u32, &id, &control);
             let spawned_ns = monotonic_ns();
             // Dropping `cluster` on an error below kills what already runs.
@@ -91,7 +80,7 @@ impl ProcessLauncher {
             });
             cluster.members.push(Member {
                 id,
-                control,
+                control: ControlAddr::Socket(control),
                 log,
                 spawned_ns: Some(spawned_ns),
             });
@@ -218,8 +207,7 @@ pub struct ProcessCluster {
     members: Vec<Member>,
     children: Vec<Node>,
     /// `None` once kept.
-    dir: Option<TempDir>,
-    dir_path: PathBuf,
+    dir: RunDir,
     /// Just before the first child was spawned.
     started_at: Stamp,
 }
@@ -301,7 +289,7 @@ impl Cluster for ProcessCluster {
     }
 
     async fn restart(&mut self, id: &str) -> Result<(), LaunchError> {
-        let log = self.dir_path.join(format!("{id}.log"));
+        let log = self.dir.path().join(format!("{id}.log"));
         let launcher = self.launcher.clone();
         let node = self.node_mut(id)?;
         if node.state == NodeState::Running {
@@ -362,13 +350,11 @@ impl Cluster for ProcessCluster {
     }
 
     fn logs_dir(&self) -> &Path {
-        &self.dir_path
+        self.dir.path()
     }
 
     fn keep_logs(&mut self) {
-        if let Some(dir) = self.dir.take() {
-            let _ = dir.keep();
-        }
+        self.dir.keep();
     }
 }
 
@@ -381,7 +367,6 @@ impl Drop for ProcessCluster {
             }
             unregister_child(node.pid);
         }
-        unregister_run_dir(&self.dir_path);
     }
 }
 
@@ -422,7 +407,10 @@ mod tests {
         let launcher = ProcessLauncher::with_program(fake_node(dir.path()));
         let mut cluster = launcher.launch(&spec(3)).await.unwrap();
         assert_eq!(cluster.members().len(), 3);
-        assert!(cluster.members()[1].control.ends_with("n1.sock"));
+        assert!(matches!(
+            &cluster.members()[1].control,
+            ControlAddr::Socket(path) if path.ends_with("n1.sock")
+        ));
         let log_of_n0 = cluster.members()[0].log.clone();
         for _ in 0..500 {
             if std::fs::metadata(&log_of_n0).is_ok_and(|m| m.len() > 0) {

@@ -19,11 +19,10 @@ pub mod figure;
 pub mod latency;
 pub mod row;
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use node::control::protocol::{ReadMode, RegisterOp, SessionId};
-use node::control::ControlClient;
+use node::control::{ControlAddr, ControlClient};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -119,8 +118,8 @@ impl CellResult {
 }
 
 /// The control sockets the workers use: worker k takes `targets[k % len]`.
-pub fn targets(controls: &[PathBuf], leader: usize, at: Target) -> Vec<PathBuf> {
-    let chosen: Vec<PathBuf> = match at {
+pub fn targets(controls: &[ControlAddr], leader: usize, at: Target) -> Vec<ControlAddr> {
+    let chosen: Vec<ControlAddr> = match at {
         Target::Leader => vec![controls[leader].clone()],
         Target::Followers => (0..controls.len())
             .filter(|&i| i != leader)
@@ -136,7 +135,7 @@ pub fn targets(controls: &[PathBuf], leader: usize, at: Target) -> Vec<PathBuf> 
 }
 
 /// Runs `plan` against the nodes at `targets` and gathers every worker's result.
-pub async fn drive(targets: &[PathBuf], plan: &CellPlan, seed: u64) -> CellResult {
+pub async fn drive(targets: &[ControlAddr], plan: &CellPlan, seed: u64) -> CellResult {
     let start = Instant::now();
     let workers: Vec<_> = (0..plan.clients)
         .map(|k| {
@@ -160,7 +159,13 @@ pub async fn drive(targets: &[PathBuf], plan: &CellPlan, seed: u64) -> CellResul
 }
 
 /// One worker: its own connection and session, operations until the window ends.
-async fn worker(k: u32, control: PathBuf, plan: CellPlan, start: Instant, seed: u64) -> CellResult {
+async fn worker(
+    k: u32,
+    control: ControlAddr,
+    plan: CellPlan,
+    start: Instant,
+    seed: u64,
+) -> CellResult {
     let mut result = CellResult::default();
     let mut client = match ControlClient::connect(&control, CONNECT_WAIT).await {
         Ok(c) => c,
@@ -254,9 +259,9 @@ async fn one_op(
 mod tests {
     use super::*;
 
-    fn paths(n: usize) -> Vec<PathBuf> {
+    fn paths(n: usize) -> Vec<ControlAddr> {
         (0..n)
-            .map(|i| PathBuf::from(format!("n{i}.sock")))
+            .map(|i| ControlAddr::Socket(std::path::PathBuf::from(format!("n{i}.sock"))))
             .collect()
     }
 

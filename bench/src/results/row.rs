@@ -31,6 +31,8 @@ pub enum Launcher {
     Docker,
     /// One child process of the bench per node.
     Process,
+    /// One swarm service per node.
+    Swarm,
 }
 
 /// How the leader paced replication (the nodes' `--replication`).

@@ -24,3 +24,33 @@ pub fn text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     )
 }
+
+/// What every launcher must carry, each a subcommand with its own flags: up, a leader kill,
+/// a paused leader, a restart of every node from its data, one chat line.
+pub const LAUNCHER_SUITE: [&[&str]; 5] = [
+    &["up"],
+    &["kill", "--kill", "leader"],
+    &["kill", "--kill", "pause-leader"],
+    &["kill", "--kill", "restart-all"],
+    &["propagate", "--messages", "1"],
+];
+
+/// Runs each experiment of `tests` (a subcommand and its own flags) with `launcher` at 3
+/// nodes, one run each, appending to `csv`; every one must exit 0.
+pub fn run_each_at_three_nodes(tests: &[&[&str]], launcher: &str, csv: &str) {
+    for test in tests {
+        let mut args = test.to_vec();
+        args.extend([
+            "--launcher",
+            launcher,
+            "--nodes",
+            "3",
+            "--runs",
+            "1",
+            "--out",
+            csv,
+        ]);
+        let out = run(&args, &[]);
+        assert!(out.status.success(), "{test:?}: {}", text(&out));
+    }
+}

@@ -1,6 +1,6 @@
-//! The client of a node's control socket (JSON lines over a Unix socket;
-//! the format is [`super::protocol`]): the only one, used by the bench and
-//! by the tests.
+//! The client of a node's control protocol (JSON lines over a Unix socket, or over a TCP
+//! connection the node dialed back, [`super::dialback`]; the format is
+//! [`super::protocol`]): the only one, used by the bench and by the tests.
 //!
 //! Why two kinds of connection: requests (`status`, `start`, `submit`) are
 //! answered in order on one connection, while `subscribe` turns its
@@ -19,10 +19,11 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 use tokio::sync::mpsc;
+
+use super::dialback::Hub;
 
 use super::protocol::{
     Command, EventLine, OpResult, ReadMode, RegisterOp, Request, Response, SessionId, Status,
@@ -41,36 +42,108 @@ const CONNECT_RETRY: Duration = Duration::from_millis(10);
 /// (and the node's queue for this subscriber starts to fill).
 const EVENT_BUFFER: usize = 4096;
 
-/// What can go wrong talking to a node.
+/// Where a node's control connections come from.
+#[derive(Clone, Debug)]
+pub enum ControlAddr {
+    /// Its Unix socket (the process and Docker launchers).
+    Socket(PathBuf),
+    /// Connections it dials back to the bench's [`Hub`] (the swarm launcher).
+    DialBack {
+        /// The bench's listener.
+        hub: Hub,
+        /// The node's run.
+        run: String,
+        /// The node.
+        node: String,
+    },
+}
+
+impl std::fmt::Display for ControlAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ControlAddr::Socket(path) => write!(f, "control socket {}", path.display()),
+            ControlAddr::DialBack { node, hub, .. } => {
+                write!(f, "control of {node} (dialed back to {})", hub.local_addr())
+            }
+        }
+    }
+}
+
+impl PartialEq for ControlAddr {
+    /// The same socket, or the same node of the same run on the same listener.
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (ControlAddr::Socket(a), ControlAddr::Socket(b)) => a == b,
+            (
+                ControlAddr::DialBack { hub, run, node },
+                ControlAddr::DialBack {
+                    hub: hub2,
+                    run: run2,
+                    node: node2,
+                },
+            ) => hub.local_addr() == hub2.local_addr() && run == run2 && node == node2,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for ControlAddr {}
+
+impl From<&Path> for ControlAddr {
+    fn from(path: &Path) -> Self {
+        ControlAddr::Socket(path.to_path_buf())
+    }
+}
+
+impl From<&PathBuf> for ControlAddr {
+    fn from(path: &PathBuf) -> Self {
+        ControlAddr::Socket(path.clone())
+    }
+}
+
+impl From<PathBuf> for ControlAddr {
+    fn from(path: PathBuf) -> Self {
+        ControlAddr::Socket(path)
+    }
+}
+
+impl From<&ControlAddr> for ControlAddr {
+    fn from(addr: &ControlAddr) -> Self {
+        addr.clone()
+    }
+}
+
+/// What can go wrong talking to a node. `to` names the connection ([`ControlAddr`]'s
+/// display).
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// The socket did not accept a connection in time.
-    #[error("control socket {path} not ready after {waited:?}: {last}")]
+    /// No connection could be made in time.
+    #[error("{to} not ready after {waited:?}: {last}")]
     NotReady {
-        /// The socket.
-        path: PathBuf,
+        /// The connection.
+        to: String,
         /// How long we tried.
         waited: Duration,
         /// The last connect error.
         last: String,
     },
     /// Reading or writing failed.
-    #[error("control socket {path}: {source}")]
+    #[error("{to}: {source}")]
     Io {
-        /// The socket.
-        path: PathBuf,
+        /// The connection.
+        to: String,
         /// Why.
         #[source]
         source: std::io::Error,
     },
     /// The node closed the connection.
-    #[error("control socket {0}: the node closed the connection")]
-    Closed(PathBuf),
+    #[error("{0}: the node closed the connection")]
+    Closed(String),
     /// A line the client could not understand.
-    #[error("control socket {path}: bad line from the node: {why}")]
+    #[error("{to}: bad line from the node: {why}")]
     BadLine {
-        /// The socket.
-        path: PathBuf,
+        /// The connection.
+        to: String,
         /// Why.
         why: String,
     },
@@ -93,24 +166,53 @@ pub struct Received {
     pub line: EventLine,
 }
 
+/// The read side of a control connection, whatever carries it.
+type ReadHalf = Box<dyn AsyncRead + Send + Unpin>;
+/// The write side of a control connection.
+type WriteHalf = Box<dyn AsyncWrite + Send + Unpin>;
+
 /// A request connection to one node.
-#[derive(Debug)]
 pub struct ControlClient {
-    path: PathBuf,
-    reader: BufReader<OwnedReadHalf>,
-    writer: OwnedWriteHalf,
+    to: String,
+    reader: BufReader<ReadHalf>,
+    writer: WriteHalf,
     buf: Vec<u8>,
     next_id: u64,
 }
 
+impl std::fmt::Debug for ControlClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControlClient")
+            .field("to", &self.to)
+            .finish()
+    }
+}
+
 impl ControlClient {
-    /// Connects, retrying while the socket does not exist or refuses, for
-    /// at most `wait`.
-    pub async fn connect(path: &Path, wait: Duration) -> Result<Self, ClientError> {
-        let stream = connect_with_retry(path, wait).await?;
-        let (read, writer) = stream.into_split();
+    /// Connects, retrying while the socket does not exist or refuses (or the node has not
+    /// dialed back yet), for at most `wait`.
+    pub async fn connect(to: impl Into<ControlAddr>, wait: Duration) -> Result<Self, ClientError> {
+        let to: ControlAddr = to.into();
+        let (read, writer): (ReadHalf, WriteHalf) = match &to {
+            ControlAddr::Socket(path) => {
+                let (read, write) = connect_with_retry(&to, path, wait).await?.into_split();
+                (Box::new(read), Box::new(write))
+            }
+            ControlAddr::DialBack { hub, run, node } => {
+                let stream =
+                    hub.open(run, node, wait)
+                        .await
+                        .map_err(|e| ClientError::NotReady {
+                            to: to.to_string(),
+                            waited: wait,
+                            last: e.to_string(),
+                        })?;
+                let (read, write) = stream.into_split();
+                (Box::new(read), Box::new(write))
+            }
+        };
         Ok(Self {
-            path: path.to_path_buf(),
+            to: to.to_string(),
             reader: BufReader::new(read),
             writer,
             buf: Vec::new(),
@@ -154,11 +256,11 @@ impl ControlClient {
                 read_line(&mut self.reader, &mut self.buf)
                     .await
                     .map_err(|source| ClientError::Io {
-                        path: self.path.clone(),
+                        to: self.to.clone(),
                         source,
                     })?
             else {
-                return Err(ClientError::Closed(self.path.clone()));
+                return Err(ClientError::Closed(self.to.clone()));
             };
             match parse_incoming(text) {
                 Ok(Incoming::Response(r)) if r.id.is_none() || r.id.as_ref() == id => {
@@ -167,7 +269,7 @@ impl ControlClient {
                 Ok(Incoming::Response(_) | Incoming::Event(_)) => continue,
                 Err(why) => {
                     return Err(ClientError::BadLine {
-                        path: self.path.clone(),
+                        to: self.to.clone(),
                         why,
                     })
                 }
@@ -179,7 +281,7 @@ impl ControlClient {
     pub async fn status(&mut self) -> Result<Status, ClientError> {
         let r = self.checked(Command::Status, "status").await?;
         r.status.ok_or_else(|| ClientError::BadLine {
-            path: self.path.clone(),
+            to: self.to.clone(),
             why: "a status response without a status".into(),
         })
     }
@@ -193,7 +295,7 @@ impl ControlClient {
     pub async fn submit(&mut self, lines: Vec<String>) -> Result<Submitted, ClientError> {
         let r = self.checked(Command::Submit { lines }, "submit").await?;
         r.submitted.ok_or_else(|| ClientError::BadLine {
-            path: self.path.clone(),
+            to: self.to.clone(),
             why: "a submit response without `submitted`".into(),
         })
     }
@@ -215,7 +317,7 @@ impl ControlClient {
         };
         let r = self.checked(command, "op").await?;
         r.result.ok_or_else(|| ClientError::BadLine {
-            path: self.path.clone(),
+            to: self.to.clone(),
             why: "an op response without `result`".into(),
         })
     }
@@ -224,7 +326,7 @@ impl ControlClient {
     pub async fn chat(&mut self) -> Result<Vec<String>, ClientError> {
         let r = self.checked(Command::Chat, "chat").await?;
         r.chat.ok_or_else(|| ClientError::BadLine {
-            path: self.path.clone(),
+            to: self.to.clone(),
             why: "a chat response without `chat`".into(),
         })
     }
@@ -240,6 +342,21 @@ impl ControlClient {
     /// Asks the node to leave the cluster and exit.
     pub async fn shutdown(&mut self) -> Result<(), ClientError> {
         self.checked(Command::Shutdown, "shutdown").await.map(drop)
+    }
+
+    /// Has the node SIGKILL itself; returns once the connection closed (the node is dead),
+    /// or with the node's refusal if it did not die.
+    pub async fn kill(mut self) -> Result<(), ClientError> {
+        match self.request(Command::Kill).await {
+            Err(ClientError::Closed(_) | ClientError::Io { .. }) => Ok(()),
+            Err(e) => Err(e),
+            Ok(r) => Err(ClientError::Refused {
+                cmd: "kill",
+                error: r
+                    .error
+                    .unwrap_or_else(|| "the node answered and lives".into()),
+            }),
+        }
     }
 
     async fn checked(
@@ -260,7 +377,7 @@ impl ControlClient {
 
     fn io(&self, source: std::io::Error) -> ClientError {
         ClientError::Io {
-            path: self.path.clone(),
+            to: self.to.clone(),
             source,
         }
     }
@@ -271,33 +388,33 @@ impl ControlClient {
 /// The channel closes when the node closes the connection (it exited or was
 /// killed). Lines that are not events are skipped (and logged at debug).
 pub async fn subscribe(
-    path: &Path,
+    to: impl Into<ControlAddr>,
     wait: Duration,
 ) -> Result<mpsc::Receiver<Received>, ClientError> {
-    subscribe_with(path, wait, false).await
+    subscribe_with(to.into(), wait, false).await
 }
 
 /// Like [`subscribe`], but the node first replays every event since its launch (their `t_ns`
 /// say when they happened; [`Received::at`] is only when the replay arrived).
 pub async fn subscribe_from_launch(
-    path: &Path,
+    to: impl Into<ControlAddr>,
     wait: Duration,
 ) -> Result<mpsc::Receiver<Received>, ClientError> {
-    subscribe_with(path, wait, true).await
+    subscribe_with(to.into(), wait, true).await
 }
 
 async fn subscribe_with(
-    path: &Path,
+    to: ControlAddr,
     wait: Duration,
     from_launch: bool,
 ) -> Result<mpsc::Receiver<Received>, ClientError> {
-    let mut client = ControlClient::connect(path, wait).await?;
+    let mut client = ControlClient::connect(to, wait).await?;
     client
         .checked(Command::Subscribe { from_launch }, "subscribe")
         .await?;
     let (tx, rx) = mpsc::channel(EVENT_BUFFER);
     let ControlClient {
-        path,
+        to,
         mut reader,
         writer,
         mut buf,
@@ -311,7 +428,7 @@ async fn subscribe_with(
                 Ok(Some(text)) => text,
                 Ok(None) => break,
                 Err(e) => {
-                    tracing::debug!(path = %path.display(), "event stream ended: {e}");
+                    tracing::debug!("{to}: event stream ended: {e}");
                     break;
                 }
             };
@@ -323,21 +440,25 @@ async fn subscribe_with(
                     }
                 }
                 Ok(Incoming::Response(_)) => {}
-                Err(why) => tracing::debug!(path = %path.display(), "skipped a bad line: {why}"),
+                Err(why) => tracing::debug!("{to}: skipped a bad line: {why}"),
             }
         }
     });
     Ok(rx)
 }
 
-async fn connect_with_retry(path: &Path, wait: Duration) -> Result<UnixStream, ClientError> {
+async fn connect_with_retry(
+    to: &ControlAddr,
+    path: &Path,
+    wait: Duration,
+) -> Result<UnixStream, ClientError> {
     let started = Instant::now();
     loop {
         match UnixStream::connect(path).await {
             Ok(s) => return Ok(s),
             Err(e) if started.elapsed() >= wait => {
                 return Err(ClientError::NotReady {
-                    path: path.to_path_buf(),
+                    to: to.to_string(),
                     waited: started.elapsed(),
                     last: e.to_string(),
                 })
@@ -360,17 +481,26 @@ async fn read_line<'a, R>(reader: &mut R, buf: &'a mut Vec<u8>) -> std::io::Resu
 where
     R: tokio::io::AsyncBufRead + AsyncRead + Unpin,
 {
+    read_bounded_line(reader, buf, MAX_RESPONSE_BYTES).await
+}
+
+/// Reads one `\n`-terminated UTF-8 line of at most `max` bytes; `None` at end of stream.
+pub(super) async fn read_bounded_line<'a, R>(
+    reader: &mut R,
+    buf: &'a mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<Option<&'a str>>
+where
+    R: tokio::io::AsyncBufRead + AsyncRead + Unpin,
+{
     buf.clear();
-    let n = reader
-        .take(MAX_RESPONSE_BYTES as u64 + 1)
-        .read_until(b'\n', buf)
-        .await?;
+    let n = reader.take(max as u64 + 1).read_until(b'\n', buf).await?;
     if n == 0 {
         return Ok(None);
     }
     if buf.last() != Some(&b'\n') {
-        let why = if buf.len() > MAX_RESPONSE_BYTES {
-            format!("a line longer than {MAX_RESPONSE_BYTES} bytes")
+        let why = if buf.len() > max {
+            format!("a line longer than {max} bytes")
         } else {
             "the connection ended in the middle of a line".to_string()
         };

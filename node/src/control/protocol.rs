@@ -1,4 +1,5 @@
-//! The control socket's wire format: JSON lines over a Unix socket.
+//! The control protocol's wire format: JSON lines over a Unix socket, or over a TCP
+//! connection the node dialed back to the bench ([`super::dialback`]).
 //!
 //! One request per line, one response line per request, in order:
 //!
@@ -22,6 +23,8 @@
 //! <- {"ok":true,"chat":["hello","world"]}
 //! -> {"cmd":"shutdown"}
 //! <- {"ok":true}
+//! -> {"cmd":"kill"}
+//!    (no answer: the node SIGKILLs itself and the connection closes)
 //! -> nonsense
 //! <- {"ok":false,"error":"invalid request: expected value at line 1 column 1"}
 //! ```
@@ -30,8 +33,9 @@
 //! After `subscribe` the connection carries events (and still answers
 //! requests). A subscriber that does not read fast enough loses events: it
 //! is told how many with a `lagged` event, and one that stays behind is
-//! disconnected (see [`super::server`]). `t_ns` is the node's `CLOCK_MONOTONIC` in nanoseconds: the same
-//! clock as the bench's on the same host, so times can be compared directly.
+//! disconnected (see [`super::server`]). `t_ns` is the node's `CLOCK_MONOTONIC` in
+//! nanoseconds: the same clock as the bench's on the same host, so times can be compared
+//! directly; a node on another host has its own.
 //! Hashes are hex strings (64-bit integers do not survive JSON in every tool).
 
 use std::collections::BTreeMap;
@@ -101,6 +105,9 @@ pub enum Command {
     Chat,
     /// Leave the cluster politely and exit.
     Shutdown,
+    /// Die at once by SIGKILL, unanswered: the experiments' kill, for launchers that cannot
+    /// signal the node's process themselves (a swarm task on another host).
+    Kill,
 }
 
 /// A register operation, as `op` carries it.

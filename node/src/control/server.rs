@@ -22,9 +22,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-use tokio::net::unix::OwnedReadHalf;
-use tokio::net::{UnixListener, UnixStream};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::UnixListener;
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::{AbortHandle, JoinHandle};
 
@@ -81,7 +80,15 @@ pub struct ControlServer {
 /// the socket file.
 pub struct Serving {
     task: JoinHandle<()>,
-    _file: SocketFile,
+    /// The socket file, for a Unix socket; none for a dial-back ([`super::dialback`]).
+    _file: Option<SocketFile>,
+}
+
+impl Serving {
+    /// Serving by `task`, with no socket file (the node dials out).
+    pub(super) fn task(task: JoinHandle<()>) -> Self {
+        Self { task, _file: None }
+    }
 }
 
 impl Drop for Serving {
@@ -134,12 +141,12 @@ impl ControlServer {
                 if requests.is_closed() {
                     return;
                 }
-                tokio::spawn(connection(stream, requests.clone(), events.clone()));
+                tokio::spawn(serve_connection(stream, requests.clone(), events.clone()));
             }
         });
         Serving {
             task,
-            _file: self.file,
+            _file: Some(self.file),
         }
     }
 }
@@ -171,10 +178,16 @@ impl Drop for SocketFile {
     }
 }
 
-/// Serves one connection: its requests, then (after the client's end of
-/// input) its event stream until either side goes away.
-async fn connection(stream: UnixStream, requests: mpsc::Sender<ControlRequest>, events: EventBus) {
-    let (read, write) = stream.into_split();
+/// Serves one connection, a Unix socket's or a dial-back's: its requests, then (after the
+/// client's end of input) its event stream until either side goes away.
+pub(super) async fn serve_connection<S>(
+    stream: S,
+    requests: mpsc::Sender<ControlRequest>,
+    events: EventBus,
+) where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (read, write) = tokio::io::split(stream);
     let (out, lines) = mpsc::channel::<Bytes>(QUEUE_LINES);
     let writer = tokio::spawn(write_lines(write, lines));
     let cut_off = Arc::new(Notify::new());
@@ -193,11 +206,7 @@ async fn connection(stream: UnixStream, requests: mpsc::Sender<ControlRequest>, 
     let _ = writer.await;
 }
 
-async fn write_lines(
-    mut write: tokio::net::unix::OwnedWriteHalf,
-    mut lines: mpsc::Receiver<Bytes>,
-) {
-    use tokio::io::AsyncWriteExt;
+async fn write_lines(mut write: impl AsyncWrite + Unpin, mut lines: mpsc::Receiver<Bytes>) {
     while let Some(line) = lines.recv().await {
         if write.write_all(&line).await.is_err() {
             return;
@@ -218,7 +227,7 @@ struct Session {
 
 impl Session {
     /// Answers requests until the client ends its input or cannot be written to.
-    async fn serve(mut self, read: OwnedReadHalf) {
+    async fn serve(mut self, read: impl AsyncRead + Unpin) {
         let mut reader = BufReader::new(read);
         let mut line = Vec::new();
         loop {
@@ -290,6 +299,7 @@ impl Session {
                 });
                 true
             }
+            Command::Kill => kill_self(),
             command => {
                 let response = self.ask_node(command).await;
                 self.reply(Response { id, ..response }).await
@@ -335,6 +345,18 @@ impl Session {
     async fn reply(&self, response: Response) -> bool {
         self.out.send(json_line(&response)).await.is_ok()
     }
+}
+
+/// SIGKILLs this process: no destructor, no goodbye to the peers, exactly as a kill from
+/// outside.
+fn kill_self() -> ! {
+    tracing::warn!("killed on request (SIGKILL)");
+    // SAFETY: kill(2) on our own pid with a constant signal; no memory is involved.
+    unsafe {
+        libc::kill(libc::getpid(), libc::SIGKILL);
+    }
+    // SIGKILL cannot be caught or ignored; this line is never reached.
+    std::process::abort()
 }
 
 #[cfg(test)]

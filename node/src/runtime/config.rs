@@ -32,8 +32,8 @@ pub struct NodeConfig {
     /// ([`raftrtc_raft::Raft::peer_departed`]). Off reproduces Raft.js, which
     /// noticed a dead leader by its timers only.
     pub presence_failover: bool,
-    /// The control socket.
-    pub control: PathBuf,
+    /// Where the bench's control connections come from.
+    pub control: crate::control::ControlEndpoint,
     /// Where to keep term, vote and log durably (`None`: in memory).
     pub data_dir: Option<PathBuf>,
     /// Start even if the log in `data_dir` lost entries it had synced, from

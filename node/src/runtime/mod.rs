@@ -43,7 +43,7 @@ use crate::clock::monotonic_ns;
 use crate::control::protocol::{
     Command, NodeEvent, OpResult, ReadMode, RegisterOp, Response, Status,
 };
-use crate::control::{ControlRequest, ControlServer, EventBus};
+use crate::control::{ControlRequest, EventBus};
 use crate::mesh::{LinkPhases, Mesh, MeshEvent, SignalKind};
 use crate::storage::FileStorage;
 use crate::wire::{self, Frame};
@@ -171,12 +171,12 @@ pub async fn run(cfg: NodeConfig) -> Result<(), NodeError> {
     let (_, entries) = storage.load()?;
     let stored = (entries.first().and_then(cluster_of), entries.is_empty());
     drop(entries);
-    let control = ControlServer::bind(&cfg.control)?;
+    let control = cfg.control.bind()?;
     let launched_ns = monotonic_ns();
     let mut stop = StopSignals::install().map_err(NodeError::Signals)?;
     let events = EventBus::new();
     let (control_tx, mut control_rx) = mpsc::channel(64);
-    // Dropped on every way out of this function, and the socket file with it.
+    // Dropped on every way out of this function, and the socket file (if any) with it.
     let _serving = control.spawn(control_tx, events.clone());
 
     let (mesh, mut mesh_rx) = Mesh::new(cfg.mesh.clone())?;
@@ -668,7 +668,8 @@ impl Node {
                 );
                 let _ = request.reply.send(response);
             }
-            Command::Subscribe { .. } => {
+            // The connection handles these itself; they never reach the node loop.
+            Command::Subscribe { .. } | Command::Kill => {
                 let _ = request.reply.send(Response::ok(None));
             }
             Command::SetNet { spec } => {

@@ -1,4 +1,5 @@
-//! Ctrl-C and SIGTERM: kill every node and remove every container before the bench exits.
+//! Ctrl-C and SIGTERM: kill every node and remove every container and service before the bench
+//! exits.
 //!
 //! Why a registry and a task, not destructors: the process exits from the signal task, and
 //! no destructor of the run in progress runs then (see [`crate::launcher::kill_registered`]).
@@ -21,8 +22,13 @@ pub(crate) fn install_handler() {
         };
         let dirs = launcher::kill_registered();
         let runs = launcher::registered_docker_runs();
-        if !runs.is_empty() {
+        let swarm_runs = launcher::registered_swarm_runs();
+        if !runs.is_empty() || !swarm_runs.is_empty() {
             if let Ok(engine) = crate::docker::connect().await {
+                for run in swarm_runs {
+                    let _ =
+                        crate::docker::swarm::remove_swarm_run(&engine.docker, Some(&run)).await;
+                }
                 for run in runs {
                     let _ = crate::docker::remove_run(&engine.docker, &run).await;
                 }

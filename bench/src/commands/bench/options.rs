@@ -99,8 +99,10 @@ pub struct Options {
     pub breakdown: bool,
     /// `--signaling-url` with its key and poll interval: a server outside the bench.
     pub external_signaling: Option<ExternalSignaling>,
-    /// `--cpus` / `--memory` for the Docker launcher.
+    /// `--cpus` / `--memory` for the Docker and swarm launchers.
     pub limits: crate::docker::Limits,
+    /// `--image`, `--placement`, `--bench-address`, `--control-port`.
+    pub swarm: crate::launcher::swarm::SwarmOptions,
 }
 
 impl Options {
@@ -184,6 +186,7 @@ impl Options {
                 cpus: common.cpus,
                 memory_bytes: common.memory,
             },
+            swarm: common.swarm.options(),
         }
     }
 
@@ -292,6 +295,7 @@ mod tests {
             exports: ExportArgs::default(),
             baseline: BaselineArgs::default(),
             launcher: LauncherArg::Process,
+            swarm: crate::cli::SwarmArgs::default(),
             start: Start::Cold,
             out: None,
             timeout: None,

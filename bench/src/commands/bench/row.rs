@@ -35,6 +35,7 @@ pub(super) fn to_row(
         launcher: match options.launcher {
             LauncherArg::Process => results::Launcher::Process,
             LauncherArg::Docker => results::Launcher::Docker,
+            LauncherArg::Swarm => results::Launcher::Swarm,
         },
         nodes: spec.nodes,
         election_timeout_ms: spec.election_timeout_ms,

@@ -23,6 +23,7 @@ use crate::experiment::breakdown::Breakdown;
 use crate::experiment::Start;
 use crate::launcher::docker::DockerLauncher;
 use crate::launcher::process::ProcessLauncher;
+use crate::launcher::swarm::{SwarmLauncher, SwarmOptions};
 use crate::launcher::Launcher;
 use crate::matrix::RunSpec;
 use crate::results::stats::Cells;
@@ -137,31 +138,50 @@ fn write_exports(
     Ok(())
 }
 
-/// The launcher `--launcher` names; an engine that is not there is a usage error.
+/// The launcher `--launcher` names; an engine that is not there (or not a swarm manager,
+/// for the swarm) is a usage error, and so are the swarm's flags with another launcher.
 pub(crate) async fn make_launcher(
     launcher: LauncherArg,
     limits: crate::docker::Limits,
+    swarm: &SwarmOptions,
 ) -> anyhow::Result<Box<dyn Launcher>> {
+    if launcher != LauncherArg::Swarm && *swarm != SwarmOptions::default() {
+        return Err(UsageError(
+            "--image, --placement, --bench-address and --control-port are for --launcher swarm"
+                .into(),
+        )
+        .into());
+    }
+    let usage = |e: DockerError, what: &'static str| match e {
+        e @ (DockerError::EngineUnavailable { .. }
+        | DockerError::InvalidLimit(_)
+        | DockerError::NotASwarmManager(_)) => {
+            anyhow::Error::new(UsageError(format!("--launcher {}: {e}", launcher.name())))
+        }
+        e => anyhow::Error::new(e).context(what),
+    };
     Ok(match launcher {
         LauncherArg::Process => Box::new(
             ProcessLauncher::current_exe().context("cannot find the raftrtc binary to launch")?,
         ),
-        LauncherArg::Docker => {
-            Box::new(DockerLauncher::connect(limits).await.map_err(|e| match e {
-                e @ (DockerError::EngineUnavailable { .. } | DockerError::InvalidLimit(_)) => {
-                    anyhow::Error::new(UsageError(format!("--launcher docker: {e}")))
-                }
-                e => anyhow::Error::new(e).context("cannot prepare the Docker launcher"),
-            })?)
-        }
+        LauncherArg::Docker => Box::new(
+            DockerLauncher::connect(limits)
+                .await
+                .map_err(|e| usage(e, "cannot prepare the Docker launcher"))?,
+        ),
+        LauncherArg::Swarm => Box::new(
+            SwarmLauncher::connect(swarm.clone(), limits)
+                .await
+                .map_err(|e| usage(e, "cannot prepare the swarm launcher"))?,
+        ),
     })
 }
 
-/// The embedded signaling server: loopback for processes; all addresses for
-/// containers, which reach it at their bridge network's gateway.
+/// The embedded signaling server: loopback for processes; all addresses for containers and
+/// swarm tasks, which reach it at their network's gateway or the bench address.
 pub(crate) fn signaling_config(launcher: LauncherArg) -> ServerConfig {
     let mut config = ServerConfig::default();
-    if launcher == LauncherArg::Docker {
+    if launcher != LauncherArg::Process {
         config.listen = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
     }
     config

@@ -46,7 +46,7 @@ impl<'a> Session<'a> {
     /// Connects the launcher and starts the embedded signaling server unless `options`
     /// name an external one, which is probed first.
     pub(super) async fn start(options: &'a Options) -> anyhow::Result<Session<'a>> {
-        let launcher = make_launcher(options.launcher, options.limits).await?;
+        let launcher = make_launcher(options.launcher, options.limits, &options.swarm).await?;
         let (server, signaling_url, signaling) = match &options.external_signaling {
             Some(external) => (None, external.url.clone(), probe(external).await?),
             None => {
