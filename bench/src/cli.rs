@@ -506,6 +506,10 @@ pub struct LoadArgs {
     /// Keep every cell's node logs.
     #[arg(long)]
     pub keep_logs: bool,
+    /// `--save-baseline`, `--baseline` and `--threshold` compare the cells' throughput
+    /// (`--reference-binary` is for the experiments only).
+    #[command(flatten)]
+    pub baseline: BaselineArgs,
 }
 
 /// Parses a duration that may be zero (`0`, `0s`), else as [`parse_seconds`].

@@ -118,10 +118,51 @@ fn bad_load_flags_are_usage_errors() {
         (&["load", "--nodes", "1"][..], "at least 2 nodes"),
         (&["load", "--duration", "0"][..], "positive"),
         (&["load", "--at", "somewhere"][..], "somewhere"),
+        (
+            &["load", "--reference-binary", "/bin/true"][..],
+            "--reference-binary is for the experiments",
+        ),
+        (
+            &["load", "--baseline", "/nonexistent/base.csv"][..],
+            "--baseline",
+        ),
     ] {
         let out = run(args, &[]);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(says), "{args:?}: {stderr}");
     }
+}
+
+#[test]
+fn a_saved_load_baseline_is_compared_cell_by_cell_on_the_next_invocation() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base.csv");
+    let base = base.to_str().unwrap();
+    let load = |extra: &[&str]| {
+        let csv = dir.path().join("load.csv");
+        let mut args = vec!["load", "--nodes", "3", "--clients", "2", "--runs", "3"];
+        args.extend(["--duration", "1s", "--warmup", "0.2s"]);
+        args.extend(["--out", csv.to_str().unwrap()]);
+        args.extend(extra);
+        run(&args, &[])
+    };
+    let saved = load(&["--save-baseline", base]);
+    assert_eq!(saved.status.code(), Some(0), "{}", text(&saved));
+    assert_eq!(
+        rows(std::path::Path::new(base)).len(),
+        3,
+        "this invocation's rows"
+    );
+    // Whether one build's two sets agree within 5 % is a statement about the machine's
+    // speed, not the tool's: the test compares at a threshold no noise reaches.
+    let compared = load(&["--baseline", base, "--threshold", "100"]);
+    assert_eq!(compared.status.code(), Some(0), "{}", text(&compared));
+    let stdout = String::from_utf8_lossy(&compared.stdout);
+    assert!(stdout.contains("compared with the baseline"), "{stdout}");
+    assert!(
+        stdout.contains("load n=3 clients=2 at=followers op=set closed"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("no change"), "{stdout}");
 }

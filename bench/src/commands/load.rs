@@ -13,14 +13,15 @@ use node::control::{ControlAddr, ControlClient};
 use signaling::Server;
 
 use super::bench::{
-    default_csv, install_handler, make_launcher, seed_from_clock, signaling_config,
+    default_csv, install_handler, make_launcher, save, seed_from_clock, signaling_config,
 };
 use super::UsageError;
-use crate::cli::LoadArgs;
+use crate::cli::{BaselineArgs, LoadArgs};
 use crate::experiment;
 use crate::launcher::{Cluster, ClusterSpec, Launcher, Member};
 use crate::load::row::{self, LoadRow};
 use crate::load::{self, figure, CellPlan, Pacing};
+use crate::results::compare::CompareOptions;
 use crate::results::CsvWriter;
 
 /// The slowest open loop accepted, in operations a second.
@@ -71,13 +72,49 @@ pub fn run(args: LoadArgs) -> anyhow::Result<ExitCode> {
     let all = row::read_rows(&csv_path).unwrap_or_else(|_| rows.clone());
     draw(&all, &csv_path);
     println!("rows appended to {}", csv_path.display());
+    let regressed = apply_baseline(&args.baseline, &rows)?;
     let failed = rows.iter().filter(|r| r.outcome != "ok").count();
-    Ok(if failed == 0 {
+    if failed > 0 {
+        eprintln!("raftrtc: {failed} of {} load cells failed", rows.len());
+    }
+    Ok(if failed == 0 && !regressed {
         ExitCode::SUCCESS
     } else {
-        eprintln!("raftrtc: {failed} of {} load cells failed", rows.len());
         ExitCode::from(1)
     })
+}
+
+/// `--baseline`: compares the cells' throughput with the saved rows (true: one regressed);
+/// then `--save-baseline` replaces that file with this invocation's rows.
+fn apply_baseline(args: &BaselineArgs, rows: &[LoadRow]) -> anyhow::Result<bool> {
+    let mut regressed = false;
+    if let Some(path) = &args.baseline {
+        let base = row::read_rows(path).map_err(|e| UsageError(format!("--baseline: {e}")))?;
+        let options = CompareOptions {
+            threshold: args.threshold / 100.0,
+            ..CompareOptions::default()
+        };
+        let comparison = load::baseline::compare(&base, rows, &options)
+            .map_err(|e| UsageError(format!("--baseline {}: {e}", path.display())))?;
+        println!(
+            "
+compared with the baseline {}:",
+            path.display()
+        );
+        print!("{}", comparison.table().to_text());
+        for cell in &comparison.unmatched {
+            println!("only on one side: {cell}");
+        }
+        regressed = comparison.regressed();
+        if regressed {
+            eprintln!("raftrtc: slower than the baseline {}", path.display());
+        }
+    }
+    if let Some(path) = &args.save_baseline {
+        save(path, rows)?;
+        println!("baseline saved to {}", path.display());
+    }
+    Ok(regressed)
 }
 
 /// The figures, beside the CSV; a figure that cannot be drawn is a warning, not a failure.
@@ -106,6 +143,17 @@ fn validate(args: &LoadArgs) -> Result<(), UsageError> {
             "--rate {rate} is below {MIN_RATE} operations a second: an open loop that slow \
              would not send one operation in a window"
         )));
+    }
+    if args.baseline.reference_binary.is_some() {
+        return Err(UsageError(
+            "--reference-binary is for the experiments (up, kill, propagate, matrix, smoke); \
+             compare load with --baseline"
+                .into(),
+        ));
+    }
+    if let Some(path) = &args.baseline.baseline {
+        // Unreadable is found now, not after the runs.
+        row::read_rows(path).map_err(|e| UsageError(format!("--baseline: {e}")))?;
     }
     if args.at == load::Target::Followers && args.nodes.iter().any(|&n| n < 2) {
         return Err(UsageError(

@@ -39,7 +39,7 @@ use crate::docker::{self, DockerError, Limits};
 const CREATE_CONCURRENCY: usize = 4;
 /// How often [`Cluster::exited`] asks the swarm (it is polled often).
 const EXIT_CHECK_EVERY: Duration = Duration::from_millis(250);
-/// How long a kill waits for the node's control connection.
+/// How long a kill waits for the node's control connection, and then for its end.
 const KILL_BOUND: Duration = Duration::from_secs(5);
 
 /// What `--launcher swarm` is told beyond the Docker launcher's flags.
@@ -290,7 +290,17 @@ impl Cluster for SwarmCluster {
         let client = ControlClient::connect(&self.members[i].control, KILL_BOUND)
             .await
             .map_err(failed)?;
-        client.kill().await.map_err(failed)
+        // A frozen node cannot act on the request: give up rather than wait forever.
+        match tokio::time::timeout(KILL_BOUND, client.kill()).await {
+            Ok(result) => result.map_err(failed),
+            Err(_) => Err(LaunchError::Kill {
+                id: id.to_owned(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the node did not act on the kill request (is it paused?)",
+                ),
+            }),
+        }
     }
 
     async fn restart(&mut self, id: &str) -> Result<(), LaunchError> {

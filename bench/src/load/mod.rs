@@ -15,6 +15,7 @@
 //! operations that came due in the window but were never sent by its end are counted as
 //! `unsent`, not forgotten.
 
+pub mod baseline;
 pub mod figure;
 pub mod latency;
 pub mod row;

@@ -208,33 +208,92 @@ fn compare_cell(
     options: &CompareOptions,
     rng: &mut StdRng,
 ) -> CellComparison {
-    let side = |c: &super::stats::Cell| Side {
+    let sample = |c: &'_ super::stats::Cell| Sample {
         runs: c.runs,
         ok: c.ok,
-        median_ms: quantile(&c.durations, 0.5),
+        values: c.durations.clone(),
     };
-    let (b, n) = (side(base), side(new));
-    let change = match (b.median_ms, n.median_ms) {
+    let (b, n) = (sample(base), sample(new));
+    let judged = judge_samples(&b, &n, options, rng);
+    let side = |s: &Sample| Side {
+        runs: s.runs,
+        ok: s.ok,
+        median_ms: s.median(),
+    };
+    CellComparison {
+        key: key.clone(),
+        name: name(key),
+        base: side(&b),
+        new: side(&n),
+        change: judged.change,
+        interval: judged.interval,
+        verdict: judged.verdict,
+        reason: judged.reason,
+    }
+}
+
+/// One side of a cell as the statistics see it: its runs, how many were ok, and the ok
+/// runs' values, smaller being better (a duration; for a throughput, its inverse).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Sample {
+    /// Runs.
+    pub runs: usize,
+    /// Of which ok.
+    pub ok: usize,
+    /// The ok runs' values.
+    pub values: Vec<f64>,
+}
+
+impl Sample {
+    /// Runs that were not ok.
+    fn failed(&self) -> usize {
+        self.runs.saturating_sub(self.ok)
+    }
+
+    /// The median value, if any run was ok.
+    pub fn median(&self) -> Option<f64> {
+        quantile(&self.values, 0.5)
+    }
+}
+
+/// What [`judge_samples`] concluded of one cell.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Judged {
+    /// `median(new) / median(base) - 1`.
+    pub change: Option<f64>,
+    /// Its bootstrap interval, with enough ok runs on both sides.
+    pub interval: Option<(f64, f64)>,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Why, in a few words.
+    pub reason: String,
+}
+
+/// The change of the median from `base` to `new`, its interval and the verdict, as for every
+/// cell of a comparison (module docs). `rng` draws the bootstrap's resamples.
+pub fn judge_samples(
+    base: &Sample,
+    new: &Sample,
+    options: &CompareOptions,
+    rng: &mut StdRng,
+) -> Judged {
+    let change = match (base.median(), new.median()) {
         (Some(b), Some(n)) if b > 0.0 => Some(n / b - 1.0),
         _ => None,
     };
-    let enough = base.durations.len() >= options.min_runs.max(1)
-        && new.durations.len() >= options.min_runs.max(1);
+    let enough =
+        base.values.len() >= options.min_runs.max(1) && new.values.len() >= options.min_runs.max(1);
     let interval = enough.then(|| {
         bootstrap(
-            &base.durations,
-            &new.durations,
+            &base.values,
+            &new.values,
             options.resamples,
             options.confidence,
             rng,
         )
     });
     let (verdict, reason) = judge(base, new, interval, options);
-    CellComparison {
-        key: key.clone(),
-        name: name(key),
-        base: b,
-        new: n,
+    Judged {
         change,
         interval,
         verdict,
@@ -244,8 +303,8 @@ fn compare_cell(
 
 /// The verdict of one cell and why.
 fn judge(
-    base: &super::stats::Cell,
-    new: &super::stats::Cell,
+    base: &Sample,
+    new: &Sample,
     interval: Option<(f64, f64)>,
     options: &CompareOptions,
 ) -> (Verdict, String) {
@@ -265,8 +324,8 @@ fn judge(
             Verdict::TooFewRuns,
             format!(
                 "{} and {} ok runs; at least {} a side are needed",
-                base.durations.len(),
-                new.durations.len(),
+                base.values.len(),
+                new.values.len(),
                 options.min_runs
             ),
         );

@@ -26,7 +26,7 @@ use crate::commands::compare::{cells_of, report};
 use crate::commands::UsageError;
 use crate::results::compare::{compare, name, CompareOptions};
 use crate::results::stats::{CellKey, Cells};
-use crate::results::{CsvWriter, Row};
+use crate::results::{CsvRecord, CsvWriter, Row};
 
 /// What this invocation's runs are compared with.
 enum Base<'a> {
@@ -131,14 +131,16 @@ fn list(keys: &[CellKey]) -> String {
 }
 
 /// Writes `rows` to `path`, replacing it whole.
-fn save(path: &Path, rows: &[Row]) -> anyhow::Result<()> {
+/// Writes `rows` to `path`, replacing it through a temporary file (a killed bench never leaves
+/// half a baseline).
+pub(crate) fn save<R: CsvRecord>(path: &Path, rows: &[R]) -> anyhow::Result<()> {
     let name = path
         .file_name()
         .map_or_else(|| "baseline".into(), |n| n.to_string_lossy().into_owned());
     let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
     let written = (|| -> anyhow::Result<()> {
-        let mut csv = CsvWriter::<Row>::open_append(&tmp)?;
+        let mut csv = CsvWriter::<R>::open_append(&tmp)?;
         for row in rows {
             csv.write_row(row)?;
         }

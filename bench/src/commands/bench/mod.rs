@@ -18,6 +18,7 @@ mod row;
 mod run;
 mod session;
 
+pub(crate) use baseline::save;
 pub(crate) use interrupt::install_handler;
 pub use options::{seed_from_clock, Defaults, Options};
 pub use run::run_plan;
