@@ -1,7 +1,7 @@
 //! Launchers: how a run's nodes come to life and how they die.
 //!
-//! Why a trait: an experiment only needs "start N nodes paused, tell me where
-//! their control sockets are, SIGKILL this one, stop them all, keep the logs".
+//! Why a trait: an experiment only needs "start N nodes paused, tell me how to reach
+//! their control, SIGKILL this one, stop them all, keep the logs".
 //! [`process::ProcessLauncher`] does that with child processes, [`docker::DockerLauncher`]
 //! with containers and [`swarm::SwarmLauncher`] with swarm services, and no experiment
 //! changes.
@@ -152,8 +152,8 @@ pub enum LaunchError {
 #[async_trait]
 pub trait Launcher: Send + Sync {
     /// Starts `spec.nodes` nodes, paused (Raft not started) unless
-    /// `spec.start_at_launch`, each with its control socket; returns once they are
-    /// started, before the sockets exist.
+    /// `spec.start_at_launch`, each with its control (a socket, or a dial-back); returns once
+    /// they are started, before their control answers.
     async fn launch(&self, spec: &ClusterSpec) -> Result<Box<dyn Cluster>, LaunchError>;
 }
 
@@ -168,7 +168,8 @@ pub trait Cluster: Send {
     /// of a cold start.
     fn started_at(&self) -> Stamp;
 
-    /// Kills one node (SIGKILL / `docker kill`), without waiting for it to be reaped.
+    /// Kills one node (SIGKILL / `docker kill` / its own SIGKILL on request), without waiting
+    /// for it to be reaped.
     async fn kill(&mut self, id: &str) -> Result<(), LaunchError>;
 
     /// Starts a killed node again with the same flags, from its data directory (see
