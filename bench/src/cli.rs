@@ -590,7 +590,7 @@ pub struct NodeArgs {
     /// Instead of a socket, dial the bench's control listener at HOST:PORT and take control
     /// connections over it (the swarm launcher: a bench on another host), presenting
     /// the run's token from `RAFTRTC_CONTROL_TOKEN`.
-    #[arg(long, value_name = "HOST:PORT", requires = "control_token")]
+    #[arg(long, value_name = "HOST:PORT", requires = "control_token", value_parser = parse_host_port)]
     pub control_dial: Option<String>,
     /// With --control-dial: the run's token (kept out of the command line, which `ps` shows).
     #[arg(
@@ -712,6 +712,22 @@ pub fn parse_memory(s: &str) -> Result<u64, String> {
     n.checked_mul(mult)
         .filter(|b| *b >= 6 << 20)
         .ok_or_else(|| format!("`{s}` is not a usable memory limit (at least 6m)"))
+}
+
+/// Checks `HOST:PORT` (a name or an IPv4 address, and a port from 1): a malformed address
+/// would otherwise only show as a node that redials forever.
+fn parse_host_port(s: &str) -> Result<String, String> {
+    let bad = || format!("`{s}` is not HOST:PORT (e.g. 172.18.0.1:7100)");
+    let (host, port) = s.rsplit_once(':').ok_or_else(bad)?;
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    let host_ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    if port == 0 || !host_ok {
+        return Err(bad());
+    }
+    Ok(s.to_owned())
 }
 
 /// Parses a duration: seconds as a number, fractions allowed (`0.5`), or with units as the

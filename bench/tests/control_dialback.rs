@@ -104,3 +104,31 @@ fn the_node_refuses_a_dial_back_without_a_token() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--control-token"), "{stderr}");
 }
+
+#[test]
+fn a_malformed_dial_back_address_is_a_usage_error() {
+    for bad in [
+        "nowhere",
+        "127.0.0.1:",
+        "127.0.0.1:0",
+        "127.0.0.1:99999",
+        ":7100",
+        "a b:1",
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_raftrtc"))
+            .args([
+                "node",
+                "--id",
+                "n0",
+                "--signaling-url",
+                "http://127.0.0.1:1/",
+            ])
+            .args(["--control-dial", bad])
+            .env("RAFTRTC_CONTROL_TOKEN", "t")
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(2), "{bad}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("is not HOST:PORT"), "{bad}: {stderr}");
+    }
+}
