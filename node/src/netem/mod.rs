@@ -18,6 +18,7 @@
 mod shaper;
 mod socket;
 mod spec;
+mod timer_grid;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};

@@ -6,7 +6,8 @@
 //! costs one check), drop it (reporting it sent, as a lossy network would), or queue it for a
 //! sender task that sends it when due. ICE, DTLS and SCTP above see only the effects: late,
 //! missing, repeated or reordered datagrams, and they react as they would on a real network.
-//! Everything else the runtime does is the library's own tokio runtime.
+//! Its timers are served on the node's grid (`timer_grid.rs`), so that a node's links wake it
+//! together. Everything else the runtime does is the library's own tokio runtime.
 
 use std::collections::BinaryHeap;
 use std::io::{self, IoSliceMut};
@@ -120,7 +121,7 @@ impl Runtime for ShapedRuntime {
     }
 
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
-        self.inner.sleep(duration)
+        Box::pin(super::timer_grid::sleep(duration))
     }
 
     fn interval(&self, period: Duration) -> Box<dyn AsyncInterval> {
