@@ -25,17 +25,20 @@ pub const GRID: Duration = Duration::from_millis(50);
 pub const COALESCE_FROM: Duration = Duration::from_millis(100);
 
 /// When a timer of `duration` set at `now` is served: exactly for short ones, otherwise at the
-/// first grid instant (multiples of [`GRID`] after `epoch`) at or after its deadline.
-pub fn serve_at(epoch: Instant, now: Instant, duration: Duration) -> Instant {
-    let deadline = now + duration;
+/// first grid instant (multiples of [`GRID`] after `epoch`) at or after its deadline. `None` for a
+/// deadline past what an `Instant` can hold (a "never" from the library).
+pub fn serve_at(epoch: Instant, now: Instant, duration: Duration) -> Option<Instant> {
+    let deadline = now.checked_add(duration)?;
     if duration < COALESCE_FROM {
-        return deadline;
+        return Some(deadline);
     }
     let since = deadline.saturating_duration_since(epoch).as_nanos();
     let step = GRID.as_nanos();
-    let steps = since.div_ceil(step);
-    // The product fits: `steps * step` is within one step of `since`, itself a Duration.
-    epoch + Duration::from_nanos(u64::try_from(steps * step).unwrap_or(u64::MAX))
+    let on_grid = u64::try_from(since.div_ceil(step) * step)
+        .ok()
+        .and_then(|ns| epoch.checked_add(Duration::from_nanos(ns)));
+    // A deadline too far out for the grid's arithmetic is served as it is.
+    Some(on_grid.unwrap_or(deadline))
 }
 
 /// The grid's origin: an instant on a multiple of [`GRID`] of the host's monotonic clock, so
@@ -47,7 +50,8 @@ pub fn epoch() -> Instant {
     *EPOCH.get_or_init(|| {
         let now = Instant::now();
         let phase = monotonic_nanos().map_or(0, |ns| ns % GRID.as_nanos());
-        now - Duration::from_nanos(u64::try_from(phase).unwrap_or(0))
+        let phase = Duration::from_nanos(u64::try_from(phase).unwrap_or(0));
+        now.checked_sub(phase).unwrap_or(now)
     })
 }
 
@@ -67,7 +71,11 @@ fn monotonic_nanos() -> Option<u128> {
 
 /// A sleep of `duration`, served on the node's grid.
 pub async fn sleep(duration: Duration) {
-    tokio::time::sleep_until(serve_at(epoch(), Instant::now(), duration)).await;
+    match serve_at(epoch(), Instant::now(), duration) {
+        Some(at) => tokio::time::sleep_until(at).await,
+        // tokio's own sleep stands for "never" with a far instant it can hold.
+        None => tokio::time::sleep(duration).await,
+    }
 }
 
 #[cfg(test)]
@@ -80,7 +88,7 @@ mod tests {
         let now = epoch + Duration::from_millis(7);
         for ms in [0, 2, 50, 99] {
             let d = Duration::from_millis(ms);
-            assert_eq!(serve_at(epoch, now, d), now + d);
+            assert_eq!(serve_at(epoch, now, d), Some(now + d));
         }
     }
 
@@ -99,7 +107,7 @@ mod tests {
             Duration::from_millis(200),
         );
         assert_eq!(a, b);
-        assert_eq!(a, epoch + Duration::from_millis(250));
+        assert_eq!(a, Some(epoch + Duration::from_millis(250)));
     }
 
     #[test]
@@ -109,7 +117,7 @@ mod tests {
             for ms in [100, 199, 200, 1000, 3000] {
                 let now = epoch + Duration::from_micros(offset_us);
                 let d = Duration::from_millis(ms);
-                let at = serve_at(epoch, now, d);
+                let at = serve_at(epoch, now, d).expect("a near deadline");
                 assert!(at >= now + d, "early: {offset_us} us + {ms} ms");
                 assert!(at - (now + d) < GRID, "too late: {offset_us} us + {ms} ms");
             }
@@ -134,6 +142,32 @@ mod tests {
     fn a_deadline_on_the_grid_is_served_at_it() {
         let epoch = Instant::now();
         let at = serve_at(epoch, epoch, Duration::from_millis(150));
-        assert_eq!(at, epoch + Duration::from_millis(150));
+        assert_eq!(at, Some(epoch + Duration::from_millis(150)));
+    }
+
+    #[test]
+    fn a_never_timer_is_not_a_panic() {
+        let epoch = Instant::now();
+        assert_eq!(serve_at(epoch, epoch, Duration::MAX), None);
+        let century = Duration::from_secs(100 * 365 * 24 * 3600);
+        let at = serve_at(epoch, epoch, century).expect("a century fits in an Instant");
+        assert!(at >= epoch + century);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_grid_sleep_ends_on_the_grid_and_a_never_sleep_does_not_panic() {
+        let before = Instant::now();
+        sleep(Duration::from_millis(120)).await;
+        let slept = Instant::now() - before;
+        assert!(slept >= Duration::from_millis(120) && slept < Duration::from_millis(170));
+        let since = (Instant::now() - epoch()).as_nanos();
+        // tokio's timer wheel has a resolution of 1 ms, so the wake is within it of the grid.
+        let off = since % GRID.as_nanos();
+        assert!(
+            off < Duration::from_millis(1).as_nanos(),
+            "woke {off} ns off the grid"
+        );
+        let never = tokio::time::timeout(Duration::from_secs(3600), sleep(Duration::MAX)).await;
+        assert!(never.is_err(), "a never sleep ended");
     }
 }
