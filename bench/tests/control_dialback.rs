@@ -88,15 +88,7 @@ async fn a_node_without_its_runs_token_is_refused_and_logged() {
 
 #[test]
 fn the_node_refuses_a_dial_back_without_a_token() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_raftrtc"))
-        .args([
-            "node",
-            "--id",
-            "n0",
-            "--signaling-url",
-            "http://127.0.0.1:1/",
-        ])
-        .args(["--control-dial", "127.0.0.1:1"])
+    let out = dialing_node("127.0.0.1:1")
         .env_remove("RAFTRTC_CONTROL_TOKEN")
         .output()
         .expect("runs");
@@ -115,15 +107,7 @@ fn a_malformed_dial_back_address_is_a_usage_error() {
         ":7100",
         "a b:1",
     ] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_raftrtc"))
-            .args([
-                "node",
-                "--id",
-                "n0",
-                "--signaling-url",
-                "http://127.0.0.1:1/",
-            ])
-            .args(["--control-dial", bad])
+        let out = dialing_node(bad)
             .env("RAFTRTC_CONTROL_TOKEN", "t")
             .output()
             .expect("runs");
@@ -131,4 +115,20 @@ fn a_malformed_dial_back_address_is_a_usage_error() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("is not HOST:PORT"), "{bad}: {stderr}");
     }
+}
+
+/// `raftrtc node` told to dial back to `address` (its signaling unreachable: these tests end
+/// before it is needed).
+fn dialing_node(address: &str) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_raftrtc"));
+    command
+        .args([
+            "node",
+            "--id",
+            "n0",
+            "--signaling-url",
+            "http://127.0.0.1:1/",
+        ])
+        .args(["--control-dial", address]);
+    command
 }

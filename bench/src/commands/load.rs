@@ -96,11 +96,7 @@ fn apply_baseline(args: &BaselineArgs, rows: &[LoadRow]) -> anyhow::Result<bool>
         };
         let comparison = load::baseline::compare(&base, rows, &options)
             .map_err(|e| UsageError(format!("--baseline {}: {e}", path.display())))?;
-        println!(
-            "
-compared with the baseline {}:",
-            path.display()
-        );
+        println!("\ncompared with the baseline {}:", path.display());
         print!("{}", comparison.table().to_text());
         for cell in &comparison.unmatched {
             println!("only on one side: {cell}");

@@ -2,7 +2,8 @@
 //! a saved set of load rows.
 //!
 //! A load cell is every setting column of a [`LoadRow`] (size, clients, target, operation,
-//! pacing and offered rate, election timeout, launcher, profile, network); its sample is the
+//! pacing and offered rate, election timeout, launcher, profile, network, warmup and measured
+//! window); its sample is the
 //! throughput of its ok runs. The statistics are the experiments' ([`judge_samples`]): the
 //! change of the median with a seeded bootstrap interval and a verdict against the
 //! threshold, computed on seconds per operation (the inverse of the throughput), so that
@@ -16,7 +17,7 @@ use rand::SeedableRng;
 
 use super::row::LoadRow;
 use crate::results::compare::{judge_samples, CompareOptions, Judged, Sample, Verdict};
-use crate::results::table::{Align, Table};
+use crate::results::table::Table;
 
 /// What a load cell is: every column that is a setting, not a measurement.
 fn cell_of(row: &LoadRow) -> String {
@@ -24,7 +25,7 @@ fn cell_of(row: &LoadRow) -> String {
         .offered_per_s
         .map_or_else(|| "closed".to_string(), |o| format!("open {o}/s"));
     format!(
-        "load n={} clients={} at={} op={} {offered} et={} {} {} net={}",
+        "load n={} clients={} at={} op={} {offered} et={} {} {} net={} window={}s+{}s",
         row.nodes,
         row.clients,
         row.at,
@@ -32,7 +33,9 @@ fn cell_of(row: &LoadRow) -> String {
         row.election_timeout_ms,
         row.launcher,
         row.profile,
-        row.net
+        row.net,
+        row.warmup_s,
+        row.duration_s
     )
 }
 
@@ -159,15 +162,7 @@ impl LoadComparison {
             "verdict",
             "why",
         ];
-        let mut aligns = vec![Align::Right; headers.len()];
-        for i in [0, 5, 6] {
-            aligns[i] = Align::Left;
-        }
-        Table {
-            headers: headers.map(String::from).to_vec(),
-            aligns,
-            rows,
-        }
+        Table::right_aligned_except(&headers, &[0, 5, 6], rows)
     }
 }
 
@@ -236,5 +231,16 @@ mod tests {
         let e = compare(&base, &other, &CompareOptions::default()).unwrap_err();
         assert!(e.to_string().contains("clients=64"), "{e}");
         assert!(e.to_string().contains("clients=16"), "{e}");
+    }
+
+    #[test]
+    fn a_different_measured_window_is_a_different_cell() {
+        let base = rows(&[20_000.0; 3]);
+        let mut longer = rows(&[20_000.0; 3]);
+        for r in &mut longer {
+            r.duration_s = 10.0;
+        }
+        let e = compare(&base, &longer, &CompareOptions::default()).unwrap_err();
+        assert!(e.to_string().contains("window=0s+10s"), "{e}");
     }
 }

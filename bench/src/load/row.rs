@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{CellResult, LoadOp, Pacing, Target};
-use crate::results::table::{Align, Table};
+use crate::results::table::Table;
 
 /// One load cell: one CSV row.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -165,14 +165,7 @@ pub fn table(rows: &[LoadRow]) -> Table {
             ]
         })
         .collect();
-    let mut aligns = vec![Align::Right; headers.len()];
-    aligns[2] = Align::Left;
-    aligns[3] = Align::Left;
-    Table {
-        headers: headers.map(String::from).to_vec(),
-        aligns,
-        rows,
-    }
+    Table::right_aligned_except(&headers, &[2, 3], rows)
 }
 
 #[cfg(test)]

@@ -22,6 +22,24 @@ pub struct Table {
 }
 
 impl Table {
+    /// A table of numbers: every column right-aligned but those in `left` (names, verdicts).
+    pub fn right_aligned_except(headers: &[&str], left: &[usize], rows: Vec<Vec<String>>) -> Self {
+        let aligns = (0..headers.len())
+            .map(|i| {
+                if left.contains(&i) {
+                    Align::Left
+                } else {
+                    Align::Right
+                }
+            })
+            .collect();
+        Self {
+            headers: headers.iter().map(|h| h.to_string()).collect(),
+            aligns,
+            rows,
+        }
+    }
+
     /// Aligned plain text: two spaces between columns, no trailing spaces,
     /// one line per row after the header.
     pub fn to_text(&self) -> String {
@@ -118,5 +136,12 @@ mod tests {
             table().to_markdown(),
             "| name | ms |\n| :--- | ---: |\n| up | 12.5 |\n| a\\|b\\\\c d | 3 |\n"
         );
+    }
+
+    #[test]
+    fn a_numbers_table_aligns_right_but_the_named_columns() {
+        let t = Table::right_aligned_except(&["cell", "ms", "verdict"], &[0, 2], vec![]);
+        assert_eq!(t.aligns, [Align::Left, Align::Right, Align::Left]);
+        assert_eq!(t.headers, ["cell", "ms", "verdict"]);
     }
 }

@@ -130,7 +130,6 @@ fn list(keys: &[CellKey]) -> String {
     names.join(", ")
 }
 
-/// Writes `rows` to `path`, replacing it whole.
 /// Writes `rows` to `path`, replacing it through a temporary file (a killed bench never leaves
 /// half a baseline).
 pub(crate) fn save<R: CsvRecord>(path: &Path, rows: &[R]) -> anyhow::Result<()> {
