@@ -73,6 +73,10 @@ pub struct Config {
     pub bootstrap_cluster_id: ClusterId,
     /// At most this many entries per AppendEntries.
     pub max_entries_per_append: usize,
+    /// And no more entries than fit in this many bytes of [`crate::Entry::payload_bytes`]
+    /// (a first entry over it goes alone), so that a transport with a message size limit can
+    /// bound an AppendEntries by its entries' text, which is what varies.
+    pub max_append_payload_bytes: usize,
     /// A deliberate bug for the simulator's tests to catch (`None` in
     /// `Config::new`); exists only with the `planted-bugs` feature.
     #[cfg(feature = "planted-bugs")]
@@ -93,6 +97,7 @@ impl Config {
             bootstrap: false,
             bootstrap_cluster_id: 0,
             max_entries_per_append: 256,
+            max_append_payload_bytes: 64 * 1024,
             #[cfg(feature = "planted-bugs")]
             planted_bug: None,
         }

@@ -38,7 +38,7 @@
 //! **counts for the majority** and the leader replicates to it. Its first
 //! AppendEntries is rejected with a hint "my log ends at 0", so the leader
 //! jumps straight to index 1 and sends the whole log in batches of
-//! `max_entries_per_append`, pipelined: an empty server is caught up in about
+//! `max_entries_per_append` (and `max_append_payload_bytes`), pipelined: an empty server is caught up in about
 //! one round trip per batch instead of one entry per heartbeat (which is what
 //! [`Replication::Heartbeat`], Raft.js's pacing, does on purpose). Until the new
 //! server holds the `AddServer` entry, commits of later entries need it among

@@ -24,6 +24,21 @@ pub struct Entry {
     pub kind: EntryKind,
 }
 
+impl Entry {
+    /// The bytes of text this entry carries (command strings, node ids), which is what makes
+    /// one entry larger than another on any wire; numbers and structure are not counted. A
+    /// transport bounds its messages through [`crate::Config::max_append_payload_bytes`].
+    pub fn payload_bytes(&self) -> usize {
+        match &self.kind {
+            EntryKind::Noop => 0,
+            EntryKind::Command {
+                client, command, ..
+            } => client.len() + command.payload_bytes(),
+            EntryKind::Membership(change) => change.payload_bytes(),
+        }
+    }
+}
+
 /// What an entry carries.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum EntryKind {
@@ -97,14 +112,29 @@ impl RaftLog {
         self.entries.get(pos)
     }
 
-    /// Up to `max` entries starting at `from` (empty when `from` is past the end).
-    pub fn slice(&self, from: LogIndex, max: usize) -> &[Entry] {
+    /// The entries one AppendEntries carries from `from`: at most `max_entries`, and no more
+    /// than fit in `max_payload_bytes` of [`Entry::payload_bytes`], except that a first entry
+    /// larger than that still goes alone (replication must never stall on one big entry).
+    /// Empty when `from` is past the end.
+    pub fn batch(&self, from: LogIndex, max_entries: usize, max_payload_bytes: usize) -> &[Entry] {
         let start = (from.max(1) - 1) as usize;
         if start >= self.entries.len() {
             return &[];
         }
-        let end = self.entries.len().min(start.saturating_add(max));
-        &self.entries[start..end]
+        let end = self
+            .entries
+            .len()
+            .min(start.saturating_add(max_entries.max(1)));
+        let mut taken = 1;
+        let mut bytes = self.entries[start].payload_bytes();
+        for entry in &self.entries[start + 1..end] {
+            bytes = bytes.saturating_add(entry.payload_bytes());
+            if bytes > max_payload_bytes {
+                break;
+            }
+            taken += 1;
+        }
+        &self.entries[start..start + taken]
     }
 
     /// All entries.
@@ -235,11 +265,49 @@ mod tests {
     }
 
     #[test]
-    fn slice_is_bounded_and_empty_past_end() {
+    fn batch_is_bounded_by_count_and_empty_past_end() {
         let log = log_of(&[1, 1, 1, 1]);
-        assert_eq!(log.slice(2, 2).len(), 2);
-        assert_eq!(log.slice(4, 10).len(), 1);
-        assert!(log.slice(5, 10).is_empty());
+        assert_eq!(log.batch(2, 2, usize::MAX).len(), 2);
+        assert_eq!(log.batch(4, 10, usize::MAX).len(), 1);
+        assert!(log.batch(5, 10, usize::MAX).is_empty());
+    }
+
+    /// A log of `set` entries whose payloads are `sizes` bytes (a one-byte client, a one-byte
+    /// key, the rest value).
+    fn log_of_payloads(sizes: &[usize]) -> RaftLog {
+        let entries = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, size)| Entry {
+                term: 1,
+                index: i as u64 + 1,
+                kind: EntryKind::Command {
+                    client: "c".into(),
+                    request: i as u64,
+                    command: Command::Set {
+                        key: "k".into(),
+                        value: "v".repeat(size - 2),
+                    },
+                },
+            })
+            .collect();
+        RaftLog::from_entries(entries).expect("valid log")
+    }
+
+    #[test]
+    fn batch_stops_before_the_entry_that_passes_the_byte_budget() {
+        let log = log_of_payloads(&[10, 10, 10, 10]);
+        assert_eq!(log.batch(1, 64, 30).len(), 3);
+        assert_eq!(log.batch(1, 64, 29).len(), 2);
+        assert_eq!(log.batch(2, 2, 1000).len(), 2, "the count still bounds it");
+    }
+
+    #[test]
+    fn an_entry_larger_than_the_budget_goes_alone() {
+        let log = log_of_payloads(&[100, 10]);
+        assert_eq!(log.batch(1, 64, 50).len(), 1);
+        assert_eq!(log.batch(1, 64, 0).len(), 1);
+        assert_eq!(log.batch(2, 64, 0).len(), 1);
     }
 
     #[test]

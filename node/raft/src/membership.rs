@@ -37,6 +37,14 @@ pub struct MembershipChange {
     pub cluster: Option<ClusterId>,
 }
 
+impl MembershipChange {
+    /// The bytes of node ids it names (see [`crate::Entry::payload_bytes`]).
+    pub fn payload_bytes(&self) -> usize {
+        let (Change::Add(id) | Change::Remove(id)) = &self.change;
+        id.len() + self.members.iter().map(String::len).sum::<usize>()
+    }
+}
+
 /// The cluster identity an entry names: only the bootstrap entry (index 1) names one.
 pub fn cluster_of(entry: &crate::Entry) -> Option<ClusterId> {
     match &entry.kind {

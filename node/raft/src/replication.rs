@@ -170,7 +170,11 @@ impl<S: Storage> Raft<S> {
         let prev_log_index = p.next_index - 1;
         let entries = self
             .log
-            .slice(p.next_index, self.cfg.max_entries_per_append)
+            .batch(
+                p.next_index,
+                self.cfg.max_entries_per_append,
+                self.cfg.max_append_payload_bytes,
+            )
             .to_vec();
         if p.probing {
             p.probe_sent = true;

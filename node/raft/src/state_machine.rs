@@ -52,6 +52,19 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// The bytes of text it carries (see [`crate::Entry::payload_bytes`]).
+    pub fn payload_bytes(&self) -> usize {
+        match self {
+            Command::Get { key } => key.len(),
+            Command::Set { key, value } | Command::SeqAppend { key, value, .. } => {
+                key.len() + value.len()
+            }
+            Command::Cas { key, from, to } => key.len() + from.len() + to.len(),
+        }
+    }
+}
+
 /// A stored value.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Value {

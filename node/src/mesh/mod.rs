@@ -59,7 +59,7 @@ pub use signal::{OutgoingSignal, SignalKind};
 pub use timing::LinkPhases;
 
 use crate::netem::{NetConditions, NetSpec};
-use config::MAX_PEER_ID_BYTES;
+pub(crate) use config::MAX_PEER_ID_BYTES;
 use peer::{new_connection_id, Link, Role};
 use settings::LinkSettings;
 

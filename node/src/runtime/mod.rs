@@ -152,7 +152,7 @@ struct Node {
 }
 
 /// At most this many bytes of messages are kept from before `start` (peers
-/// fill this, so it is bounded in bytes, not messages of up to 256 KiB).
+/// fill this, so it is bounded in bytes, not in messages).
 const MAX_EARLY_BYTES: usize = 4 * 1024 * 1024;
 
 /// Runs a node until `shutdown` arrives on the control socket, SIGTERM or
@@ -527,7 +527,7 @@ impl Node {
         }
         if let Message::ClientRequest(r) = &message {
             // Refuse commands that could not be replicated in one message.
-            if command_size(&r.command) > config::MAX_CHAT_LINE_BYTES + 64 {
+            if r.command.payload_bytes() > config::MAX_CHAT_LINE_BYTES + 64 {
                 self.counters.dropped += 1;
                 return Ok(());
             }
@@ -708,12 +708,12 @@ impl Node {
             read
         };
         let command: raftrtc_raft::Command = op.clone().into();
-        if command_size(&command) > config::MAX_CHAT_LINE_BYTES {
+        if command.payload_bytes() > config::MAX_CHAT_LINE_BYTES {
             let _ = reply.send(Response::error(
                 None,
                 format!(
                     "an operation of {} bytes exceeds the limit of {}",
-                    command_size(&command),
+                    command.payload_bytes(),
                     config::MAX_CHAT_LINE_BYTES
                 ),
             ));
@@ -749,6 +749,7 @@ impl Node {
         let rng = Box::new(ChaCha8Rng::seed_from_u64(self.cfg.seed));
         let mut cfg = self.cfg.raft.clone();
         cfg.max_entries_per_append = config::MAX_ENTRIES_PER_APPEND;
+        cfg.max_append_payload_bytes = config::MAX_APPEND_PAYLOAD_BYTES;
         let raft = Raft::new(cfg, storage, rng, self.now())?;
         self.raft = Some(raft);
         self.events.publish(NodeEvent::Started);
@@ -957,14 +958,5 @@ impl Node {
             status.chat_len = r.state().seq(CHAT_KEY).len() as u64;
         }
         status
-    }
-}
-
-fn command_size(command: &raftrtc_raft::Command) -> usize {
-    match command {
-        raftrtc_raft::Command::Get { key } => key.len(),
-        raftrtc_raft::Command::Set { key, value } => key.len() + value.len(),
-        raftrtc_raft::Command::Cas { key, from, to } => key.len() + from.len() + to.len(),
-        raftrtc_raft::Command::SeqAppend { key, value, .. } => key.len() + value.len(),
     }
 }
