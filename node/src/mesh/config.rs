@@ -47,7 +47,10 @@ pub struct MeshConfig {
     /// Interval of ICE consent/keepalive checks on an open link (sent by both ends); at most
     /// half of `disconnect_timeout`, or idle links would flap. Keepalives are most of an idle
     /// mesh's CPU cost, and it grows with N² links: at 200 ms a 51-node cluster on 2 cores
-    /// took 4–11 s to come up, with repeated elections; at 1 s it took 0.8 s. Default 1 s.
+    /// took 4–11 s to come up, with repeated elections; at 1 s it took 0.8 s. Default 900 ms:
+    /// just under the 1 s step on which a quiet link's ICE ticks (`netem/timer_grid.rs`), so
+    /// that one goes out on every step; at 1 s, one step in two would find it 1 s minus a few
+    /// microseconds old and skip it.
     pub keepalive_interval: Duration,
     /// Pacing of ICE connectivity checks while connecting, and the tick that flushes the DTLS
     /// ClientHello once a pair is selected. The library default (200 ms) alone costs 200–400 ms
@@ -90,7 +93,7 @@ impl MeshConfig {
             loopback_only: true,
             disconnect_timeout: Duration::from_secs(3),
             failed_timeout: Duration::from_secs(5),
-            keepalive_interval: Duration::from_secs(1),
+            keepalive_interval: Duration::from_millis(900),
             ice_check_interval: Duration::from_millis(2),
             open_timeout: Duration::from_secs(10),
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,

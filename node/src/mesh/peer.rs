@@ -149,7 +149,7 @@ impl Link {
         let clock = PhaseClock::start(role == Role::Offerer);
         let settings = &shared.settings;
         let (tx, rx) = mpsc::unbounded_channel();
-        let runtime = ShapedRuntime::new(shared.net.clone(), peer)
+        let runtime = ShapedRuntime::new(shared.net.clone(), peer, settings.quiet_step)
             .ok_or_else(|| MeshError::Config("webrtc was built without a runtime".into()))?;
         let pc = PeerConnectionBuilder::new()
             .with_runtime(Arc::new(runtime))

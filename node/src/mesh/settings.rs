@@ -58,6 +58,8 @@ pub(crate) struct LinkSettings {
     pub bind_addr: SocketAddr,
     /// Options of the `raft` data channel the offerer creates.
     pub channel_init: RTCDataChannelInit,
+    /// The timer grid step of a quiet link (`netem/timer_grid.rs`), if its ICE timeouts allow one.
+    pub quiet_step: Option<Duration>,
 }
 
 impl LinkSettings {
@@ -112,6 +114,7 @@ impl LinkSettings {
                 negotiated: Some(RAFT_STREAM_ID),
                 ..Default::default()
             },
+            quiet_step: crate::netem::quiet_step_for(cfg.disconnect_timeout),
         })
     }
 }

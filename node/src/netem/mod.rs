@@ -15,6 +15,7 @@
 //! decisions per datagram (`shaper.rs`) are sans-IO and seeded. A perfect link (no condition)
 //! passes each datagram straight to the real socket after one check.
 
+mod activity;
 mod shaper;
 mod socket;
 mod spec;
@@ -26,6 +27,7 @@ use std::sync::{Arc, RwLock};
 pub use shaper::{Plan, Shaper};
 pub use socket::{ShapedRuntime, ShapedSocket};
 pub use spec::{Burst, Conditions, JitterDist, NetSpec, NetSpecText, Scope, SpecError};
+pub use timer_grid::quiet_step_for;
 
 /// A node's network conditions, shared by its links' sockets and changed live.
 #[derive(Debug)]

@@ -6,8 +6,9 @@
 //! costs one check), drop it (reporting it sent, as a lossy network would), or queue it for a
 //! sender task that sends it when due. ICE, DTLS and SCTP above see only the effects: late,
 //! missing, repeated or reordered datagrams, and they react as they would on a real network.
-//! Its timers are served on the node's grid (`timer_grid.rs`), so that a node's links wake it
-//! together. Everything else the runtime does is the library's own tokio runtime.
+//! Its timers are served on the node's grids (`timer_grid.rs`), so that a node's links wake it
+//! together: the coarse one while the socket has seen the link quiet (`activity.rs`).
+//! Everything else the runtime does is the library's own tokio runtime.
 
 use std::collections::BinaryHeap;
 use std::io::{self, IoSliceMut};
@@ -24,7 +25,9 @@ use webrtc::runtime::{
     Transmit,
 };
 
+use super::activity::LinkActivity;
 use super::shaper::{Plan, Shaper};
+use super::timer_grid::{self, GRID};
 use super::NetConditions;
 
 /// Most bytes one link direction may hold in its delay queue; past that datagrams are dropped,
@@ -37,16 +40,23 @@ pub struct ShapedRuntime {
     inner: Arc<dyn Runtime>,
     net: Arc<NetConditions>,
     peer: String,
+    /// What the link's socket saw, which picks the grid its timers are served on.
+    activity: Arc<LinkActivity>,
+    /// The grid step while the link is quiet; `None`: always [`GRID`].
+    quiet_step: Option<Duration>,
 }
 
 impl ShapedRuntime {
-    /// A runtime for the link to `peer`, shaped by `net`; `None` if the library was built
-    /// without a runtime (it is built with tokio here).
-    pub fn new(net: Arc<NetConditions>, peer: &str) -> Option<Self> {
+    /// A runtime for the link to `peer`, shaped by `net`, whose long timers are served on
+    /// `quiet_step` while the link is quiet ([`timer_grid::quiet_step_for`]); `None` if the
+    /// library was built without a runtime (it is built with tokio here).
+    pub fn new(net: Arc<NetConditions>, peer: &str, quiet_step: Option<Duration>) -> Option<Self> {
         Some(Self {
             inner: webrtc::runtime::default_runtime()?,
             net,
             peer: peer.to_owned(),
+            activity: Arc::new(LinkActivity::new()),
+            quiet_step,
         })
     }
 }
@@ -99,6 +109,7 @@ impl Runtime for ShapedRuntime {
             self.net.clone(),
             &self.peer,
             gro_segments,
+            self.activity.clone(),
         )?))
     }
 
@@ -121,7 +132,11 @@ impl Runtime for ShapedRuntime {
     }
 
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
-        Box::pin(super::timer_grid::sleep(duration))
+        let step = match self.quiet_step {
+            Some(step) if self.activity.is_quiet(tokio::time::Instant::now()) => step,
+            _ => GRID,
+        };
+        Box::pin(timer_grid::sleep(duration, step))
     }
 
     fn interval(&self, period: Duration) -> Box<dyn AsyncInterval> {
@@ -177,6 +192,8 @@ pub struct ShapedSocket {
     seq: AtomicU64,
     /// Datagrams one receive may coalesce: 1 once GRO is off ([`gro_off`]).
     gro_segments: usize,
+    /// Told of every datagram's first byte, both ways.
+    activity: Arc<LinkActivity>,
 }
 
 impl ShapedSocket {
@@ -185,6 +202,7 @@ impl ShapedSocket {
         net: Arc<NetConditions>,
         peer: &str,
         gro_segments: usize,
+        activity: Arc<LinkActivity>,
     ) -> io::Result<Self> {
         let handle = tokio::runtime::Handle::try_current().map_err(|e| {
             io::Error::other(format!("no tokio runtime for the shaped socket: {e}"))
@@ -202,6 +220,7 @@ impl ShapedSocket {
             queued,
             seq: AtomicU64::new(0),
             gro_segments,
+            activity,
         })
     }
 
@@ -260,6 +279,10 @@ impl AsyncUdpSocket for ShapedSocket {
     }
 
     fn poll_send(&self, cx: &mut Context<'_>, transmit: &Transmit<'_>) -> Poll<io::Result<usize>> {
+        // A batch (GSO) is of one kind: the library batches only its SCTP output.
+        if let Some(&first) = transmit.contents.first() {
+            self.activity.saw(first, tokio::time::Instant::now());
+        }
         if self.shape(transmit) {
             // Taken: lost, or queued to leave when due (as far as the sender knows, sent).
             Poll::Ready(Ok(transmit.contents.len()))
@@ -281,7 +304,16 @@ impl AsyncUdpSocket for ShapedSocket {
         bufs: &mut [IoSliceMut<'_>],
         meta: &mut [RecvMeta],
     ) -> Poll<io::Result<usize>> {
-        self.inner.poll_recv(cx, bufs, meta)
+        let polled = self.inner.poll_recv(cx, bufs, meta);
+        if let Poll::Ready(Ok(count)) = &polled {
+            let now = tokio::time::Instant::now();
+            for (buf, meta) in bufs.iter().zip(meta.iter()).take(*count) {
+                if let Some(&first) = buf.get(..meta.len).and_then(<[u8]>::first) {
+                    self.activity.saw(first, now);
+                }
+            }
+        }
+        polled
     }
 
     fn max_gro_segments(&self) -> usize {
@@ -319,5 +351,75 @@ async fn send_when_due(
 async fn sleep_until(at: Option<Instant>) {
     if let Some(at) = at {
         tokio::time::sleep_until(at.into()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::activity::QUIET_AFTER;
+    use super::super::timer_grid::{epoch, QUIET_GRID};
+    use super::super::NetSpec;
+    use super::*;
+
+    const DTLS_APPLICATION_DATA: u8 = 23;
+
+    fn runtime(quiet_step: Option<Duration>) -> ShapedRuntime {
+        let net = Arc::new(NetConditions::new("a", NetSpec::none(), 1));
+        ShapedRuntime::new(net, "b", quiet_step).expect("webrtc is built with tokio")
+    }
+
+    /// How long a library sleep of 200 ms (ICE's tick) takes when it starts 10 ms after a
+    /// quiet step: at most 250 ms on the fine grid, 990 ms on the quiet one.
+    async fn tick(runtime: &ShapedRuntime) -> Duration {
+        let since = (tokio::time::Instant::now() - epoch()).as_nanos();
+        let step = QUIET_GRID.as_nanos();
+        let next = u64::try_from(since.div_ceil(step) * step).expect("a near instant");
+        let start = epoch() + Duration::from_nanos(next) + Duration::from_millis(10);
+        tokio::time::sleep_until(start).await;
+        runtime.sleep(Duration::from_millis(200)).await;
+        tokio::time::Instant::now() - start
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_links_long_timers_move_to_the_quiet_grid_once_it_carries_no_dtls() {
+        let runtime = runtime(Some(QUIET_GRID));
+        let std_socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("a loopback socket");
+        let socket = runtime.wrap_udp_socket(std_socket).expect("wrapped");
+        let me = socket.local_addr().expect("bound");
+        let fine = Duration::from_millis(250);
+        // Opening (no DTLS yet): the fine grid, however long it lasts.
+        tokio::time::sleep(QUIET_AFTER).await;
+        assert!(tick(&runtime).await <= fine, "opening");
+        socket
+            .send_to(&[DTLS_APPLICATION_DATA, 0xfe, 0xfd], me)
+            .await
+            .expect("sent");
+        assert!(tick(&runtime).await <= fine, "just after DTLS went out");
+        // Quiet: the tick waits for the next whole step (tokio's wheel has 1 ms resolution).
+        tokio::time::sleep(QUIET_AFTER).await;
+        let slept = tick(&runtime).await;
+        let quiet = Duration::from_millis(990);
+        assert!(
+            slept >= quiet && slept <= quiet + Duration::from_millis(1),
+            "quiet: {slept:?}"
+        );
+        // A DTLS datagram received makes it busy again.
+        let mut buf = [0u8; 16];
+        socket.recv_from(&mut buf).await.expect("received");
+        assert!(tick(&runtime).await <= fine, "just after DTLS came in");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_a_quiet_step_a_quiet_link_stays_on_the_fine_grid() {
+        let runtime = runtime(None);
+        let std_socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("a loopback socket");
+        let socket = runtime.wrap_udp_socket(std_socket).expect("wrapped");
+        let me = socket.local_addr().expect("bound");
+        socket
+            .send_to(&[DTLS_APPLICATION_DATA], me)
+            .await
+            .expect("sent");
+        tokio::time::sleep(QUIET_AFTER * 2).await;
+        assert!(tick(&runtime).await <= Duration::from_millis(250));
     }
 }
