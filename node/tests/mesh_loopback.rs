@@ -385,6 +385,38 @@ async fn closing_or_killing_a_mesh_makes_the_others_report_peer_down() -> Result
     Ok(())
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_link_with_default_timers_stays_up_and_still_carries_messages() -> Result<()> {
+    init_tracing();
+    let router = Router::default();
+    let mut a = Node::new(&router, MeshConfig::new("a"))?;
+    let mut b = Node::new(&router, MeshConfig::new("b"))?;
+    a.mesh.connect("b").await?;
+    a.wait_up("b").await?;
+    b.wait_up("a").await?;
+    // Quiet after 1.5 s, then ICE ticks on 1 s steps, the offerer keeping alive on every third
+    // one: over 8 s, more than twice the disconnect timeout, neither end may see the link go.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    for node in [&mut a, &mut b] {
+        while let Ok(event) = node.events.try_recv() {
+            assert!(
+                !matches!(
+                    event,
+                    MeshEvent::PeerDown { .. } | MeshEvent::LinkFailed { .. }
+                ),
+                "{}: {event:?}",
+                node.mesh.local_id()
+            );
+        }
+    }
+    a.mesh.send("b", Bytes::from_static(b"after the quiet"))?;
+    assert_eq!(
+        b.wait_message().await?,
+        ("a".to_owned(), Bytes::from_static(b"after the quiet"))
+    );
+    Ok(())
+}
+
 /// Two linked meshes, `a` offering to `b`, both with `net` in force.
 async fn linked_pair(router: &Router, net: &str, disconnect: Duration) -> Result<(Node, Node)> {
     let cfg = |id: &str| {

@@ -154,7 +154,10 @@ impl Link {
         let pc = PeerConnectionBuilder::new()
             .with_runtime(Arc::new(runtime))
             .with_configuration(settings.configuration.clone())
-            .with_setting_engine(settings.setting_engine.clone())
+            .with_setting_engine(match role {
+                Role::Offerer => settings.setting_engine.clone(),
+                Role::Answerer => settings.answer_setting_engine.clone(),
+            })
             .with_handler(Arc::new(Handler { tx }))
             .with_udp_addrs(vec![settings.bind_addr])
             .with_data_channel_send_buffer_limit(shared.send_buffer_bytes)

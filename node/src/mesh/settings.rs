@@ -50,8 +50,11 @@ const SCTP_MIN_ADVERTISED: usize = 16 * 1024;
 /// Everything needed to build one link's peer connection, shared by all links of a mesh.
 #[derive(Clone)]
 pub(crate) struct LinkSettings {
-    /// Library tuning (ICE timers, candidate filters, crypto provider).
+    /// Library tuning (ICE timers, candidate filters, crypto provider) of a link we offered,
+    /// with [`offerer_keepalive`].
     pub setting_engine: SettingEngine,
+    /// The same for a link we answered.
+    pub answer_setting_engine: SettingEngine,
     /// W3C configuration (ICE servers, the shared certificate).
     pub configuration: RTCConfiguration,
     /// Where each link's UDP socket binds.
@@ -77,24 +80,28 @@ impl LinkSettings {
         // well-behaved mesh peers never send one because `Mesh::send` enforces the same limit.
         let sctp_limit =
             u32::try_from(cfg.max_message_bytes.max(SCTP_MIN_ADVERTISED)).unwrap_or(u32::MAX);
-        let setting_engine = SettingEngineBuilder::new()
-            .with_crypto_provider(provider)
-            .with_multicast_dns_mode(MulticastDnsMode::Disabled)
-            .with_network_types(vec![NetworkType::Udp4])
-            .with_include_loopback_candidate(cfg.bind_ip.is_loopback())
-            .with_ice_timeouts(
-                Some(cfg.disconnect_timeout),
-                Some(cfg.failed_timeout),
-                Some(cfg.keepalive_interval),
-            )
-            .with_ice_connection_attempts(
-                Some(cfg.ice_check_interval),
-                Some(max_binding_requests(cfg)),
-            )
-            .with_host_acceptance_min_wait(Some(Duration::ZERO))
-            .with_prflx_acceptance_min_wait(Some(Duration::ZERO))
-            .with_sctp_max_message_size(SctpMaxMessageSize::Bounded(sctp_limit))
-            .build();
+        let engine = |keepalive: Duration| {
+            SettingEngineBuilder::new()
+                .with_crypto_provider(provider.clone())
+                .with_multicast_dns_mode(MulticastDnsMode::Disabled)
+                .with_network_types(vec![NetworkType::Udp4])
+                .with_include_loopback_candidate(cfg.bind_ip.is_loopback())
+                .with_ice_timeouts(
+                    Some(cfg.disconnect_timeout),
+                    Some(cfg.failed_timeout),
+                    Some(keepalive),
+                )
+                .with_ice_connection_attempts(
+                    Some(cfg.ice_check_interval),
+                    Some(max_binding_requests(cfg)),
+                )
+                .with_host_acceptance_min_wait(Some(Duration::ZERO))
+                .with_prflx_acceptance_min_wait(Some(Duration::ZERO))
+                .with_sctp_max_message_size(SctpMaxMessageSize::Bounded(sctp_limit))
+                .build()
+        };
+        let setting_engine = engine(offerer_keepalive(cfg.keepalive_interval));
+        let answer_setting_engine = engine(cfg.keepalive_interval);
 
         let mut builder = RTCConfigurationBuilder::new().with_certificates(vec![certificate]);
         if !cfg.ice_servers.is_empty() {
@@ -106,6 +113,7 @@ impl LinkSettings {
 
         Ok(Self {
             setting_engine,
+            answer_setting_engine,
             configuration: builder.build(),
             bind_addr: SocketAddr::new(cfg.bind_ip, 0),
             channel_init: RTCDataChannelInit {
@@ -119,6 +127,21 @@ impl LinkSettings {
     }
 }
 
+/// The offering end's keepalive interval: three times the answering end's and 200 ms more, so
+/// that on a quiet link (1 s timer steps, 900 ms keepalives) it sends one on every third step
+/// while the answerer sends one on every step.
+///
+/// Why: the offerer is ICE's controlling agent, and the controlled agent (rtc-ice 0.21, RFC
+/// 8445's triggered checks) answers every binding request without USE-CANDIDATE with a request
+/// of its own: an offerer keepalive costs four datagrams, an answerer keepalive two. Both ends
+/// every step made six datagrams per link per second, most of an idle mesh's traffic; this
+/// makes about 3.3. Each end still hears the other once per answerer keepalive (the offerer
+/// its request, the answerer the answer), so the disconnect timeout means what it did, and a
+/// one-way loss is seen by the end that stops hearing, which then closes the link.
+fn offerer_keepalive(keepalive: Duration) -> Duration {
+    keepalive * 3 + Duration::from_millis(200)
+}
+
 /// Binding requests per candidate pair before ICE marks it failed.
 ///
 /// The library default (7) is sized for its 200 ms pacing; at a 2 ms pacing it would give up
@@ -128,4 +151,22 @@ fn max_binding_requests(cfg: &MeshConfig) -> u16 {
     let budget = cfg.disconnect_timeout + cfg.failed_timeout;
     let n = budget.as_millis() / cfg.ice_check_interval.as_millis().max(1);
     u16::try_from(n).unwrap_or(u16::MAX).max(7)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::netem::quiet_step_for;
+
+    #[test]
+    fn on_a_quiet_link_the_answerer_keeps_alive_every_step_and_the_offerer_every_third() {
+        let cfg = MeshConfig::new("n");
+        let step = quiet_step_for(cfg.disconnect_timeout).expect("the defaults allow quiet steps");
+        // A keepalive goes out on the first step at which it is due; a few ms of lateness of
+        // the step that sent the last one must not push it a step further.
+        let slack = Duration::from_millis(50);
+        assert!(cfg.keepalive_interval + slack <= step);
+        let offerer = offerer_keepalive(cfg.keepalive_interval);
+        assert!(offerer > step * 2 + slack && offerer + slack <= step * 3);
+    }
 }
