@@ -73,10 +73,12 @@ pub struct Config {
     pub bootstrap_cluster_id: ClusterId,
     /// At most this many entries per AppendEntries.
     pub max_entries_per_append: usize,
-    /// And no more entries than fit in this many bytes of [`crate::Entry::payload_bytes`]
-    /// (a first entry over it goes alone), so that a transport with a message size limit can
-    /// bound an AppendEntries by its entries' text, which is what varies.
-    pub max_append_payload_bytes: usize,
+    /// And no more entries than fit in this weight by `entry_weight` (a first entry over it
+    /// goes alone), so that a transport with a message size limit can bound an AppendEntries
+    /// by what varies: its entries' text and ids.
+    pub max_append_weight: usize,
+    /// How an entry is weighed against `max_append_weight`.
+    pub entry_weight: crate::EntryWeight,
     /// A deliberate bug for the simulator's tests to catch (`None` in
     /// `Config::new`); exists only with the `planted-bugs` feature.
     #[cfg(feature = "planted-bugs")]
@@ -97,7 +99,8 @@ impl Config {
             bootstrap: false,
             bootstrap_cluster_id: 0,
             max_entries_per_append: 256,
-            max_append_payload_bytes: 64 * 1024,
+            max_append_weight: 64 * 1024,
+            entry_weight: crate::EntryWeight::default(),
             #[cfg(feature = "planted-bugs")]
             planted_bug: None,
         }

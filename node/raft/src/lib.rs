@@ -38,7 +38,7 @@
 //! **counts for the majority** and the leader replicates to it. Its first
 //! AppendEntries is rejected with a hint "my log ends at 0", so the leader
 //! jumps straight to index 1 and sends the whole log in batches of
-//! `max_entries_per_append` (and `max_append_payload_bytes`), pipelined: an empty server is caught up in about
+//! `max_entries_per_append` (and `max_append_weight`), pipelined: an empty server is caught up in about
 //! one round trip per batch instead of one entry per heartbeat (which is what
 //! [`Replication::Heartbeat`], Raft.js's pacing, does on purpose). Until the new
 //! server holds the `AddServer` entry, commits of later entries need it among
@@ -90,7 +90,7 @@ use rand::RngCore;
 pub use client::ProposeError;
 pub use config::{Config, ConfigError, Replication};
 pub use event::{ClientReply, Event, Output, Role};
-pub use log::{Entry, EntryKind, LogError, RaftLog};
+pub use log::{Entry, EntryKind, EntryWeight, LogError, RaftLog};
 pub use membership::{cluster_of, Change, MembershipChange, MembershipError};
 pub use message::{
     AppendEntries, AppendResponse, ClientOutcome, ClientRequest, ClientResponse, ClusterId,

@@ -25,16 +25,53 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// The bytes of text this entry carries (command strings, node ids), which is what makes
-    /// one entry larger than another on any wire; numbers and structure are not counted. A
-    /// transport bounds its messages through [`crate::Config::max_append_payload_bytes`].
-    pub fn payload_bytes(&self) -> usize {
+    /// Bytes of command text it carries (keys and values: what a client chose).
+    pub fn text_bytes(&self) -> usize {
         match &self.kind {
-            EntryKind::Noop => 0,
-            EntryKind::Command {
-                client, command, ..
-            } => client.len() + command.payload_bytes(),
-            EntryKind::Membership(change) => change.payload_bytes(),
+            EntryKind::Command { command, .. } => command.payload_bytes(),
+            EntryKind::Noop | EntryKind::Membership(_) => 0,
+        }
+    }
+
+    /// The node ids it names: the client of a command, the changed server and every member
+    /// of a membership change.
+    pub fn ids(&self) -> Box<dyn Iterator<Item = &NodeId> + '_> {
+        match &self.kind {
+            EntryKind::Noop => Box::new(std::iter::empty()),
+            EntryKind::Command { client, .. } => Box::new(std::iter::once(client)),
+            EntryKind::Membership(change) => Box::new(change.ids()),
+        }
+    }
+}
+
+/// How much of an AppendEntries' budget ([`crate::Config::max_append_weight`]) an entry takes:
+/// a linear model of its size, so that a transport can bound its encoding's worst case
+/// without the core knowing the encoding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EntryWeight {
+    /// Per byte of command text ([`Entry::text_bytes`]).
+    pub per_text_byte: usize,
+    /// Per node id, besides its bytes.
+    pub per_id: usize,
+    /// Per entry, besides its text and ids.
+    pub per_entry: usize,
+}
+
+impl EntryWeight {
+    /// The weight of `entry`.
+    pub fn of(&self, entry: &Entry) -> usize {
+        let ids: usize = entry.ids().map(|id| id.len() + self.per_id).sum();
+        entry.text_bytes() * self.per_text_byte + ids + self.per_entry
+    }
+}
+
+impl Default for EntryWeight {
+    /// The bytes of text and ids an entry carries, nothing else.
+    fn default() -> Self {
+        Self {
+            per_text_byte: 1,
+            per_id: 0,
+            per_entry: 0,
         }
     }
 }
@@ -113,10 +150,16 @@ impl RaftLog {
     }
 
     /// The entries one AppendEntries carries from `from`: at most `max_entries`, and no more
-    /// than fit in `max_payload_bytes` of [`Entry::payload_bytes`], except that a first entry
-    /// larger than that still goes alone (replication must never stall on one big entry).
-    /// Empty when `from` is past the end.
-    pub fn batch(&self, from: LogIndex, max_entries: usize, max_payload_bytes: usize) -> &[Entry] {
+    /// than fit in `max_weight` by `weight`, except that a first entry heavier than that still
+    /// goes alone (replication must never stall on one big entry). Empty when `from` is past
+    /// the end.
+    pub fn batch(
+        &self,
+        from: LogIndex,
+        max_entries: usize,
+        max_weight: usize,
+        weight: &EntryWeight,
+    ) -> &[Entry] {
         let start = (from.max(1) - 1) as usize;
         if start >= self.entries.len() {
             return &[];
@@ -126,10 +169,10 @@ impl RaftLog {
             .len()
             .min(start.saturating_add(max_entries.max(1)));
         let mut taken = 1;
-        let mut bytes = self.entries[start].payload_bytes();
+        let mut total = weight.of(&self.entries[start]);
         for entry in &self.entries[start + 1..end] {
-            bytes = bytes.saturating_add(entry.payload_bytes());
-            if bytes > max_payload_bytes {
+            total = total.saturating_add(weight.of(entry));
+            if total > max_weight {
                 break;
             }
             taken += 1;
@@ -267,9 +310,17 @@ mod tests {
     #[test]
     fn batch_is_bounded_by_count_and_empty_past_end() {
         let log = log_of(&[1, 1, 1, 1]);
-        assert_eq!(log.batch(2, 2, usize::MAX).len(), 2);
-        assert_eq!(log.batch(4, 10, usize::MAX).len(), 1);
-        assert!(log.batch(5, 10, usize::MAX).is_empty());
+        assert_eq!(
+            log.batch(2, 2, usize::MAX, &EntryWeight::default()).len(),
+            2
+        );
+        assert_eq!(
+            log.batch(4, 10, usize::MAX, &EntryWeight::default()).len(),
+            1
+        );
+        assert!(log
+            .batch(5, 10, usize::MAX, &EntryWeight::default())
+            .is_empty());
     }
 
     /// A log of `set` entries whose payloads are `sizes` bytes (a one-byte client, a one-byte
@@ -295,19 +346,40 @@ mod tests {
     }
 
     #[test]
-    fn batch_stops_before_the_entry_that_passes_the_byte_budget() {
+    fn batch_stops_before_the_entry_that_passes_the_weight_budget() {
         let log = log_of_payloads(&[10, 10, 10, 10]);
-        assert_eq!(log.batch(1, 64, 30).len(), 3);
-        assert_eq!(log.batch(1, 64, 29).len(), 2);
-        assert_eq!(log.batch(2, 2, 1000).len(), 2, "the count still bounds it");
+        let bytes = EntryWeight::default();
+        assert_eq!(log.batch(1, 64, 30, &bytes).len(), 3);
+        assert_eq!(log.batch(1, 64, 29, &bytes).len(), 2);
+        assert_eq!(
+            log.batch(2, 2, 1000, &bytes).len(),
+            2,
+            "the count still bounds it"
+        );
     }
 
     #[test]
-    fn an_entry_larger_than_the_budget_goes_alone() {
+    fn an_entry_heavier_than_the_budget_goes_alone() {
         let log = log_of_payloads(&[100, 10]);
-        assert_eq!(log.batch(1, 64, 50).len(), 1);
-        assert_eq!(log.batch(1, 64, 0).len(), 1);
-        assert_eq!(log.batch(2, 64, 0).len(), 1);
+        let bytes = EntryWeight::default();
+        assert_eq!(log.batch(1, 64, 50, &bytes).len(), 1);
+        assert_eq!(log.batch(1, 64, 0, &bytes).len(), 1);
+        assert_eq!(log.batch(2, 64, 0, &bytes).len(), 1);
+    }
+
+    #[test]
+    fn an_entry_weighs_its_text_its_ids_and_itself() {
+        // Client "c" (1 byte), key "k" and a value: 9 bytes of text.
+        let log = log_of_payloads(&[10]);
+        let entry = log.get(1).expect("one entry");
+        assert_eq!(entry.text_bytes(), 9);
+        let weight = EntryWeight {
+            per_text_byte: 6,
+            per_id: 3,
+            per_entry: 100,
+        };
+        assert_eq!(weight.of(entry), 9 * 6 + (1 + 3) + 100);
+        assert_eq!(EntryWeight::default().of(entry), 10);
     }
 
     #[test]

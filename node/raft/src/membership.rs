@@ -38,10 +38,10 @@ pub struct MembershipChange {
 }
 
 impl MembershipChange {
-    /// The bytes of node ids it names (see [`crate::Entry::payload_bytes`]).
-    pub fn payload_bytes(&self) -> usize {
+    /// The node ids it names: the changed server, then every member.
+    pub fn ids(&self) -> impl Iterator<Item = &NodeId> {
         let (Change::Add(id) | Change::Remove(id)) = &self.change;
-        id.len() + self.members.iter().map(String::len).sum::<usize>()
+        std::iter::once(id).chain(&self.members)
     }
 }
 

@@ -173,7 +173,8 @@ impl<S: Storage> Raft<S> {
             .batch(
                 p.next_index,
                 self.cfg.max_entries_per_append,
-                self.cfg.max_append_payload_bytes,
+                self.cfg.max_append_weight,
+                &self.cfg.entry_weight,
             )
             .to_vec();
         if p.probing {

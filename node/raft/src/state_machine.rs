@@ -53,7 +53,7 @@ pub enum Command {
 }
 
 impl Command {
-    /// The bytes of text it carries (see [`crate::Entry::payload_bytes`]).
+    /// The bytes of text it carries: keys and values.
     pub fn payload_bytes(&self) -> usize {
         match self {
             Command::Get { key } => key.len(),

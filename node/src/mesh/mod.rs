@@ -54,6 +54,7 @@ use tokio::sync::mpsc;
 use tracing::debug;
 
 pub use config::MeshConfig;
+pub(crate) use config::DEFAULT_MAX_MESSAGE_BYTES;
 pub use error::MeshError;
 pub use signal::{OutgoingSignal, SignalKind};
 pub use timing::LinkPhases;

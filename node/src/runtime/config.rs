@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::mesh::MeshConfig;
+use raftrtc_raft::EntryWeight;
+
+use crate::mesh::{MeshConfig, DEFAULT_MAX_MESSAGE_BYTES};
 
 /// The configuration of one node process.
 #[derive(Clone, Debug)]
@@ -59,11 +61,25 @@ pub const MAX_CHAT_LINE_BYTES: usize = 2048;
 /// Entries per AppendEntries, so catching up an empty server takes few round trips.
 pub const MAX_ENTRIES_PER_APPEND: usize = 64;
 
-/// Text per AppendEntries ([`raftrtc_raft::Entry::payload_bytes`]), so that a batch fits in the
-/// mesh's default 24 KiB message even if every byte of it is a control character, which JSON
-/// writes as six (pinned by the test below). A larger single entry still goes alone. A load
-/// run's `set`s (about 20 bytes of text each) still batch 64 at a time.
-pub const MAX_APPEND_PAYLOAD_BYTES: usize = 1536;
+/// An upper bound of an entry's JSON size (`wire.rs`): a byte of command text is at most six
+/// (a control character becomes `\u00XX`), a node id is its bytes and its quotes and comma
+/// (ids are plain ASCII: `signaling::protocol::is_valid_id`), and the fields and numbers of an
+/// entry at most 256 bytes. The tests below pin that it bounds the worst cases.
+pub const ENTRY_WEIGHT: EntryWeight = EntryWeight {
+    per_text_byte: 6,
+    per_id: 3,
+    per_entry: 256,
+};
+
+/// Room in a message for everything but its entries: version byte, frame, cluster id and the
+/// AppendEntries' own fields.
+const APPEND_HEADROOM: usize = 1024;
+
+/// The weight ([`ENTRY_WEIGHT`]) of the entries of one AppendEntries, so that it fits in the
+/// mesh's default 24 KiB message. A heavier single entry still goes alone. A load run's `set`s
+/// (about 350 each) still batch 64 at a time, and a new member of a 101-node cluster catches up
+/// on membership entries (about 950 each) some 20 at a time.
+pub const MAX_APPEND_WEIGHT: usize = DEFAULT_MAX_MESSAGE_BYTES - APPEND_HEADROOM;
 
 #[cfg(test)]
 mod tests {
@@ -104,58 +120,80 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_full_batch_of_escaped_text_fits_the_default_message() {
-        // The widest entry shape per byte of text: a one-byte client and a `seqAppend` of
-        // control characters, 64 of them sharing the whole budget.
-        let per_entry = MAX_APPEND_PAYLOAD_BYTES / MAX_ENTRIES_PER_APPEND - 1;
-        let entries: Vec<Entry> = (0..MAX_ENTRIES_PER_APPEND)
-            .map(|_| {
-                let command = Command::SeqAppend {
-                    key: String::new(),
-                    count: u64::MAX,
-                    value: "\u{1}".repeat(per_entry),
-                };
-                command_entry("n", command)
-            })
-            .collect();
-        let payload: usize = entries.iter().map(Entry::payload_bytes).sum();
-        assert!(payload <= MAX_APPEND_PAYLOAD_BYTES);
-        let limit = MeshConfig::new("n").max_message_bytes;
-        let size = encoded_append(entries);
-        assert!(size <= limit, "{size} bytes encoded, limit {limit}");
-    }
-
-    #[test]
-    fn the_largest_single_entries_fit_the_default_message() {
-        let limit = MeshConfig::new("n").max_message_bytes;
-        let id = "i".repeat(crate::mesh::MAX_PEER_ID_BYTES);
-        let line = Command::SeqAppend {
-            key: "\u{1}".repeat(64),
-            count: u64::MAX,
-            value: "\u{1}".repeat(MAX_CHAT_LINE_BYTES),
-        };
-        let size = encoded_append(vec![command_entry(&id, line)]);
-        assert!(
-            size <= limit,
-            "a chat line: {size} bytes encoded, limit {limit}"
-        );
-
-        // A membership entry of 101 members with the longest ids.
-        let members: BTreeSet<String> = (0..101).map(|i| format!("{i:0>128}")).collect();
-        let change = Entry {
+    fn membership_entry(members: usize, id_bytes: usize) -> Entry {
+        let members: BTreeSet<String> = (0..members).map(|i| format!("{i:0>id_bytes$}")).collect();
+        Entry {
             term: u64::MAX,
             index: u64::MAX,
             kind: EntryKind::Membership(MembershipChange {
-                change: Change::Add(id),
+                change: Change::Add("n".repeat(id_bytes)),
                 members,
                 cluster: Some(u64::MAX),
             }),
-        };
-        let size = encoded_append(vec![change]);
-        assert!(
-            size <= limit,
-            "101 members: {size} bytes encoded, limit {limit}"
-        );
+        }
+    }
+
+    /// The widest entries of each kind: text of control characters, ids of the longest.
+    fn worst_entries() -> Vec<Entry> {
+        let id = "i".repeat(crate::mesh::MAX_PEER_ID_BYTES);
+        let escaped = |n: usize| "\u{1}".repeat(n);
+        vec![
+            command_entry(
+                &id,
+                Command::SeqAppend {
+                    key: escaped(64),
+                    count: u64::MAX,
+                    value: escaped(MAX_CHAT_LINE_BYTES),
+                },
+            ),
+            command_entry(
+                "n",
+                Command::Cas {
+                    key: escaped(1),
+                    from: escaped(1),
+                    to: String::new(),
+                },
+            ),
+            command_entry("n", Command::Get { key: String::new() }),
+            membership_entry(101, crate::mesh::MAX_PEER_ID_BYTES),
+            membership_entry(1, 1),
+            Entry {
+                term: u64::MAX,
+                index: u64::MAX,
+                kind: EntryKind::Noop,
+            },
+        ]
+    }
+
+    #[test]
+    fn the_weight_bounds_each_entrys_encoding() {
+        for entry in worst_entries() {
+            let alone = encoded_append(vec![entry.clone()]) - encoded_append(Vec::new());
+            let weight = ENTRY_WEIGHT.of(&entry);
+            assert!(
+                alone <= weight,
+                "{alone} bytes encoded, weight {weight}: {entry:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_full_batch_of_the_worst_entries_fits_the_default_message() {
+        let limit = MeshConfig::new("n").max_message_bytes;
+        // Entries of each worst kind, as many as the weight budget allows.
+        for entry in worst_entries() {
+            let weight = ENTRY_WEIGHT.of(&entry);
+            let count = (MAX_APPEND_WEIGHT / weight).clamp(1, MAX_ENTRIES_PER_APPEND);
+            let size = encoded_append(vec![entry; count]);
+            assert!(
+                size <= limit,
+                "{count} entries: {size} bytes encoded, limit {limit}"
+            );
+        }
+        // The heaviest single entries go alone, and fit too.
+        for entry in worst_entries() {
+            let size = encoded_append(vec![entry]);
+            assert!(size <= limit, "alone: {size} bytes encoded, limit {limit}");
+        }
     }
 }

@@ -749,7 +749,8 @@ impl Node {
         let rng = Box::new(ChaCha8Rng::seed_from_u64(self.cfg.seed));
         let mut cfg = self.cfg.raft.clone();
         cfg.max_entries_per_append = config::MAX_ENTRIES_PER_APPEND;
-        cfg.max_append_payload_bytes = config::MAX_APPEND_PAYLOAD_BYTES;
+        cfg.max_append_weight = config::MAX_APPEND_WEIGHT;
+        cfg.entry_weight = config::ENTRY_WEIGHT;
         let raft = Raft::new(cfg, storage, rng, self.now())?;
         self.raft = Some(raft);
         self.events.publish(NodeEvent::Started);

@@ -93,8 +93,8 @@ impl Cluster {
         } else {
             rng.random_range(1..=64)
         };
-        // And a byte budget that cuts batches short half the time (0: one entry each).
-        cfg.max_append_payload_bytes = if rng.random_bool(0.5) {
+        // And a weight budget that cuts batches short half the time (0: one entry each).
+        cfg.max_append_weight = if rng.random_bool(0.5) {
             rng.random_range(0..=48)
         } else {
             usize::MAX
