@@ -11,6 +11,10 @@
 //!   because any data sent makes the link busy for [`QUIET_AFTER`];
 //! - DTLS retransmits only during its handshake, which is traffic.
 //!
+//! That holds on a link with no network conditions, whose RTO stays at its 1 s minimum. A link
+//! under `--net` conditions is never quiet: with delay its RTO can pass [`QUIET_AFTER`], and its
+//! retransmissions are what such an experiment measures.
+//!
 //! What remains on a quiet link is ICE's tick: keepalives and the disconnect check, which then
 //! run on the coarse grid. A backed-off SCTP retransmission (2 s or more after a loss with no
 //! answer, as in a partition) may also be served up to one coarse step late.
@@ -18,7 +22,7 @@
 //! The socket tells DTLS from STUN by the first byte of each datagram (RFC 7983): 20 to 63 is
 //! DTLS, which carries SCTP and so every data-channel message.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -38,6 +42,8 @@ pub struct LinkActivity {
     origin: Instant,
     /// Nanoseconds after `origin` of the last DTLS datagram, plus one; 0: none yet.
     last_dtls: AtomicU64,
+    /// Whether the link is under network conditions (then never quiet).
+    shaped: AtomicBool,
 }
 
 impl LinkActivity {
@@ -46,6 +52,7 @@ impl LinkActivity {
         Self {
             origin: Instant::now(),
             last_dtls: AtomicU64::new(0),
+            shaped: AtomicBool::new(false),
         }
     }
 
@@ -58,11 +65,16 @@ impl LinkActivity {
         }
     }
 
-    /// Whether the link is quiet at `now`: it has carried DTLS (so it is open, not opening)
-    /// and none for [`QUIET_AFTER`].
+    /// Notes whether the link is now under network conditions.
+    pub fn set_shaped(&self, shaped: bool) {
+        self.shaped.store(shaped, Ordering::Relaxed);
+    }
+
+    /// Whether the link is quiet at `now`: it is under no network conditions, has carried DTLS
+    /// (so it is open, not opening) and none for [`QUIET_AFTER`].
     pub fn is_quiet(&self, now: Instant) -> bool {
         let stamp = self.last_dtls.load(Ordering::Relaxed);
-        if stamp == 0 {
+        if stamp == 0 || self.shaped.load(Ordering::Relaxed) {
             return false;
         }
         let last = self.origin + Duration::from_nanos(stamp - 1);
@@ -109,6 +121,17 @@ mod tests {
         let t1 = t0 + Duration::from_secs(10);
         activity.saw(DTLS_APPLICATION_DATA, t1);
         assert!(!activity.is_quiet(t1 + Duration::from_millis(200)));
+    }
+
+    #[test]
+    fn a_link_under_network_conditions_is_never_quiet() {
+        let activity = LinkActivity::new();
+        let t0 = Instant::now();
+        activity.saw(DTLS_APPLICATION_DATA, t0);
+        activity.set_shaped(true);
+        assert!(!activity.is_quiet(t0 + QUIET_AFTER * 4));
+        activity.set_shaped(false);
+        assert!(activity.is_quiet(t0 + QUIET_AFTER * 4));
     }
 
     #[test]

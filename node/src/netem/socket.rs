@@ -211,6 +211,7 @@ impl ShapedSocket {
         let queued = Arc::new(AtomicUsize::new(0));
         handle.spawn(send_when_due(inner.clone(), rx, queued.clone()));
         let (version, conditions) = net.for_peer(peer);
+        activity.set_shaped(!conditions.is_perfect());
         Ok(Self {
             shaper: Mutex::new((version, Shaper::new(conditions, net.seed_for(peer)))),
             inner,
@@ -234,6 +235,7 @@ impl ShapedSocket {
         if *version != self.net.version() {
             let (v, conditions) = self.net.for_peer(&self.peer);
             *version = v;
+            self.activity.set_shaped(!conditions.is_perfect());
             shaper.set_conditions(conditions);
         }
         if shaper.conditions().is_perfect() && self.queued.load(Ordering::Acquire) == 0 {
