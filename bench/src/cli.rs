@@ -194,7 +194,7 @@ pub struct BenchArgs {
     #[arg(long)]
     pub replication: Option<Replication>,
     /// Settings preset: `paper` = heartbeat pacing, 100 ms membership poll,
-    /// pre-vote, check-quorum and PEER-LEFT failover off.
+    /// pre-vote, check-quorum, election backoff and PEER-LEFT failover off.
     #[arg(long, value_enum, default_value_t = Profile::Default)]
     pub profile: Profile,
     #[command(flatten)]

@@ -19,12 +19,12 @@ use crate::netem::NetSpec;
 /// A named preset of [`Settings`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Profile {
-    /// Immediate replication, pre-vote and check-quorum on, membership on events, PEER-LEFT
-    /// failover.
+    /// Immediate replication, pre-vote and check-quorum on, election backoff, membership on
+    /// events, PEER-LEFT failover.
     #[default]
     Default,
     /// The Dec 2015 papers (Raft.js): heartbeat pacing, 100 ms membership poll, pre-vote,
-    /// check-quorum and PEER-LEFT failover off.
+    /// check-quorum, election backoff and PEER-LEFT failover off.
     Paper,
 }
 
@@ -45,6 +45,7 @@ impl Profile {
             replication: Replication::Immediate,
             pre_vote: true,
             check_quorum: true,
+            election_backoff: raft::MAX_ELECTION_BACKOFF,
             membership_poll_ms: 0,
             presence_failover: true,
             net: "none".to_owned(),
@@ -55,6 +56,7 @@ impl Profile {
                 replication: Replication::Heartbeat,
                 pre_vote: false,
                 check_quorum: false,
+                election_backoff: 0,
                 membership_poll_ms: 100,
                 presence_failover: false,
                 ..default
@@ -97,6 +99,15 @@ pub struct Settings {
     /// A leader steps down without a majority for an ET.
     #[arg(long, default_value_t = Settings::default().check_quorum, action = clap::ArgAction::Set)]
     pub check_quorum: bool,
+    /// After a campaign a majority did not answer, the node doubles its ET (timer, leader
+    /// stickiness, check-quorum), at most this many times (0: never, as Raft.js).
+    #[arg(
+        long,
+        value_name = "DOUBLINGS",
+        default_value_t = Settings::default().election_backoff,
+        value_parser = clap::value_parser!(u32).range(0..=i64::from(raft::MAX_ELECTION_BACKOFF))
+    )]
+    pub election_backoff: u32,
     /// Milliseconds between the leader's membership checks (0: on events only).
     #[arg(
         long = "membership-poll",
@@ -148,6 +159,7 @@ impl Settings {
             ("--replication", self.replication.to_string()),
             ("--pre-vote", self.pre_vote.to_string()),
             ("--check-quorum", self.check_quorum.to_string()),
+            ("--election-backoff", self.election_backoff.to_string()),
             ("--membership-poll", self.membership_poll_ms.to_string()),
             ("--presence-failover", self.presence_failover.to_string()),
             ("--net", self.net.clone()),
@@ -191,6 +203,7 @@ impl Settings {
         cfg.replication = self.replication;
         cfg.pre_vote = self.pre_vote;
         cfg.check_quorum = self.check_quorum;
+        cfg.election_backoff = self.election_backoff;
         cfg.bootstrap = bootstrap;
         // From the OS's randomness, not the node's seed: a second bootstrap with the same
         // seed must still make a cluster of another identity.
@@ -211,6 +224,8 @@ mod tests {
         assert_eq!(p.heartbeat_ratio, d.heartbeat_ratio);
         assert_eq!(p.replication, Replication::Heartbeat);
         assert!(!p.pre_vote && !p.check_quorum && !p.presence_failover);
+        assert_eq!(p.election_backoff, 0, "Raft.js's timers never back off");
+        assert!(d.election_backoff > 0);
         assert_eq!(p.membership_poll(), Some(Duration::from_millis(100)));
         assert_eq!(d.membership_poll(), None);
     }
@@ -226,6 +241,7 @@ mod tests {
         assert_eq!(cfg.heartbeat_interval(), Duration::from_millis(250));
         assert_eq!(cfg.replication, Replication::Heartbeat);
         assert!(!cfg.pre_vote && !cfg.check_quorum && cfg.bootstrap);
+        assert_eq!(cfg.election_backoff, 0);
         assert_eq!(s.heartbeat_ms(), 250);
     }
 

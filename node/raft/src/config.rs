@@ -48,6 +48,10 @@ impl std::str::FromStr for Replication {
     }
 }
 
+/// The most doublings of ET that election backoff may take (the default): at ET 250 ms a
+/// server's ET stretches to at most 16 s (`backoff.rs`).
+pub const MAX_ELECTION_BACKOFF: u32 = 6;
+
 /// Configuration of one node's Raft core.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -64,6 +68,10 @@ pub struct Config {
     /// A leader that hears from no majority for an ET steps down; voters
     /// ignore vote requests while they hear from a leader.
     pub check_quorum: bool,
+    /// After a campaign that a majority did not answer, this server's ET
+    /// doubles, at most this many times (`backoff.rs`); 0 keeps ET as set,
+    /// as Raft.js did.
+    pub election_backoff: u32,
     /// The first server: with an empty log it bootstraps a one-member cluster
     /// and leads at once.
     pub bootstrap: bool,
@@ -87,7 +95,8 @@ pub struct Config {
 
 impl Config {
     /// Defaults for node `id`: ET 250 ms, heartbeat ET/5, immediate
-    /// replication, pre-vote and check-quorum on.
+    /// replication, pre-vote and check-quorum on, election backoff up to
+    /// `ET · 2^MAX_ELECTION_BACKOFF`.
     pub fn new(id: impl Into<NodeId>) -> Self {
         Self {
             id: id.into(),
@@ -96,6 +105,7 @@ impl Config {
             replication: Replication::Immediate,
             pre_vote: true,
             check_quorum: true,
+            election_backoff: MAX_ELECTION_BACKOFF,
             bootstrap: false,
             bootstrap_cluster_id: 0,
             max_entries_per_append: 256,
@@ -125,6 +135,9 @@ impl Config {
         if self.heartbeat_interval() < Duration::from_micros(100) {
             return Err(ConfigError::HeartbeatTooShort(self.heartbeat_interval()));
         }
+        if self.election_backoff > MAX_ELECTION_BACKOFF {
+            return Err(ConfigError::ElectionBackoff(self.election_backoff));
+        }
         if self.max_entries_per_append == 0 {
             return Err(ConfigError::ZeroBatch);
         }
@@ -144,6 +157,9 @@ pub enum ConfigError {
     /// The ratio divides the election timeout.
     #[error("heartbeat ratio must be at least 1, got {0}")]
     HeartbeatRatio(u32),
+    /// A longer backoff would leave a cluster leaderless for minutes.
+    #[error("election backoff must be at most {MAX_ELECTION_BACKOFF} doublings, got {0}")]
+    ElectionBackoff(u32),
     /// ET / ratio must leave a usable interval.
     #[error("heartbeat interval {0:?} is too short (at least 100 µs)")]
     HeartbeatTooShort(Duration),

@@ -3,6 +3,8 @@
 //! Rules implemented here (Raft paper §5.2, §5.4.1; dissertation §4.2.3, §9.6):
 //! - the election timer is drawn uniformly from `[ET, 2ET)` and re-armed on
 //!   every AppendEntries from the current leader and every vote granted;
+//!   `election_backoff` stretches ET to `ET·2^level` after campaigns that a
+//!   majority did not answer (`backoff.rs`);
 //! - a node campaigns only if its latest configuration lists it;
 //! - a vote goes to at most one candidate per term, and only to a candidate
 //!   whose log is at least as up to date (last term, then last index) as
@@ -13,7 +15,8 @@
 //! - with pre-vote, a node first asks whether it *would* win, without bumping
 //!   its term; voters refuse pre-votes while they hear from a leader;
 //! - with check-quorum, a leader steps down after an ET without hearing from a
-//!   majority, and voters ignore vote requests while they hear from a leader;
+//!   majority, and voters ignore vote requests while they hear from a leader
+//!   (within an ET); backoff stretches both ETs;
 //! - a follower told by a failure detector that its leader is gone
 //!   ([`Raft::peer_departed`]) campaigns after `(rank + 1) · ET/25`, `rank`
 //!   being its place in member order among those not reported gone, so the
@@ -26,9 +29,10 @@ use crate::{
 use rand::Rng;
 
 impl<S: Storage> Raft<S> {
-    /// Re-arms the election timer to `now + [ET, 2ET)`.
+    /// Re-arms the election timer to `now + [ET, 2ET)`, ET stretched by the
+    /// backoff.
     pub(super) fn reset_election_timer(&mut self) {
-        let et = self.cfg.election_timeout.as_nanos() as u64;
+        let et = self.backoff.stretch(self.cfg.election_timeout).as_nanos() as u64;
         let jitter = self.rng.random_range(0..et.max(1));
         self.election_deadline =
             Some(self.now + std::time::Duration::from_nanos(et.saturating_add(jitter)));
@@ -77,6 +81,9 @@ impl<S: Storage> Raft<S> {
     }
 
     pub(super) fn on_election_timeout(&mut self) -> Result<(), RaftError> {
+        let majority_answered = self.is_quorum(self.backoff.answers().iter().chain([&self.cfg.id]));
+        self.backoff
+            .timer_fired(majority_answered, self.cfg.election_backoff);
         if !self.members.contains(&self.cfg.id) || self.last_log_id() < self.lost_log_end {
             // Not (or no longer) a member: never disturb the cluster. Or its
             // log is shorter than one it lost: it could lead without entries
@@ -92,6 +99,7 @@ impl<S: Storage> Raft<S> {
     }
 
     fn start_pre_vote(&mut self) -> Result<(), RaftError> {
+        self.backoff.round_started();
         self.set_role(Role::PreCandidate);
         self.set_leader(None);
         self.votes.clear();
@@ -108,6 +116,7 @@ impl<S: Storage> Raft<S> {
         self.term += 1;
         self.voted_for = Some(self.cfg.id.clone());
         self.persist_hard_state()?;
+        self.backoff.round_started();
         if self.role == Role::Candidate {
             self.emit(Event::TermChanged { term: self.term });
         }
@@ -141,15 +150,17 @@ impl<S: Storage> Raft<S> {
         }
     }
 
-    /// Whether this node heard from a live leader less than an ET ago.
+    /// Whether this node heard from a live leader less than an ET (stretched
+    /// by its backoff) ago.
     fn hears_from_leader(&self) -> bool {
         if self.role == Role::Leader {
             return true;
         }
+        let window = self.backoff.stretch(self.cfg.election_timeout);
         self.leader.is_some()
             && self
                 .last_leader_contact
-                .is_some_and(|t| self.now.saturating_sub(t) < self.cfg.election_timeout)
+                .is_some_and(|t| self.now.saturating_sub(t) < window)
     }
 
     fn last_log_id(&self) -> (Term, LogIndex) {
@@ -221,6 +232,9 @@ impl<S: Storage> Raft<S> {
         from: &str,
         m: VoteResponse,
     ) -> Result<(), RaftError> {
+        if self.answers_this_round(&m) {
+            self.backoff.answered(from);
+        }
         if m.term > self.term && !(m.pre_vote && m.granted) {
             return self.become_follower(m.term, None);
         }
@@ -239,6 +253,22 @@ impl<S: Storage> Raft<S> {
             }
         }
         Ok(())
+    }
+
+    /// Whether `m` answers this server's current round, for its backoff: the
+    /// round got through to that voter. A vote round is answered by a reply at
+    /// its term, granted or not (a split vote), or at a newer one (a faster
+    /// rival); a pre-vote round by a grant (which names the next term) or a
+    /// refusal naming a newer term. A pre-vote refused at this server's own term
+    /// means the voter still hears a leader or has a longer log: that is this
+    /// server's mistake to back off from, not an answer.
+    fn answers_this_round(&self, m: &VoteResponse) -> bool {
+        let round = if m.pre_vote {
+            Role::PreCandidate
+        } else {
+            Role::Candidate
+        };
+        self.role == round && (m.term > self.term || (!m.pre_vote && m.term == self.term))
     }
 
     /// Becomes a follower in `term` (persisting a higher term and clearing
@@ -276,6 +306,7 @@ impl<S: Storage> Raft<S> {
     }
 
     pub(super) fn become_leader(&mut self) -> Result<(), RaftError> {
+        self.backoff.won();
         self.set_role(Role::Leader);
         self.set_leader(Some(self.cfg.id.clone()));
         self.election_deadline = None;
@@ -283,7 +314,7 @@ impl<S: Storage> Raft<S> {
         self.quorum_deadline = self
             .cfg
             .check_quorum
-            .then(|| self.now + self.cfg.election_timeout);
+            .then(|| self.now + self.quorum_window());
         self.reset_progress();
         // A no-op of the new term lets the leader commit everything before it.
         self.append_new(crate::EntryKind::Noop)?;
@@ -306,12 +337,18 @@ impl<S: Storage> Raft<S> {
         for p in self.progress.values_mut() {
             p.recent_active = false;
         }
-        self.quorum_deadline = Some(self.now + self.cfg.election_timeout);
         if !self.is_quorum(&heard) {
             let term = self.term;
-            self.become_follower(term, None)?;
+            return self.become_follower(term, None);
         }
+        self.quorum_deadline = Some(self.now + self.quorum_window());
         Ok(())
+    }
+
+    /// How long a leader may go without hearing from a majority: an ET,
+    /// stretched by the backoff it was elected with (kept for its term).
+    fn quorum_window(&self) -> std::time::Duration {
+        self.backoff.stretch(self.cfg.election_timeout)
     }
 
     fn set_role(&mut self, role: Role) {

@@ -18,7 +18,8 @@
 //! - **Election** (`election.rs`): timers drawn from `[ET, 2ET)`; heartbeats
 //!   every `ET / heartbeat_ratio`; RequestVote with the up-to-date rule, one
 //!   vote per term, step down on a higher term; optional pre-vote and
-//!   check-quorum.
+//!   check-quorum; timers that back off while campaigns go unanswered
+//!   (`backoff.rs`).
 //! - **Replication** (`replication.rs`): prevLogIndex/prevLogTerm check and
 //!   conflict truncation; a rejection carries a [`RejectHint`] so the leader
 //!   skips back a whole term in one round trip; commit by a majority of the
@@ -66,6 +67,7 @@ macro_rules! planted {
 }
 
 mod apply;
+mod backoff;
 mod client;
 
 pub mod config;
@@ -88,7 +90,7 @@ use std::time::Duration;
 use rand::RngCore;
 
 pub use client::ProposeError;
-pub use config::{Config, ConfigError, Replication};
+pub use config::{Config, ConfigError, Replication, MAX_ELECTION_BACKOFF};
 pub use event::{ClientReply, Event, Output, Role};
 pub use log::{Entry, EntryKind, EntryWeight, LogError, RaftLog};
 pub use membership::{cluster_of, Change, MembershipChange, MembershipError};
@@ -161,6 +163,8 @@ pub struct Raft<S: Storage> {
     /// from a leader ([`Raft::peer_departed`]).
     departed: BTreeSet<NodeId>,
     votes: BTreeSet<NodeId>,
+    /// How far failed campaigns have stretched the election timer.
+    backoff: backoff::Backoff,
     progress: BTreeMap<NodeId, Progress>,
     waiters: BTreeMap<LogIndex, Waiter>,
     /// Entries appended but not yet written ([`PlantedBug::AcknowledgeBeforeDurable`]).
@@ -218,6 +222,7 @@ impl<S: Storage> Raft<S> {
             last_leader_contact: None,
             departed: BTreeSet::new(),
             votes: BTreeSet::new(),
+            backoff: backoff::Backoff::default(),
             progress: BTreeMap::new(),
             waiters: BTreeMap::new(),
             #[cfg(feature = "planted-bugs")]

@@ -211,6 +211,11 @@ impl<S: Storage> Raft<S> {
         {
             self.become_follower(m.term, Some(from.to_owned()))?;
         }
+        self.backoff.leader_heard(
+            self.now,
+            self.last_leader_contact,
+            self.cfg.election_timeout,
+        );
         self.reset_election_timer();
         self.last_leader_contact = Some(self.now);
         self.departed.clear();

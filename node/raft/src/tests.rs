@@ -471,6 +471,110 @@ fn with_check_quorum_a_follower_ignores_vote_requests_while_its_leader_is_alive(
     assert_eq!(n.term(), 1);
 }
 
+// ---------------------------------------------------------- election backoff
+
+/// Follower `a` of term 1 (members a, b, c) whose ET may double `cap` times.
+fn backing_off(cap: u32, check_quorum: bool) -> Raft<MemStorage> {
+    let cfg = Config {
+        election_backoff: cap,
+        check_quorum,
+        ..config("a")
+    };
+    node_with(cfg, follower_with_log("a", 1, &[]).storage.clone())
+}
+
+/// Fires `n`'s election timer; returns when, and how far away it re-armed it.
+fn time_out(n: &mut Raft<MemStorage>) -> (Duration, Duration) {
+    let at = n.next_deadline().expect("an election timer");
+    n.tick(at).unwrap();
+    n.take_output();
+    (at, n.next_deadline().expect("an election timer") - at)
+}
+
+fn vote_response(term: Term, granted: bool) -> Message {
+    Message::VoteResponse(VoteResponse {
+        term,
+        granted,
+        pre_vote: false,
+    })
+}
+
+#[test]
+fn each_unanswered_campaign_doubles_the_election_timeout_up_to_the_cap() {
+    let mut n = backing_off(2, false);
+    let timers: Vec<Duration> = (0..5).map(|_| time_out(&mut n).1).collect();
+    assert_eq!(n.role(), Role::Candidate);
+    // The first campaign starts from Raft's timer; each unanswered one doubles ET.
+    let ets = [ET, 2 * ET, 4 * ET, 4 * ET, 4 * ET];
+    for (timer, et) in timers.iter().zip(ets) {
+        assert!(*timer >= et && *timer < 2 * et, "{timers:?}");
+    }
+}
+
+#[test]
+fn a_split_vote_answered_by_a_majority_keeps_raft_s_timer() {
+    let mut n = backing_off(2, false);
+    for _ in 0..3 {
+        let (at, _) = time_out(&mut n);
+        // b voted for another candidate of this term: answered, not granted.
+        n.step(at, "b", vote_response(n.term(), false)).unwrap();
+    }
+    let (_, timer) = time_out(&mut n);
+    assert!(timer >= ET && timer < 2 * ET, "{timer:?}");
+}
+
+#[test]
+fn a_rival_s_newer_term_is_an_answer() {
+    let mut n = backing_off(2, false);
+    let (at, _) = time_out(&mut n);
+    n.step(at, "b", vote_response(n.term() + 3, false)).unwrap();
+    assert_eq!(n.role(), Role::Follower);
+    let (_, timer) = time_out(&mut n);
+    assert!(timer >= ET && timer < 2 * ET, "{timer:?}");
+}
+
+#[test]
+fn without_backoff_unanswered_campaigns_keep_raft_s_timer() {
+    let mut n = backing_off(0, false);
+    for _ in 0..4 {
+        let (_, timer) = time_out(&mut n);
+        assert!(timer >= ET && timer < 2 * ET, "{timer:?}");
+    }
+}
+
+#[test]
+fn a_leader_elected_after_backing_off_keeps_its_stretched_check_quorum_window() {
+    let mut n = backing_off(2, true);
+    time_out(&mut n);
+    let (elected, _) = time_out(&mut n); // unanswered: ET is now 2 ET
+    n.step(elected, "b", vote_response(n.term(), true)).unwrap();
+    assert_eq!(n.role(), Role::Leader);
+    // Neither b nor c answers again: with Raft's ET it would step down after one ET.
+    n.tick(elected + ET + Duration::from_millis(1)).unwrap();
+    assert_eq!(n.role(), Role::Leader);
+    n.tick(elected + 2 * ET + Duration::from_millis(1)).unwrap();
+    assert_eq!(n.role(), Role::Follower);
+}
+
+#[test]
+fn a_backed_off_follower_refuses_pre_votes_for_its_stretched_et_after_hearing_its_leader() {
+    let mut n = backing_off(2, false);
+    time_out(&mut n);
+    let (t, _) = time_out(&mut n); // unanswered: ET is now 2 ET
+    n.step(t, "b", append(n.term(), (1, 1), vec![], 0)).unwrap();
+    n.take_output();
+    let pre = Message::RequestVote(RequestVote {
+        term: n.term() + 1,
+        last_log_index: 1,
+        last_log_term: 1,
+        pre_vote: true,
+    });
+    n.step(t + ET + ET / 2, "c", pre.clone()).unwrap();
+    assert_eq!(granted(&n.take_output(), "c"), Some(false));
+    n.step(t + 2 * ET, "c", pre).unwrap();
+    assert_eq!(granted(&n.take_output(), "c"), Some(true));
+}
+
 // -------------------------------------------------------------- replication
 
 #[test]

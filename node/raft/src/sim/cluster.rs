@@ -99,6 +99,12 @@ impl Cluster {
         } else {
             usize::MAX
         };
+        // Election backoff half the time, at any cap.
+        cfg.election_backoff = if rng.random_bool(0.5) {
+            rng.random_range(1..=crate::MAX_ELECTION_BACKOFF)
+        } else {
+            0
+        };
         #[cfg(feature = "planted-bugs")]
         {
             cfg.planted_bug = opts.planted_bug;
@@ -204,7 +210,8 @@ impl Cluster {
         self.calm_down()?;
         let deadline = calm_start
             + self.opts.election_timeout * self.opts.calm_limit_ets
-            + self.catch_up_allowance();
+            + self.catch_up_allowance()
+            + self.backoff_allowance();
         let mut next_retry = self.now;
         while !self.converged() {
             self.within_budget()?;
@@ -779,6 +786,18 @@ impl Cluster {
         let n = self.nodes.len();
         let groups = (0..n).map(|_| self.rng.random_range(0..2u8)).collect();
         self.net.partition(groups);
+    }
+
+    /// Extra time election backoff may take by design: servers that failed
+    /// campaigns during the faults may start the calm with timers and leader
+    /// stickiness stretched to `ET · 2^cap`; the stickiness runs out within
+    /// one stretch, and each clean split halves the timers' stretch, so the
+    /// waits after healing sum to less than `ET · 2^(cap + 2)`.
+    fn backoff_allowance(&self) -> Duration {
+        match self.cfg.election_backoff {
+            0 => Duration::ZERO,
+            cap => self.opts.election_timeout * (1 << (cap + 2)),
+        }
     }
 
     /// Extra time the papers' pacing needs by design: with

@@ -9,8 +9,8 @@
 //! `seqAppend` with retries, servers added and removed, and a failure
 //! detector ([`Raft::peer_departed`](crate::Raft::peer_departed)) that tells
 //! survivors of a crash only sometimes and reports live servers gone now and
-//! then. Options (pre-vote, check-quorum, replication mode, batch size, small
-//! half the time) and fault rates are drawn per seed, so both the default and
+//! then. Options (pre-vote, check-quorum, election backoff, replication mode,
+//! batch size, small half the time) and fault rates are drawn per seed, so both the default and
 //! the papers' profile are covered.
 //!
 //! After **every step** (a message delivered or a timer fired) the checker
@@ -21,7 +21,8 @@
 //! emerge and all live members converge (same term, log, commit, state;
 //! every client answered) within [`SimOptions::calm_limit_ets`] election
 //! timeouts (plus, with the papers' pacing, two heartbeats per log entry: its
-//! one-entry-per-heartbeat catch-up is slow by design).
+//! one-entry-per-heartbeat catch-up is slow by design; and with election
+//! backoff, the stretched timers it may start the calm with).
 //!
 //! Every schedule also has a budget of steps and of virtual time
 //! ([`SimOptions::max_steps`], [`SimOptions::max_virtual_time`]), far above
@@ -57,8 +58,10 @@ pub const MAX_STEPS: u64 = 50_000;
 /// this budget, bounds a healthy schedule: 1.5 s of faults, then 40 ETs
 /// (4 s) plus, with the papers' pacing, a catch-up allowance of 0.2 s at
 /// most per log entry and 32 more; their longest committed log (52 entries)
-/// puts that deadline near 22 s. 60 s stays well above it.
-pub const MAX_VIRTUAL_TIME: Duration = Duration::from_secs(60);
+/// puts that deadline near 22 s. Election backoff, drawn independently of the
+/// pacing, adds at most 256 ETs (25.6 s), so 48 s at the most. 90 s stays
+/// well above it.
+pub const MAX_VIRTUAL_TIME: Duration = Duration::from_secs(90);
 
 /// The shape of every schedule.
 #[derive(Clone, Debug)]
