@@ -246,6 +246,25 @@ mod tests {
     }
 
     #[test]
+    fn an_election_backoff_past_the_cap_is_refused_on_the_command_line() {
+        use clap::Parser;
+
+        #[derive(clap::Parser)]
+        struct Flags {
+            #[command(flatten)]
+            settings: Settings,
+        }
+        let cap = raft::MAX_ELECTION_BACKOFF.to_string();
+        let parsed = Flags::try_parse_from(["node", "--election-backoff", &cap]);
+        assert_eq!(
+            parsed.map(|f| f.settings.election_backoff).ok(),
+            Some(raft::MAX_ELECTION_BACKOFF)
+        );
+        let past = (raft::MAX_ELECTION_BACKOFF + 1).to_string();
+        assert!(Flags::try_parse_from(["node", "--election-backoff", &past]).is_err());
+    }
+
+    #[test]
     fn settings_that_cannot_run_are_refused() {
         assert!(Settings::default().raft_config("", false).is_err());
     }

@@ -75,7 +75,8 @@ pub const PHASES: u32 = 4;
 /// about 100 runnable processes for the first 250 ms of every second (sampled from
 /// `/proc/loadavg`): a leader's heartbeats waited out that queue, longer than an ET of 250 ms.
 /// And why not a random phase each: at 101 idle nodes that woke the nodes 9,300 times a second
-/// instead of 2,300, and cost a quarter more CPU (`results/scale/README.md`).
+/// (4,400 with four phases) and used 121 % of one core (87–97 % with four phases;
+/// `results/scale/README.md`).
 pub fn epoch() -> Instant {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
     *EPOCH.get_or_init(|| {
