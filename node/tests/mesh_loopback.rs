@@ -394,8 +394,8 @@ async fn a_quiet_link_with_default_timers_stays_up_and_still_carries_messages() 
     a.mesh.connect("b").await?;
     a.wait_up("b").await?;
     b.wait_up("a").await?;
-    // Quiet after 1.5 s, then ICE ticks on 1 s steps, the offerer keeping alive on every third
-    // one: over 8 s, more than twice the disconnect timeout, neither end may see the link go.
+    // Quiet after 1.5 s, then ICE ticks on 1 s steps, only the answerer keeping alive: over 8 s,
+    // more than twice the disconnect timeout, neither end may see the link go.
     tokio::time::sleep(Duration::from_secs(8)).await;
     for node in [&mut a, &mut b] {
         while let Ok(event) = node.events.try_recv() {
