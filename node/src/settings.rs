@@ -19,12 +19,12 @@ use crate::netem::NetSpec;
 /// A named preset of [`Settings`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Profile {
-    /// Immediate replication, pre-vote and check-quorum on, election backoff, membership on
-    /// events, PEER-LEFT failover.
+    /// Immediate replication, pre-vote and check-quorum on, election backoff, lean
+    /// heartbeats, membership on events, PEER-LEFT failover.
     #[default]
     Default,
     /// The Dec 2015 papers (Raft.js): heartbeat pacing, 100 ms membership poll, pre-vote,
-    /// check-quorum, election backoff and PEER-LEFT failover off.
+    /// check-quorum, election backoff, lean heartbeats and PEER-LEFT failover off.
     Paper,
 }
 
@@ -46,6 +46,7 @@ impl Profile {
             pre_vote: true,
             check_quorum: true,
             election_backoff: raft::MAX_ELECTION_BACKOFF,
+            lean_heartbeats: true,
             membership_poll_ms: 0,
             presence_failover: true,
             net: "none".to_owned(),
@@ -57,6 +58,7 @@ impl Profile {
                 pre_vote: false,
                 check_quorum: false,
                 election_backoff: 0,
+                lean_heartbeats: false,
                 membership_poll_ms: 100,
                 presence_failover: false,
                 ..default
@@ -108,6 +110,15 @@ pub struct Settings {
         value_parser = clap::value_parser!(u32).range(0..=i64::from(raft::MAX_ELECTION_BACKOFF))
     )]
     pub election_backoff: u32,
+    /// With check-quorum, a follower answers an empty heartbeat only when the leader asks: its
+    /// first in each check-quorum window, or while the leader does not know it matches
+    /// (false: every heartbeat answered, as Raft.js).
+    #[arg(
+        long,
+        default_value_t = Settings::default().lean_heartbeats,
+        action = clap::ArgAction::Set
+    )]
+    pub lean_heartbeats: bool,
     /// Milliseconds between the leader's membership checks (0: on events only).
     #[arg(
         long = "membership-poll",
@@ -160,6 +171,7 @@ impl Settings {
             ("--pre-vote", self.pre_vote.to_string()),
             ("--check-quorum", self.check_quorum.to_string()),
             ("--election-backoff", self.election_backoff.to_string()),
+            ("--lean-heartbeats", self.lean_heartbeats.to_string()),
             ("--membership-poll", self.membership_poll_ms.to_string()),
             ("--presence-failover", self.presence_failover.to_string()),
             ("--net", self.net.clone()),
@@ -204,6 +216,7 @@ impl Settings {
         cfg.pre_vote = self.pre_vote;
         cfg.check_quorum = self.check_quorum;
         cfg.election_backoff = self.election_backoff;
+        cfg.lean_heartbeats = self.lean_heartbeats;
         cfg.bootstrap = bootstrap;
         // From the OS's randomness, not the node's seed: a second bootstrap with the same
         // seed must still make a cluster of another identity.
@@ -226,6 +239,10 @@ mod tests {
         assert!(!p.pre_vote && !p.check_quorum && !p.presence_failover);
         assert_eq!(p.election_backoff, 0, "Raft.js's timers never back off");
         assert!(d.election_backoff > 0);
+        assert!(
+            !p.lean_heartbeats && d.lean_heartbeats,
+            "Raft.js answered every heartbeat"
+        );
         assert_eq!(p.membership_poll(), Some(Duration::from_millis(100)));
         assert_eq!(d.membership_poll(), None);
     }
@@ -242,6 +259,7 @@ mod tests {
         assert_eq!(cfg.replication, Replication::Heartbeat);
         assert!(!cfg.pre_vote && !cfg.check_quorum && cfg.bootstrap);
         assert_eq!(cfg.election_backoff, 0);
+        assert!(!cfg.lean_heartbeats);
         assert_eq!(s.heartbeat_ms(), 250);
     }
 

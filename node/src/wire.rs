@@ -110,6 +110,7 @@ mod tests {
                     kind: EntryKind::Noop,
                 }],
                 leader_commit: 1,
+                ack_optional: false,
             }),
         ];
         for (i, message) in messages.into_iter().enumerate() {

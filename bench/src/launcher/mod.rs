@@ -421,6 +421,7 @@ mod tests {
             pre_vote: false,
             check_quorum: true,
             election_backoff: 2,
+            lean_heartbeats: false,
             membership_poll_ms: 40,
             presence_failover: false,
             net: "delay=5ms;n1:loss=1%".to_owned(),

@@ -72,6 +72,12 @@ pub struct Config {
     /// doubles, at most this many times (`backoff.rs`); 0 keeps ET as set,
     /// as Raft.js did.
     pub election_backoff: u32,
+    /// With `check_quorum`, a follower answers an empty AppendEntries only when the leader
+    /// asks (`AppendEntries::ack_optional` unset): while the leader does not know the follower
+    /// matches its log, and until it heard from the follower in the current check-quorum
+    /// window. Raft.js answered every heartbeat; at 101 nodes the answers were most of the
+    /// heartbeats' cost.
+    pub lean_heartbeats: bool,
     /// The first server: with an empty log it bootstraps a one-member cluster
     /// and leads at once.
     pub bootstrap: bool,
@@ -96,7 +102,7 @@ pub struct Config {
 impl Config {
     /// Defaults for node `id`: ET 250 ms, heartbeat ET/5, immediate
     /// replication, pre-vote and check-quorum on, election backoff up to
-    /// `ET · 2^MAX_ELECTION_BACKOFF`.
+    /// `ET · 2^MAX_ELECTION_BACKOFF`, lean heartbeats.
     pub fn new(id: impl Into<NodeId>) -> Self {
         Self {
             id: id.into(),
@@ -106,6 +112,7 @@ impl Config {
             pre_vote: true,
             check_quorum: true,
             election_backoff: MAX_ELECTION_BACKOFF,
+            lean_heartbeats: true,
             bootstrap: false,
             bootstrap_cluster_id: 0,
             max_entries_per_append: 256,

@@ -58,6 +58,8 @@ pub(super) fn fold_append(
     }
     queued.entries.extend(next.entries);
     queued.leader_commit = queued.leader_commit.max(next.leader_commit);
+    // Only two answerless heartbeats make one (a flag is only ever set on an empty message).
+    queued.ack_optional &= next.ack_optional;
     None
 }
 
@@ -177,6 +179,14 @@ impl<S: Storage> Raft<S> {
                 &self.cfg.entry_weight,
             )
             .to_vec();
+        // Nothing to learn from a success: the follower is known to match and was heard
+        // from in this check-quorum window (which ends by clearing `recent_active`).
+        let ack_optional = self.cfg.lean_heartbeats
+            && self.cfg.check_quorum
+            && entries.is_empty()
+            && !p.probing
+            && p.recent_active
+            && p.match_index == prev_log_index;
         if p.probing {
             p.probe_sent = true;
         } else if immediate {
@@ -190,6 +200,7 @@ impl<S: Storage> Raft<S> {
             prev_log_term: self.log.term_at(prev_log_index).unwrap_or(0),
             entries,
             leader_commit: self.commit_index,
+            ack_optional,
         };
         self.send(peer, Message::AppendEntries(message));
     }
@@ -266,8 +277,11 @@ impl<S: Storage> Raft<S> {
         if m.leader_commit > self.commit_index {
             self.commit_index = m.leader_commit.min(last_new).max(self.commit_index);
         }
-        // Persisted above, so the acknowledgement is safe to send.
-        self.reply_append(from, true, last_new, None);
+        // Persisted above, so the acknowledgement is safe to send; a heartbeat the leader
+        // needs no answer to gets none (it would only repeat what the leader knows).
+        if !(m.ack_optional && last_new == m.prev_log_index) {
+            self.reply_append(from, true, last_new, None);
+        }
         self.apply_committed()
     }
 
@@ -437,6 +451,7 @@ mod tests {
                 })
                 .collect(),
             leader_commit: commit,
+            ack_optional: false,
         }
     }
 
@@ -465,6 +480,26 @@ mod tests {
         assert_eq!(
             queue[1].message,
             Message::AppendEntries(append(2, 4, 1, &[2], 3))
+        );
+    }
+
+    #[test]
+    fn a_folded_append_needs_an_answer_unless_both_parts_did_not() {
+        let heartbeat = || AppendEntries {
+            ack_optional: true,
+            ..append(2, 4, 1, &[], 3)
+        };
+        let mut queue = vec![queued("b", heartbeat())];
+        assert_eq!(fold_append(&mut queue, "b", heartbeat(), 64), None);
+        assert_eq!(queue[0].message, Message::AppendEntries(heartbeat()));
+        assert_eq!(
+            fold_append(&mut queue, "b", append(2, 4, 1, &[2], 3), 64),
+            None
+        );
+        assert_eq!(
+            queue[0].message,
+            Message::AppendEntries(append(2, 4, 1, &[2], 3)),
+            "entries behind an answerless heartbeat are answered"
         );
     }
 

@@ -107,6 +107,7 @@ fn append(term: Term, prev: (LogIndex, Term), entries: Vec<Entry>, commit: LogIn
         prev_log_term: prev.1,
         entries,
         leader_commit: commit,
+        ack_optional: false,
     })
 }
 
@@ -801,6 +802,105 @@ fn heartbeat_pacing_steps_back_one_entry_per_rejection_ignoring_the_hint() {
     };
     assert_eq!(ae.prev_log_index, 4, "one entry back, not to the hint");
     assert_eq!(ae.entries.len(), 2);
+}
+
+// ---------------------------------------------------------- lean heartbeats
+
+/// Leader `a` of term 2 over a, b, c with check-quorum (and lean heartbeats, the default),
+/// elected at `2 ET`; its no-op is index 2.
+fn lean_leader() -> Raft<MemStorage> {
+    let cfg = Config {
+        check_quorum: true,
+        ..config("a")
+    };
+    let mut n = node_with(cfg, follower_with_log("a", 1, &[]).storage.clone());
+    n.tick(2 * ET).unwrap();
+    n.step(2 * ET, "b", vote_response(2, true)).unwrap();
+    assert_eq!(n.role(), Role::Leader);
+    n.take_output();
+    n
+}
+
+/// The `ack_optional` flag of the AppendEntries to `to` in `out`.
+fn ack_optional_to(out: &Output, to: &str) -> Option<bool> {
+    messages_to(out, to).into_iter().find_map(|m| match m {
+        Message::AppendEntries(a) => Some(a.ack_optional),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_leader_asks_no_answer_of_a_matching_follower_it_heard_in_this_window() {
+    let hb = ET / 5;
+    let mut n = lean_leader();
+    n.step(2 * ET, "b", ack(2, 2)).unwrap();
+    n.tick(2 * ET + hb).unwrap();
+    let out = n.take_output();
+    assert_eq!(ack_optional_to(&out, "b"), Some(true));
+    assert_eq!(ack_optional_to(&out, "c"), Some(false), "c was never heard");
+    // The check-quorum at 3 ET opens a new window: b must answer again once.
+    n.tick(3 * ET).unwrap();
+    assert_eq!(n.role(), Role::Leader);
+    n.take_output();
+    n.tick(3 * ET + hb).unwrap();
+    assert_eq!(ack_optional_to(&n.take_output(), "b"), Some(false));
+    n.step(3 * ET + hb, "b", ack(2, 2)).unwrap();
+    n.tick(3 * ET + 2 * hb).unwrap();
+    assert_eq!(ack_optional_to(&n.take_output(), "b"), Some(true));
+}
+
+#[test]
+fn a_leader_asks_an_answer_while_a_follower_lags_or_without_lean_heartbeats() {
+    let hb = ET / 5;
+    let mut n = lean_leader();
+    n.step(2 * ET, "b", ack(2, 1)).unwrap(); // b has the configuration, not the no-op
+    n.tick(2 * ET + hb).unwrap();
+    assert_eq!(ack_optional_to(&n.take_output(), "b"), Some(false));
+    for cfg in [
+        Config {
+            lean_heartbeats: false,
+            ..config("a")
+        },
+        Config {
+            check_quorum: false,
+            ..config("a")
+        },
+    ] {
+        let mut n = node_with(cfg, follower_with_log("a", 1, &[]).storage.clone());
+        n.tick(2 * ET).unwrap();
+        n.step(2 * ET, "b", vote_response(2, true)).unwrap();
+        n.step(2 * ET, "b", ack(2, 2)).unwrap();
+        n.take_output();
+        n.tick(2 * ET + hb).unwrap();
+        assert_eq!(ack_optional_to(&n.take_output(), "b"), Some(false));
+    }
+}
+
+#[test]
+fn a_follower_answers_an_answerless_heartbeat_only_to_reject_it() {
+    let answerless = |prev: (LogIndex, Term), entries: Vec<Entry>, commit: LogIndex| {
+        let Message::AppendEntries(m) = append(2, prev, entries, commit) else {
+            unreachable!()
+        };
+        Message::AppendEntries(AppendEntries {
+            ack_optional: true,
+            ..m
+        })
+    };
+    let mut n = follower_with_log("a", 2, &[2]);
+    n.step(Duration::ZERO, "b", answerless((2, 2), vec![], 2))
+        .unwrap();
+    assert!(append_reply(&n.take_output(), "b").is_none());
+    // It still counts as the leader's: the commit index moved and the timer restarted.
+    assert_eq!(n.commit_index(), 2);
+    assert_eq!(n.leader(), Some("b"));
+    n.step(ET, "b", answerless((3, 2), vec![], 2)).unwrap();
+    let r = append_reply(&n.take_output(), "b").expect("a rejection is answered");
+    assert!(!r.success);
+    n.step(ET, "b", answerless((2, 2), vec![entry(2, 3)], 2))
+        .unwrap();
+    let r = append_reply(&n.take_output(), "b").expect("entries are answered");
+    assert_eq!((r.success, r.index), (true, 3));
 }
 
 // --------------------------------------------------------------- membership

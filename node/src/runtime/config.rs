@@ -100,6 +100,7 @@ mod tests {
             prev_log_term: u64::MAX,
             entries,
             leader_commit: u64::MAX,
+            ack_optional: true,
         });
         let frame = Frame::Raft {
             cluster: Some(u64::MAX),

@@ -21,9 +21,15 @@ pub enum Decision {
     Remove(NodeId),
 }
 
+/// Whether this node may make a change now: it leads and none is pending. Cheap, so callers
+/// can skip computing the connected set on every message otherwise.
+pub fn may_change<S: Storage>(raft: &Raft<S>) -> bool {
+    raft.role() == Role::Leader && !raft.config_change_pending()
+}
+
 /// The next change the leader should make, if any.
 pub fn next_change<S: Storage>(raft: &Raft<S>, connected: &BTreeSet<NodeId>) -> Decision {
-    if raft.role() != Role::Leader || raft.config_change_pending() {
+    if !may_change(raft) {
         return Decision::Idle;
     }
     let members = raft.members();

@@ -896,7 +896,8 @@ impl Node {
             self.chat.on_applied(raft.last_applied());
             // Event-driven membership: any output may have unblocked the
             // next change (a configuration or the new leader's no-op committed).
-            if self.cfg.membership_poll.is_none() {
+            // (Checked first: a follower handles every heartbeat here.)
+            if self.cfg.membership_poll.is_none() && membership::may_change(raft) {
                 membership::drive(
                     raft,
                     &self.identities.eligible(&self.connected, raft.cluster_id()),

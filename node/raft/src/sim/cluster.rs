@@ -105,6 +105,8 @@ impl Cluster {
         } else {
             0
         };
+        // Lean heartbeats half the time (they matter only with check-quorum).
+        cfg.lean_heartbeats = rng.random_bool(0.5);
         #[cfg(feature = "planted-bugs")]
         {
             cfg.planted_bug = opts.planted_bug;
