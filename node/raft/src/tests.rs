@@ -806,19 +806,22 @@ fn heartbeat_pacing_steps_back_one_entry_per_rejection_ignoring_the_hint() {
 
 // ---------------------------------------------------------- lean heartbeats
 
-/// Leader `a` of term 2 over a, b, c with check-quorum (and lean heartbeats, the default),
-/// elected at `2 ET`; its no-op is index 2.
-fn lean_leader() -> Raft<MemStorage> {
-    let cfg = Config {
-        check_quorum: true,
-        ..config("a")
-    };
+/// Leader `a` of term 2 over a, b, c with `cfg`, elected at `2 ET`; its no-op is index 2.
+fn leader_of_term_2(cfg: Config) -> Raft<MemStorage> {
     let mut n = node_with(cfg, follower_with_log("a", 1, &[]).storage.clone());
     n.tick(2 * ET).unwrap();
     n.step(2 * ET, "b", vote_response(2, true)).unwrap();
     assert_eq!(n.role(), Role::Leader);
     n.take_output();
     n
+}
+
+/// [`leader_of_term_2`] with check-quorum (and lean heartbeats, the default).
+fn lean_leader() -> Raft<MemStorage> {
+    leader_of_term_2(Config {
+        check_quorum: true,
+        ..config("a")
+    })
 }
 
 /// The `ack_optional` flag of the AppendEntries to `to` in `out`.
@@ -866,11 +869,8 @@ fn a_leader_asks_an_answer_while_a_follower_lags_or_without_lean_heartbeats() {
             ..config("a")
         },
     ] {
-        let mut n = node_with(cfg, follower_with_log("a", 1, &[]).storage.clone());
-        n.tick(2 * ET).unwrap();
-        n.step(2 * ET, "b", vote_response(2, true)).unwrap();
+        let mut n = leader_of_term_2(cfg);
         n.step(2 * ET, "b", ack(2, 2)).unwrap();
-        n.take_output();
         n.tick(2 * ET + hb).unwrap();
         assert_eq!(ack_optional_to(&n.take_output(), "b"), Some(false));
     }
