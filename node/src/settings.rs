@@ -110,9 +110,9 @@ pub struct Settings {
         value_parser = clap::value_parser!(u32).range(0..=i64::from(raft::MAX_ELECTION_BACKOFF))
     )]
     pub election_backoff: u32,
-    /// With check-quorum, a follower answers an empty heartbeat only when the leader asks: its
-    /// first in each check-quorum window, or while the leader does not know it matches
-    /// (false: every heartbeat answered, as Raft.js).
+    /// With check-quorum, a follower answers an empty heartbeat only when the leader asks: until
+    /// it hears from the follower in each check-quorum window, the last one before each check,
+    /// and while it does not know the follower matches (false: every one answered, as Raft.js).
     #[arg(
         long,
         default_value_t = Settings::default().lean_heartbeats,

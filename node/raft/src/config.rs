@@ -74,9 +74,9 @@ pub struct Config {
     pub election_backoff: u32,
     /// With `check_quorum`, a follower answers an empty AppendEntries only when the leader
     /// asks (`AppendEntries::ack_optional` unset): while the leader does not know the follower
-    /// matches its log, and until it heard from the follower in the current check-quorum
-    /// window. Raft.js answered every heartbeat; at 101 nodes the answers were most of the
-    /// heartbeats' cost.
+    /// matches its log, until it heard from the follower in the current check-quorum window,
+    /// and in the last heartbeat before each check. Raft.js answered every heartbeat; at 101
+    /// nodes the answers were most of the heartbeats' cost.
     pub lean_heartbeats: bool,
     /// The first server: with an empty log it bootstraps a one-member cluster
     /// and leads at once.

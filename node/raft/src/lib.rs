@@ -25,7 +25,9 @@
 //!   skips back a whole term in one round trip; commit by a majority of the
 //!   current configuration, and only entries of the leader's own term (the
 //!   Figure 8 rule). Two pacings: [`Replication::Immediate`] and
-//!   [`Replication::Heartbeat`].
+//!   [`Replication::Heartbeat`]. With lean heartbeats (and check-quorum) a
+//!   follower answers an empty AppendEntries only when the leader asks
+//!   ([`AppendEntries::ack_optional`]).
 //! - **Membership** (`membership.rs`): single-server changes that take effect
 //!   when appended, one uncommitted at a time.
 //! - **Clients** (`client.rs`) and the **state machine** (`state_machine.rs`).

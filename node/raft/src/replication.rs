@@ -14,6 +14,15 @@
 //! one entry, ignoring the hint, to be retried with the next broadcast. So an
 //! empty server joining a log of L entries needs about L heartbeats.
 //!
+//! Lean heartbeats ([`Config::lean_heartbeats`](crate::Config), with check-quorum):
+//! a heartbeat that could only tell the leader what it knows — the follower
+//! matches up to `prev_log_index` and was heard from in this check-quorum
+//! window — is marked `ack_optional`, and a follower that accepts it stays
+//! silent. Every heartbeat is answered until the leader hears back in a
+//! window, and so is the last one before each check (its answer may count for
+//! the next window), so check-quorum sees each live follower as it would
+//! without; rejections and entries are always answered.
+//!
 //! Commit rule: the highest index stored on a majority of the *current*
 //! configuration, and only if its entry is of the leader's own term (Raft
 //! paper §5.4.2, Figure 8); earlier entries commit with it.
@@ -165,6 +174,13 @@ impl<S: Storage> Raft<S> {
     fn send_append(&mut self, peer: &str) {
         let last = self.log.last_index();
         let immediate = self.cfg.replication == Replication::Immediate;
+        // The last heartbeat before a check-quorum is always answered: its answer may land
+        // after the check and is then what counts for the next window, as without lean
+        // heartbeats (otherwise a window's only proof would be a heartbeat sent after the
+        // check and answered before the next one, stricter by up to a heartbeat interval).
+        let check_is_near = self
+            .quorum_deadline
+            .is_none_or(|d| d <= self.now + self.cfg.heartbeat_interval());
         let Some(p) = self.progress.get_mut(peer) else {
             return;
         };
@@ -183,6 +199,7 @@ impl<S: Storage> Raft<S> {
         // from in this check-quorum window (which ends by clearing `recent_active`).
         let ack_optional = self.cfg.lean_heartbeats
             && self.cfg.check_quorum
+            && !check_is_near
             && entries.is_empty()
             && !p.probing
             && p.recent_active

@@ -833,7 +833,7 @@ fn ack_optional_to(out: &Output, to: &str) -> Option<bool> {
 }
 
 #[test]
-fn a_leader_asks_no_answer_of_a_matching_follower_it_heard_in_this_window() {
+fn a_matching_follower_heard_in_this_window_is_asked_only_before_the_next_check() {
     let hb = ET / 5;
     let mut n = lean_leader();
     n.step(2 * ET, "b", ack(2, 2)).unwrap();
@@ -841,6 +841,10 @@ fn a_leader_asks_no_answer_of_a_matching_follower_it_heard_in_this_window() {
     let out = n.take_output();
     assert_eq!(ack_optional_to(&out, "b"), Some(true));
     assert_eq!(ack_optional_to(&out, "c"), Some(false), "c was never heard");
+    // The last heartbeat before the check at 3 ET is asked: its answer may land after the
+    // check and count for the next window.
+    n.tick(3 * ET - hb).unwrap();
+    assert_eq!(ack_optional_to(&n.take_output(), "b"), Some(false));
     // The check-quorum at 3 ET opens a new window: b must answer again once.
     n.tick(3 * ET).unwrap();
     assert_eq!(n.role(), Role::Leader);
@@ -853,7 +857,7 @@ fn a_leader_asks_no_answer_of_a_matching_follower_it_heard_in_this_window() {
 }
 
 #[test]
-fn a_leader_asks_an_answer_while_a_follower_lags_or_without_lean_heartbeats() {
+fn a_leader_asks_an_answer_while_a_follower_lags_without_lean_heartbeats_or_near_each_check() {
     let hb = ET / 5;
     let mut n = lean_leader();
     n.step(2 * ET, "b", ack(2, 1)).unwrap(); // b has the configuration, not the no-op
@@ -861,17 +865,26 @@ fn a_leader_asks_an_answer_while_a_follower_lags_or_without_lean_heartbeats() {
     assert_eq!(ack_optional_to(&n.take_output(), "b"), Some(false));
     for cfg in [
         Config {
+            check_quorum: true,
             lean_heartbeats: false,
             ..config("a")
         },
+        // Without check-quorum nothing would ever ask again.
         Config {
             check_quorum: false,
             ..config("a")
         },
+        // Every heartbeat within one interval of a check: each is the last before it.
+        Config {
+            check_quorum: true,
+            heartbeat_ratio: 2,
+            ..config("a")
+        },
     ] {
+        let beat = cfg.heartbeat_interval();
         let mut n = leader_of_term_2(cfg);
         n.step(2 * ET, "b", ack(2, 2)).unwrap();
-        n.tick(2 * ET + hb).unwrap();
+        n.tick(2 * ET + beat).unwrap();
         assert_eq!(ack_optional_to(&n.take_output(), "b"), Some(false));
     }
 }

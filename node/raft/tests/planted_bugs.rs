@@ -21,10 +21,12 @@ use raftrtc_raft::{
 };
 use rand::SeedableRng;
 
-/// Most schedules a hunt may take. Today's finds are seeds 1, 2, 453 and
-/// 700; the rarest bug, a commit by counting, fails about one schedule in
-/// 1,500 (13 of seeds 1 to 20,000), so should the schedules change, 20,000
-/// seeds still miss it only with odds near e^-13.
+/// Most schedules a hunt may take. Today's finds are seeds 1, 23, 387 and
+/// 3,557 (the schedules changed when the simulator began to draw lean
+/// heartbeats and heartbeat ratios). The rarest bug, a commit by counting,
+/// failed about one schedule in 1,500 of the earlier schedules (13 of seeds 1
+/// to 20,000), so should the schedules change again, 20,000 seeds would miss
+/// it only with odds near e^-13 if that rate holds.
 const HUNT_BOUND: u64 = 20_000;
 
 /// Seeds per batch of a hunt: small, so a hunt stops soon after its find.
@@ -51,13 +53,15 @@ fn report(line: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
-/// The first schedule (lowest seed) that fails with `bug` planted.
+/// The first schedule (lowest seed) that breaks a property with `bug` planted. A schedule
+/// that only overran its budget is passed over: that a bug can stall time is pinned on its own
+/// (below), and a hunt looks for the property the bug breaks.
 fn hunt(bug: PlantedBug) -> Violation {
     let opts = hunting(Some(bug));
     let mut first = 1;
     while first <= HUNT_BOUND {
         let summary = run_many(first, HUNT_BATCH, threads(), &opts);
-        if let Some(v) = summary.violations.into_iter().next() {
+        if let Some(v) = summary.violations.into_iter().find(|v| !v.is_overrun()) {
             report(&format!("{bug:?} found at seed {}: {v}", v.seed));
             return v;
         }

@@ -45,7 +45,7 @@ pub struct MeshConfig {
     /// long connectivity checks may run on a link that never connects. Default 5 s.
     pub failed_timeout: Duration,
     /// Interval of ICE consent/keepalive checks on an open link, sent by the answering end
-    /// (the offering end sends none: the answerer's tell both ends, `settings.rs`); at most half of
+    /// (the offering end sends none on a link without `--net` conditions, `settings.rs`); at most half of
     /// `disconnect_timeout`, or idle links would flap. Keepalives are most of an idle
     /// mesh's CPU cost, and it grows with N² links: at 200 ms a 51-node cluster on 2 cores
     /// took 4–11 s to come up, with repeated elections; at 1 s it took 0.8 s. Default 900 ms:

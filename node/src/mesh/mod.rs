@@ -22,8 +22,9 @@
 //!
 //! # Liveness
 //!
-//! A link goes down when ICE reports it disconnected (no STUN consent response for
-//! `disconnect_timeout`, 3 s by default, with keepalives every 1 s), when the peer
+//! A link goes down when ICE reports it disconnected (nothing heard for `disconnect_timeout`,
+//! 3 s by default; on a quiet link, the answering end's keepalive every 900 ms and its answer
+//! are all each end hears), when the peer
 //! connection fails or closes, when its data channel closes, or when the peer sends LEAVE.
 //! Each link that came up reports [`MeshEvent::PeerDown`] exactly once; one that never opened
 //! reports [`MeshEvent::LinkFailed`] instead. A later offer (or `connect`) builds a new link.

@@ -155,7 +155,10 @@ impl Link {
             .with_runtime(Arc::new(runtime))
             .with_configuration(settings.configuration.clone())
             .with_setting_engine(match role {
-                Role::Offerer => settings.setting_engine.clone(),
+                Role::Offerer if shared.net.for_peer(peer).1.is_perfect() => {
+                    settings.setting_engine.clone()
+                }
+                Role::Offerer => settings.shaped_setting_engine.clone(),
                 Role::Answerer => settings.answer_setting_engine.clone(),
             })
             .with_handler(Arc::new(Handler { tx }))

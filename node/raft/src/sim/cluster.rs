@@ -105,8 +105,10 @@ impl Cluster {
         } else {
             0
         };
-        // Lean heartbeats half the time (they matter only with check-quorum).
+        // Lean heartbeats half the time (they matter only with check-quorum), and heartbeat
+        // ratios from 3 to 10.
         cfg.lean_heartbeats = rng.random_bool(0.5);
+        cfg.heartbeat_ratio = rng.random_range(3..=10);
         #[cfg(feature = "planted-bugs")]
         {
             cfg.planted_bug = opts.planted_bug;
