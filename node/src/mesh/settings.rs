@@ -146,8 +146,8 @@ impl LinkSettings {
 ///
 /// Why some under conditions: with loss, the offerer's exchange is a second chance for both
 /// ends to hear each other before the disconnect timeout. Measured with 10 % loss on 11 idle
-/// nodes for 60 s (`results/scale/sixth/loss-flaps.log`): 72 and 100 links went down without
-/// it, 33 and 13 with it. The choice is made when a link is made: a link made before `set_net`
+/// nodes for 60 s (`results/scale/sixth/loss-flaps.log`): the nodes logged 72 and 100 "peer
+/// down" lines without it, 13 to 33 with it. The choice is made when a link is made: a link made before `set_net`
 /// put conditions in force keeps a silent offerer until it is remade.
 fn offerer_keepalive(answerer: Duration, shaped: bool) -> Duration {
     if shaped {

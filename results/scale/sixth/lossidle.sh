@@ -1,6 +1,7 @@
 #!/bin/bash
-# lossidle.sh BIN N SECS NET: N nodes cold (ET 250) with --net NET, info logs; after all list all,
-# SECS idle seconds; prints the "peer down" and "link failed" lines logged in that time.
+# lossidle.sh BIN N SECS NET: N nodes cold (ET 250) with --net NET, info logs; from 15 s after
+# launch, SECS seconds; prints the "peer down" lines logged then (each end of a link logs its own)
+# and the "link failed" lines of the whole run.
 BIN=$1; N=$2; SECS=$3; NET=$4; PORT=19700
 DIR=$(mktemp -d /tmp/idle/loss.XXXX); cd $DIR
 $BIN signaling --listen 127.0.0.1:$PORT > sig.log 2>&1 & SIG=$!
