@@ -229,6 +229,7 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
 
     #[test]
     fn the_paper_profile_differs_only_where_raft_js_did() {
@@ -263,15 +264,15 @@ mod tests {
         assert_eq!(s.heartbeat_ms(), 250);
     }
 
+    /// `raftrtc node`'s shared flags alone, to parse them as the node does.
+    #[derive(clap::Parser)]
+    struct Flags {
+        #[command(flatten)]
+        settings: Settings,
+    }
+
     #[test]
     fn an_election_backoff_past_the_cap_is_refused_on_the_command_line() {
-        use clap::Parser;
-
-        #[derive(clap::Parser)]
-        struct Flags {
-            #[command(flatten)]
-            settings: Settings,
-        }
         let cap = raft::MAX_ELECTION_BACKOFF.to_string();
         let parsed = Flags::try_parse_from(["node", "--election-backoff", &cap]);
         assert_eq!(
@@ -280,6 +281,13 @@ mod tests {
         );
         let past = (raft::MAX_ELECTION_BACKOFF + 1).to_string();
         assert!(Flags::try_parse_from(["node", "--election-backoff", &past]).is_err());
+    }
+
+    #[test]
+    fn lean_heartbeats_take_a_boolean_on_the_command_line() {
+        let parsed = Flags::try_parse_from(["node", "--lean-heartbeats", "false"]);
+        assert_eq!(parsed.map(|f| f.settings.lean_heartbeats).ok(), Some(false));
+        assert!(Flags::try_parse_from(["node", "--lean-heartbeats", "sometimes"]).is_err());
     }
 
     #[test]

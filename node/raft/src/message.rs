@@ -95,7 +95,8 @@ pub struct AppendEntries {
     /// The leader needs no answer to this one if it succeeds: it is empty, the leader knows
     /// the follower matches up to `prev_log_index`, and it heard from the follower in its
     /// current check-quorum window, which does not end within a heartbeat
-    /// ([`Config::lean_heartbeats`](crate::Config)). A rejection is still answered. Absent means false (Raft.js's messages, which are all answered).
+    /// ([`Config::lean_heartbeats`](crate::Config)). A rejection is still answered. Absent
+    /// means false (Raft.js's messages, which are all answered).
     #[serde(default, skip_serializing_if = "is_false")]
     pub ack_optional: bool,
 }

@@ -656,7 +656,12 @@ fn a_malformed_append_is_dropped_without_changing_the_log() {
 
 /// A leader `a` of term `term` over members a, b, c with the given log.
 fn leader_with_log(terms: &[Term], term: Term) -> Raft<MemStorage> {
-    let mut n = follower_with_log("a", term - 1, terms);
+    leader_with(config("a"), terms, term)
+}
+
+/// [`leader_with_log`] with `cfg`, elected at `2 ET`.
+fn leader_with(cfg: Config, terms: &[Term], term: Term) -> Raft<MemStorage> {
+    let mut n = node_with(cfg, follower_with_log("a", term - 1, terms).storage.clone());
     n.tick(2 * ET).unwrap(); // campaigns in `term`
     assert_eq!(n.term(), term);
     let granted = Message::VoteResponse(VoteResponse {
@@ -808,12 +813,7 @@ fn heartbeat_pacing_steps_back_one_entry_per_rejection_ignoring_the_hint() {
 
 /// Leader `a` of term 2 over a, b, c with `cfg`, elected at `2 ET`; its no-op is index 2.
 fn leader_of_term_2(cfg: Config) -> Raft<MemStorage> {
-    let mut n = node_with(cfg, follower_with_log("a", 1, &[]).storage.clone());
-    n.tick(2 * ET).unwrap();
-    n.step(2 * ET, "b", vote_response(2, true)).unwrap();
-    assert_eq!(n.role(), Role::Leader);
-    n.take_output();
-    n
+    leader_with(cfg, &[], 2)
 }
 
 /// [`leader_of_term_2`] with check-quorum (and lean heartbeats, the default).
@@ -904,7 +904,7 @@ fn a_follower_answers_an_answerless_heartbeat_only_to_reject_it() {
     n.step(Duration::ZERO, "b", answerless((2, 2), vec![], 2))
         .unwrap();
     assert!(append_reply(&n.take_output(), "b").is_none());
-    // It still counts as the leader's: the commit index moved and the timer restarted.
+    // It still counts as the leader's message: the commit index moved, and b is followed.
     assert_eq!(n.commit_index(), 2);
     assert_eq!(n.leader(), Some("b"));
     n.step(ET, "b", answerless((3, 2), vec![], 2)).unwrap();

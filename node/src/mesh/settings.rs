@@ -54,7 +54,7 @@ pub(crate) struct LinkSettings {
     /// with no keepalives ([`offerer_keepalive`]).
     pub setting_engine: SettingEngine,
     /// The same for a link we offered under `--net` conditions, which keeps alive every
-    /// third step ([`offerer_keepalive`]).
+    /// 2.9 s ([`offerer_keepalive`]).
     pub shaped_setting_engine: SettingEngine,
     /// The same for a link we answered.
     pub answer_setting_engine: SettingEngine,
@@ -147,8 +147,8 @@ impl LinkSettings {
 /// Why some under conditions: with loss, the offerer's exchange is a second chance for both
 /// ends to hear each other before the disconnect timeout. Measured with 10 % loss on 11 idle
 /// nodes for 60 s (`results/scale/sixth/loss-flaps.log`): the nodes logged 72 and 100 "peer
-/// down" lines without it, 13 to 33 with it. The choice is made when a link is made: a link made before `set_net`
-/// put conditions in force keeps a silent offerer until it is remade.
+/// down" lines without it, 13 to 33 with it. The choice is made when a link is made: a link
+/// made before `set_net` put conditions in force keeps a silent offerer until it is remade.
 fn offerer_keepalive(answerer: Duration, shaped: bool) -> Duration {
     if shaped {
         answerer * 3 + Duration::from_millis(200)
